@@ -1,0 +1,256 @@
+/*
+ * maplog.h -- the one public header of maplog, an append-only, memory-mapped log store.
+ *
+ * A log is a directory of segment files.  A writer (maplog) appends records into a
+ * MAP_SHARED mapping of the current segment; readers (maplog_reader) replay the segments
+ * through read-only views, verify every record's CRC-32C, and may follow a log that another
+ * process is writing.  docs/FORMAT.md specifies the files byte by byte; docs/DESIGN.md says
+ * what survives a process crash and what survives a power loss in each durability mode.
+ *
+ * Conventions, for every function below:
+ *   - Functions that can fail return int: 0 on success, a negative MAPLOG_E* code on
+ *     failure.  maplog_strerror() names a code; maplog_errmsg() / maplog_reader_errmsg()
+ *     give the last failure on a handle with the file, the offset and what was wrong.
+ *   - Results are returned through out-pointers, never mixed into the return value.
+ *   - The library never prints, never calls exit(), and never raises a signal on purpose.
+ *   - Handles are opaque.  *_close() functions accept NULL and half-opened handles.
+ */
+#ifndef MAPLOG_H
+#define MAPLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- versions ------------------------------------------------------------------------ */
+
+#define MAPLOG_VERSION_MAJOR 0
+#define MAPLOG_VERSION_MINOR 1
+#define MAPLOG_VERSION_PATCH 0
+#define MAPLOG_VERSION_NUMBER                                                                      \
+    (MAPLOG_VERSION_MAJOR * 10000 + MAPLOG_VERSION_MINOR * 100 + MAPLOG_VERSION_PATCH)
+
+/* The on-disk format version this library writes (docs/FORMAT.md); separate from the
+ * library version above. */
+#define MAPLOG_FORMAT_VERSION 1
+
+/* The library's version string, e.g. "0.1.0".  Static storage; never free it. */
+const char *maplog_version(void);
+/* MAPLOG_VERSION_NUMBER of the library actually linked. */
+int maplog_version_number(void);
+
+/* ---- error codes --------------------------------------------------------------------- */
+
+#define MAPLOG_OK 0
+#define MAPLOG_EINVAL (-1)     /* an argument is out of range */
+#define MAPLOG_EIO (-2)        /* a system call failed; the handle message names it and errno */
+#define MAPLOG_ENOMEM (-3)     /* out of memory or address space */
+#define MAPLOG_ECORRUPT (-4)   /* on-disk data failed a check; the message says where */
+#define MAPLOG_ENOTLOG (-5)    /* the path is not a maplog directory */
+#define MAPLOG_ETOOBIG (-6)    /* the record cannot fit in one segment */
+#define MAPLOG_ELOCKED (-7)    /* another process holds the log for writing */
+#define MAPLOG_ENOSPC (-8)     /* the file system is full: no new segment could be reserved */
+#define MAPLOG_END (-9)        /* a reader has no further record (yet) */
+#define MAPLOG_ETIMEDOUT (-10) /* a wait ran out of time */
+#define MAPLOG_ENOENT (-11)    /* no such log, or the record asked for is not (or no more) there */
+#define MAPLOG_EVERSION (-12)  /* a file needs a newer format version or an unknown feature */
+#define MAPLOG_ECLOSED (-13)   /* the log is shutting down or a previous failure poisoned it */
+
+/* A short English description of code.  Static storage; never NULL. */
+const char *maplog_strerror(int code);
+
+/* ---- options ------------------------------------------------------------------------- */
+
+/* Options are set by key so that adding one never changes a signature. */
+typedef enum maplog_option {
+    /* Size of each segment file in bytes: a multiple of 4096, from 64 KiB to 1 GiB.
+     * Default 64 MiB.  Applies to segments created from now on. */
+    MAPLOG_OPT_SEGMENT_SIZE = 1,
+    /* 1 (default): create the directory and the log when missing; 0: fail with
+     * MAPLOG_ENOENT instead. */
+    MAPLOG_OPT_CREATE = 2,
+    /* Durability mode, one of enum maplog_durability.  Default MAPLOG_DURABILITY_ASYNC. */
+    MAPLOG_OPT_DURABILITY = 3,
+    /* Flusher: start write-back at least this often (milliseconds).  Default 1000;
+     * 0 turns the time trigger off. */
+    MAPLOG_OPT_FLUSH_INTERVAL_MS = 4,
+    /* Flusher: start write-back after this many bytes were appended.  Default 8 MiB;
+     * 0 turns the byte trigger off. */
+    MAPLOG_OPT_FLUSH_BYTES = 5,
+    /* MAPLOG_DURABILITY_SYNC_EVERY: make records durable in groups of at most this many
+     * (group commit).  Default 1: every append returns only once it is durable. */
+    MAPLOG_OPT_SYNC_EVERY = 6,
+    /* Permission bits for files and directories the log creates (umask still applies).
+     * Default 0640 for files; directories get the same bits plus search (x) where r is set. */
+    MAPLOG_OPT_FILE_MODE = 7,
+    /* 1 (default): recovery refuses to open a log whose synced records are damaged
+     * (MAPLOG_ECORRUPT).  0: truncate at the last valid record anyway (what
+     * `maplog recover --apply` does after telling the operator what it drops). */
+    MAPLOG_OPT_STRICT_RECOVERY = 8,
+    /* 1 (default): touch every page of the next segment ahead of time so a rollover costs
+     * the appender no page faults; 0: leave the pages to be faulted in on first write. */
+    MAPLOG_OPT_PREFAULT = 9,
+} maplog_option;
+
+typedef enum maplog_durability {
+    /* No flusher, no syncs: the OS writes back when it likes.  Survives a process crash. */
+    MAPLOG_DURABILITY_NONE = 0,
+    /* A background thread starts write-back on the time/byte policy; maplog_sync() is
+     * durable.  Survives a process crash; a power loss keeps what was synced. */
+    MAPLOG_DURABILITY_ASYNC = 1,
+    /* Appends return only once durable, in groups of MAPLOG_OPT_SYNC_EVERY records that
+     * share one sync (group commit across threads). */
+    MAPLOG_DURABILITY_SYNC_EVERY = 2,
+} maplog_durability;
+
+typedef struct maplog_options maplog_options;
+
+/* Allocate options holding the defaults.  Free with maplog_options_free(). */
+int maplog_options_create(maplog_options **out);
+/* Set key to value.  MAPLOG_EINVAL for an unknown key or a value out of range. */
+int maplog_options_set(maplog_options *opts, maplog_option key, int64_t value);
+/* Read back the value of key. */
+int maplog_options_get(const maplog_options *opts, maplog_option key, int64_t *value);
+/* Free options.  NULL is fine.  A log opened with them does not keep a pointer to them. */
+void maplog_options_free(maplog_options *opts);
+
+/* ---- writing ------------------------------------------------------------------------- */
+
+typedef struct maplog maplog;
+
+/* Open (and, with MAPLOG_OPT_CREATE, create) the log in directory dir for appending.
+ * opts may be NULL for the defaults; it is copied.  Only one process may hold a log for
+ * writing: another gets MAPLOG_ELOCKED at once.  Opening runs recovery (docs/FORMAT.md,
+ * "Recovery"): the last segment is scanned, a torn tail is cut off, and damage to records
+ * that were synced is reported as MAPLOG_ECORRUPT rather than silently dropped.
+ * On failure *out is NULL; the reason is in the return code and, for the text, use
+ * maplog_last_open_error() in the same thread. */
+int maplog_open(maplog **out, const char *dir, const maplog_options *opts);
+
+/* The message of the last failed maplog_open() or maplog_reader_open() in this thread. */
+const char *maplog_last_open_error(void);
+
+/* Flush, write a clean-shutdown checkpoint, stop the background thread, unmap and release
+ * the lock.  Every appended record is on disk (synced) when it returns 0.  NULL is fine.
+ * The handle is freed even when an error is returned.  Not to be called concurrently
+ * with any other call on the same handle. */
+int maplog_close(maplog *log);
+
+/* Append one record of len bytes from buf; on success *seq (if not NULL) is its sequence
+ * number.  Sequence numbers are dense, start at 0 and continue across segments and
+ * reopens.  len may be 0; the largest record is the segment size less 4112 bytes, a larger
+ * one fails with MAPLOG_ETOOBIG.  The record is visible to readers and survives a crash
+ * of this process once the call returns and every earlier append has returned.
+ * Thread-safe: any number of threads may append to one handle. */
+int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq);
+
+/* As maplog_append, with the payload gathered from iovcnt buffers. */
+int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *seq);
+
+/* Build a record in place, with no copy.  maplog_reserve() sets res->data to len writable
+ * bytes inside the mapping and res->seq to the record's sequence number; the caller fills
+ * res->data and then calls maplog_commit(), which publishes it.  Until then readers (and
+ * every later record) wait for it, so commit promptly and always: a reservation cannot be
+ * withdrawn.  res->data is valid only until maplog_commit().  The other fields of the
+ * reservation are the library's; leave them alone. */
+typedef struct maplog_reservation {
+    void *data;   /* where to write the payload: len bytes */
+    size_t len;   /* the payload length asked for */
+    uint64_t seq; /* the record's sequence number */
+    uintptr_t internal_[3];
+} maplog_reservation;
+
+int maplog_reserve(maplog *log, size_t len, maplog_reservation *res);
+int maplog_commit(maplog *log, maplog_reservation *res);
+
+/* Make every record appended before this call durable (it reaches stable storage), and
+ * record the durable point in the segment header so recovery can tell a torn tail from
+ * damage to synced data.  Thread-safe; concurrent callers share one sync. */
+int maplog_sync(maplog *log);
+
+/* The number of records known durable: records with seq < *count survived a power loss.
+ * 0 when nothing is known durable. */
+int maplog_durable_count(maplog *log, uint64_t *count);
+
+/* The sequence number the next append will get (= the number of records in the log,
+ * counting from seq 0, including any removed by retention). */
+int maplog_next_seq(maplog *log, uint64_t *next);
+
+/* The last failure on this handle: file, offset and what was wrong.  The string is owned
+ * by the handle and valid until the next call on it; with several threads it may belong
+ * to another thread's failure.  Never NULL. */
+const char *maplog_errmsg(const maplog *log);
+
+/* ---- reading ------------------------------------------------------------------------- */
+
+typedef struct maplog_reader maplog_reader;
+
+/* One record as a reader returns it. */
+typedef struct maplog_record {
+    uint64_t seq;          /* sequence number */
+    uint64_t timestamp_ns; /* CLOCK_REALTIME nanoseconds since the Unix epoch, at append */
+    const void *data;      /* payload; see maplog_reader_next() for how long it is valid */
+    size_t len;            /* payload length in bytes */
+} maplog_record;
+
+/* Open a reader on the log in dir.  Never writes to dir; works on read-only copies and
+ * while a writer (in this or another process) is appending.  flags: 0 for now.
+ * The reader is positioned at the first record still present. */
+int maplog_reader_open(maplog_reader **out, const char *dir, int flags);
+
+/* Close a reader and unmap everything it mapped.  NULL is fine. */
+void maplog_reader_close(maplog_reader *r);
+
+/* Return the next record in *rec, after verifying its CRC.  rec->data points into a
+ * read-only mapping and stays valid until the next call on this reader (any call).
+ * Returns MAPLOG_END when no further complete record exists now (a live log may grow:
+ * see maplog_reader_wait()); MAPLOG_ECORRUPT when a record fails its check in a place
+ * where a record must be (the message names segment file and offset) -- the reader then
+ * stays at that record, and maplog_reader_skip_segment() moves past the damage.
+ * A torn or corrupt record is never returned as data.  One reader is for one thread. */
+int maplog_reader_next(maplog_reader *r, maplog_record *rec);
+
+/* Position the reader so that the next record returned has sequence number seq.
+ * O(log n) in the number of segments plus a binary search in the segment's index.
+ * MAPLOG_ENOENT when seq is before the first record present; a seq at or past the end
+ * positions at the end (a following reader then waits for it). */
+int maplog_reader_seek(maplog_reader *r, uint64_t seq);
+
+/* Position the reader at the first record whose timestamp, or any earlier record's
+ * timestamp, is >= ts_ns (timestamps from one appending thread never go backwards). */
+int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns);
+
+/* Wait until a record past the reader's position may be available, or timeout_ms
+ * passes (-1: no limit).  Returns 0 when maplog_reader_next() should be tried again,
+ * MAPLOG_ETIMEDOUT when the time ran out.  Follows the log across segment rollovers. */
+int maplog_reader_wait(maplog_reader *r, int timeout_ms);
+
+/* Skip the rest of the current segment after a MAPLOG_ECORRUPT, to read what follows.
+ * The records skipped are lost to this reader; the caller decides whether that is fine. */
+int maplog_reader_skip_segment(maplog_reader *r);
+
+/* The last failure on this reader, naming file and offset.  Owned by the reader; valid
+ * until the next call on it.  Never NULL. */
+const char *maplog_reader_errmsg(const maplog_reader *r);
+
+/* Facts a reader has seen, for tools: see enum maplog_reader_info. */
+typedef enum maplog_reader_info {
+    MAPLOG_INFO_SEGMENTS = 1,       /* number of segment files in the log */
+    MAPLOG_INFO_FIRST_SEQ = 2,      /* first sequence number present */
+    MAPLOG_INFO_TORN_OFFSET = 3,    /* 0, or the offset in the last segment where a torn tail
+                                       (bytes that are not a complete record) begins */
+    MAPLOG_INFO_TORN_BYTES = 4,     /* length of that torn tail in bytes */
+    MAPLOG_INFO_DURABLE_COUNT = 5,  /* records known durable by the last checkpoint */
+    MAPLOG_INFO_CLEAN_SHUTDOWN = 6, /* 1 if the writer closed cleanly, 0 if not, -1 if open */
+} maplog_reader_info;
+
+int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MAPLOG_H */

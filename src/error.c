@@ -1,0 +1,82 @@
+/*
+ * error.c -- error codes, their names, and the per-handle messages.
+ *
+ * Every failure is reported twice: as a negative int code a program can switch on, and as
+ * a sentence for a person that names the file, the offset and what was wrong.  The
+ * sentence lives in the handle that failed (or, for a failed open, in a thread-local
+ * buffer), so the library never prints.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <stdio.h>
+
+const char *maplog_version(void)
+{
+#define MLG_STR2(x) #x
+#define MLG_STR(x) MLG_STR2(x)
+    return MLG_STR(MAPLOG_VERSION_MAJOR) "." MLG_STR(MAPLOG_VERSION_MINOR) "." MLG_STR(
+        MAPLOG_VERSION_PATCH);
+}
+
+int maplog_version_number(void)
+{
+    return MAPLOG_VERSION_NUMBER;
+}
+
+const char *maplog_strerror(int code)
+{
+    switch (code) {
+    case MAPLOG_OK:
+        return "success";
+    case MAPLOG_EINVAL:
+        return "invalid argument";
+    case MAPLOG_EIO:
+        return "input/output error from a system call";
+    case MAPLOG_ENOMEM:
+        return "out of memory";
+    case MAPLOG_ECORRUPT:
+        return "log data is corrupt";
+    case MAPLOG_ENOTLOG:
+        return "not a maplog directory";
+    case MAPLOG_ETOOBIG:
+        return "record too large for a segment";
+    case MAPLOG_ELOCKED:
+        return "log is locked by another writer";
+    case MAPLOG_ENOSPC:
+        return "no space left on device";
+    case MAPLOG_END:
+        return "no more records";
+    case MAPLOG_ETIMEDOUT:
+        return "timed out";
+    case MAPLOG_ENOENT:
+        return "no such log or record";
+    case MAPLOG_EVERSION:
+        return "unsupported format version or feature";
+    case MAPLOG_ECLOSED:
+        return "log is closed or failed";
+    default:
+        return "unknown error";
+    }
+}
+
+int mlg__errf(char *buf, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, MLG_ERRMSG_MAX, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static _Thread_local char open_error[MLG_ERRMSG_MAX];
+
+void mlg__set_open_error(const char *buf)
+{
+    snprintf(open_error, sizeof open_error, "%s", buf);
+}
+
+const char *maplog_last_open_error(void)
+{
+    return open_error;
+}

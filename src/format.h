@@ -1,0 +1,130 @@
+/*
+ * format.h -- the on-disk structures of maplog, and nothing else.
+ *
+ * docs/FORMAT.md is the normative description; this header must agree with it byte for
+ * byte, and test/test_golden.c holds the two together.  All integers are little-endian.
+ * maplog supports little-endian hosts only (checked below), so these structs are read
+ * and written in place; every length and offset taken from them is checked against the
+ * size of the mapping before use (see segment.c).
+ *
+ * A segment file:
+ *
+ *   0      128   mlg__seg_header   immutable once the segment is activated
+ *   128    64    mlg__seal         written once, when the segment is sealed
+ *   192    64    mlg__checkpoint   slot A  } alternately rewritten by sync and close;
+ *   256    64    mlg__checkpoint   slot B  } the valid one with the larger generation wins
+ *   320    3776  reserved, zero
+ *   4096   ...   records, each 8-byte aligned, until segment_size
+ */
+#ifndef MLG_FORMAT_H
+#define MLG_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "maplog's on-disk format is little-endian; big-endian hosts are not supported yet"
+#endif
+
+#define MLG_SEG_MAGIC "MAPLOGS1" /* 8 bytes, no terminator on disk */
+#define MLG_SEG_HEADER_SIZE 128u
+#define MLG_DATA_OFFSET 4096u
+#define MLG_SEAL_OFFSET 128u
+#define MLG_CKPT_OFFSET_A 192u
+#define MLG_CKPT_OFFSET_B 256u
+#define MLG_SEAL_MAGIC 0x4c414553u /* "SEAL" */
+#define MLG_CKPT_MAGIC 0x54504b43u /* "CKPT" */
+
+#define MLG_MIN_SEGMENT_SIZE (64u * 1024u)
+#define MLG_MAX_SEGMENT_SIZE (1024u * 1024u * 1024u)
+
+/* Feature flags.  A reader must refuse a segment with an incompatible flag it does not
+ * know; it may ignore unknown compatible flags. */
+#define MLG_COMPAT_KNOWN 0u
+#define MLG_INCOMPAT_KNOWN 0u
+
+typedef struct mlg__seg_header {
+    uint8_t magic[8];        /* 0   "MAPLOGS1" */
+    uint32_t version;        /* 8   format version, 1 */
+    uint32_t header_size;    /* 12  128: bytes of this header, covered by header_crc */
+    uint32_t compat_flags;   /* 16  */
+    uint32_t incompat_flags; /* 20  */
+    uint64_t segment_size;   /* 24  size of the file in bytes */
+    uint64_t first_seq;      /* 32  sequence number of the first record; also the file name */
+    uint64_t created_ns;     /* 40  CLOCK_REALTIME ns when the segment was activated */
+    uint8_t log_id[16];      /* 48  random, the same in every segment of one log */
+    uint32_t data_offset;    /* 64  4096: where the first record starts */
+    uint32_t reserved0;      /* 68  zero */
+    uint64_t reserved[6];    /* 72  zero */
+    uint32_t reserved1;      /* 120 zero */
+    uint32_t header_crc;     /* 124 CRC-32C of bytes [0, 124) */
+} mlg__seg_header;
+
+typedef struct mlg__seal {
+    uint32_t magic;        /* 0   "SEAL" once sealed, else 0 */
+    uint32_t flags;        /* 4   bit 0: digest is valid */
+    uint64_t record_count; /* 8   records in the segment */
+    uint64_t end_offset;   /* 16  offset just past the last record */
+    uint64_t last_ts;      /* 24  largest record timestamp */
+    uint64_t digest;       /* 32  XXH3-64 (seed 0) of bytes [data_offset, end_offset) */
+    uint64_t sealed_ns;    /* 40  CLOCK_REALTIME ns of sealing */
+    uint64_t reserved;     /* 48  zero */
+    uint32_t reserved2;    /* 56  zero */
+    uint32_t crc;          /* 60  CRC-32C of bytes [0, 60) of this block */
+} mlg__seal;
+
+#define MLG_SEAL_DIGEST 1u
+
+#define MLG_STATE_OPEN 1u   /* a writer had the segment open when this was written */
+#define MLG_STATE_CLOSED 2u /* written by a clean close: the log ended exactly here */
+
+typedef struct mlg__checkpoint {
+    uint32_t magic;        /* 0   "CKPT" */
+    uint32_t state;        /* 4   MLG_STATE_OPEN or MLG_STATE_CLOSED */
+    uint64_t generation;   /* 8   larger is newer */
+    uint64_t end_offset;   /* 16  every record before this offset was durable */
+    uint64_t record_count; /* 24  records before end_offset */
+    uint64_t last_ts;      /* 32  largest timestamp among them */
+    uint64_t updated_ns;   /* 40  CLOCK_REALTIME ns of writing */
+    uint64_t reserved;     /* 48  zero */
+    uint32_t reserved2;    /* 56  zero */
+    uint32_t crc;          /* 60  CRC-32C of bytes [0, 60) of this block */
+} mlg__checkpoint;
+
+/* A record: 16-byte header, payload, zero padding to a multiple of 8.
+ * The first 8 bytes (len | crc << 32) are the publication word: written last, with a
+ * release store; zero means "no record here (yet)". */
+typedef struct mlg__rec_header {
+    uint32_t len;          /* 0   payload length | MLG_REC_VALID */
+    uint32_t crc;          /* 4   CRC-32C, see mlg__record_crc() */
+    uint64_t timestamp_ns; /* 8   CLOCK_REALTIME ns */
+} mlg__rec_header;
+
+#define MLG_REC_HEADER_SIZE 16u
+#define MLG_REC_VALID 0x80000000u /* set in every record's len word, so it is never 0 */
+#define MLG_REC_LEN_MASK 0x7fffffffu
+
+_Static_assert(sizeof(mlg__seg_header) == 128, "segment header is 128 bytes");
+_Static_assert(offsetof(mlg__seg_header, log_id) == 48, "log_id at 48");
+_Static_assert(offsetof(mlg__seg_header, data_offset) == 64, "data_offset at 64");
+_Static_assert(offsetof(mlg__seg_header, header_crc) == 124, "header_crc at 124");
+_Static_assert(sizeof(mlg__seal) == 64, "seal block is 64 bytes");
+_Static_assert(offsetof(mlg__seal, crc) == 60, "seal crc at 60");
+_Static_assert(sizeof(mlg__checkpoint) == 64, "checkpoint is 64 bytes");
+_Static_assert(offsetof(mlg__checkpoint, crc) == 60, "checkpoint crc at 60");
+_Static_assert(sizeof(mlg__rec_header) == MLG_REC_HEADER_SIZE, "record header is 16 bytes");
+_Static_assert(MLG_CKPT_OFFSET_B + sizeof(mlg__checkpoint) <= MLG_DATA_OFFSET, "fits a page");
+
+/* Bytes a record of payload length len occupies, header and padding included. */
+static inline uint64_t mlg__rec_size(uint64_t len)
+{
+    return (MLG_REC_HEADER_SIZE + len + 7u) & ~(uint64_t)7u;
+}
+
+/* File names: 20 zero-padded decimal digits of first_seq, then ".mlog". */
+#define MLG_SEG_SUFFIX ".mlog"
+#define MLG_SEG_NAME_LEN 25
+#define MLG_LOCK_NAME "maplog.lock"
+#define MLG_SPARE_NAME "next.mlog-spare"
+
+#endif

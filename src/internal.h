@@ -1,0 +1,105 @@
+/*
+ * internal.h -- what the subsystems of maplog share and users never see.
+ *
+ * Names here are mlg__ (two underscores: internal, may change any day).
+ *   error.c    codes, messages, per-handle error text
+ *   options.c  the option set
+ *   segment.c  segment files: names, listing, header/seal/checkpoint, the record rule
+ *   writer.c   the append path, rollover, the background thread, sync, close
+ *   recovery.c what maplog_open() does to a log a crash left behind
+ *   reader.c   replay, seek, follow
+ */
+#ifndef MLG_INTERNAL_H
+#define MLG_INTERNAL_H
+
+#include "format.h"
+#include "maplog.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MLG_ERRMSG_MAX 512
+
+/* Format a message into buf (MLG_ERRMSG_MAX bytes) and return code. */
+int mlg__errf(char *buf, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Remember buf as this thread's last open error (maplog_last_open_error). */
+void mlg__set_open_error(const char *buf);
+
+/* ---- options ---- */
+struct maplog_options {
+    int64_t segment_size;
+    int64_t create;
+    int64_t durability;
+    int64_t flush_interval_ms;
+    int64_t flush_bytes;
+    int64_t sync_every;
+    int64_t file_mode;
+    int64_t strict_recovery;
+    int64_t prefault;
+};
+void mlg__options_default(struct maplog_options *o);
+
+/* ---- time ---- */
+uint64_t mlg__now_ns(void);  /* CLOCK_REALTIME */
+uint64_t mlg__mono_ns(void); /* CLOCK_MONOTONIC */
+
+/* ---- segment files ---- */
+void mlg__seg_name(char out[32], uint64_t first_seq);
+/* 1 if name is a segment file name, with *first_seq set; 0 otherwise. */
+int mlg__parse_seg_name(const char *name, uint64_t *first_seq);
+/* The first_seq of every segment file in dirfd, sorted.  *seqs is malloc'd (free it).
+ * *other counts the entries that are neither segments nor maplog's own files. */
+int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, char *err,
+                       const char *dir);
+
+void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, uint64_t first_seq,
+                      const uint8_t log_id[16]);
+/* Check the header at the start of a mapping of map_size bytes of file fname.
+ * expect_id may be NULL (any id).  0 or MAPLOG_ECORRUPT / MAPLOG_EVERSION with err set. */
+int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const char *fname,
+                      uint64_t expect_first_seq, const uint8_t *expect_id, char *err);
+
+/* Copy out the seal block if valid (magic and CRC right, fields within the segment).
+ * Returns 1 valid, 0 absent, -1 present but damaged. */
+int mlg__seal_read(const void *map, uint64_t seg_size, mlg__seal *out);
+void mlg__seal_fill(mlg__seal *s, uint64_t count, uint64_t end, uint64_t last_ts, uint64_t digest);
+/* The valid checkpoint with the larger generation; 1 found, 0 none. */
+int mlg__ckpt_best(const void *map, uint64_t seg_size, mlg__checkpoint *out);
+/* Write a checkpoint into the slot the generation selects (generation is set by caller). */
+void mlg__ckpt_write(void *map, const mlg__checkpoint *c);
+
+/* The record validity rule (docs/FORMAT.md, "Records"). */
+enum mlg__rec_status {
+    MLG_REC_OK = 0,
+    MLG_REC_EMPTY = 1,  /* publication word is zero: no record (yet) */
+    MLG_REC_BADLEN = 2, /* length word without the valid bit, or running past the segment */
+    MLG_REC_BADCRC = 3, /* CRC mismatch */
+};
+typedef struct mlg__rec_view {
+    uint32_t len;
+    uint32_t crc_stored;
+    uint32_t crc_computed;
+    uint64_t ts;
+    const uint8_t *payload;
+    uint64_t size; /* bytes the record occupies */
+} mlg__rec_view;
+int mlg__rec_check(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
+                   mlg__rec_view *v);
+const char *mlg__rec_status_str(int st);
+
+/* Scan records from (off, seq) while valid and before limit. */
+typedef struct mlg__scan_result {
+    uint64_t end;     /* offset after the last valid record */
+    uint64_t count;   /* valid records scanned */
+    uint64_t last_ts; /* largest timestamp seen (0 if none) */
+    int stop;         /* status of the record at end (MLG_REC_*), OK if limit reached */
+} mlg__scan_result;
+void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq, uint64_t limit,
+               mlg__scan_result *r);
+/* Offset just past the last non-zero 8-byte word in [from, seg_size), or from. */
+uint64_t mlg__high_water(const uint8_t *map, uint64_t seg_size, uint64_t from);
+/* XXH3-64 over the records [MLG_DATA_OFFSET, end). */
+uint64_t mlg__digest(const uint8_t *map, uint64_t end);
+
+#endif

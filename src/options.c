@@ -1,0 +1,119 @@
+/*
+ * options.c -- the option set, keyed by enum so a new option never changes a signature.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+#include "os.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+void mlg__options_default(struct maplog_options *o)
+{
+    o->segment_size = 64 << 20;
+    o->create = 1;
+    o->durability = MAPLOG_DURABILITY_ASYNC;
+    o->flush_interval_ms = 1000;
+    o->flush_bytes = 8 << 20;
+    o->sync_every = 1;
+    o->file_mode = 0640;
+    o->strict_recovery = 1;
+    o->prefault = 1;
+}
+
+int maplog_options_create(maplog_options **out)
+{
+    if (!out)
+        return MAPLOG_EINVAL;
+    *out = malloc(sizeof **out);
+    if (!*out)
+        return MAPLOG_ENOMEM;
+    mlg__options_default(*out);
+    return 0;
+}
+
+void maplog_options_free(maplog_options *opts)
+{
+    free(opts);
+}
+
+static int64_t *slot(maplog_options *o, maplog_option key)
+{
+    switch (key) {
+    case MAPLOG_OPT_SEGMENT_SIZE:
+        return &o->segment_size;
+    case MAPLOG_OPT_CREATE:
+        return &o->create;
+    case MAPLOG_OPT_DURABILITY:
+        return &o->durability;
+    case MAPLOG_OPT_FLUSH_INTERVAL_MS:
+        return &o->flush_interval_ms;
+    case MAPLOG_OPT_FLUSH_BYTES:
+        return &o->flush_bytes;
+    case MAPLOG_OPT_SYNC_EVERY:
+        return &o->sync_every;
+    case MAPLOG_OPT_FILE_MODE:
+        return &o->file_mode;
+    case MAPLOG_OPT_STRICT_RECOVERY:
+        return &o->strict_recovery;
+    case MAPLOG_OPT_PREFAULT:
+        return &o->prefault;
+    }
+    return NULL;
+}
+
+static int valid(maplog_option key, int64_t v)
+{
+    switch (key) {
+    case MAPLOG_OPT_SEGMENT_SIZE:
+        return v >= MLG_MIN_SEGMENT_SIZE && v <= MLG_MAX_SEGMENT_SIZE && v % 4096 == 0;
+    case MAPLOG_OPT_CREATE:
+    case MAPLOG_OPT_STRICT_RECOVERY:
+    case MAPLOG_OPT_PREFAULT:
+        return v == 0 || v == 1;
+    case MAPLOG_OPT_DURABILITY:
+        return v >= MAPLOG_DURABILITY_NONE && v <= MAPLOG_DURABILITY_SYNC_EVERY;
+    case MAPLOG_OPT_FLUSH_INTERVAL_MS:
+        return v >= 0 && v <= 3600 * 1000;
+    case MAPLOG_OPT_FLUSH_BYTES:
+        return v >= 0;
+    case MAPLOG_OPT_SYNC_EVERY:
+        return v >= 1 && v <= (1 << 30);
+    case MAPLOG_OPT_FILE_MODE:
+        return v >= 0 && v <= 07777;
+    }
+    return 0;
+}
+
+int maplog_options_set(maplog_options *opts, maplog_option key, int64_t value)
+{
+    int64_t *p = opts ? slot(opts, key) : NULL;
+    if (!p || !valid(key, value))
+        return MAPLOG_EINVAL;
+    *p = value;
+    return 0;
+}
+
+int maplog_options_get(const maplog_options *opts, maplog_option key, int64_t *value)
+{
+    if (!opts || !value)
+        return MAPLOG_EINVAL;
+    maplog_options copy = *opts;
+    int64_t *p = slot(&copy, key);
+    if (!p)
+        return MAPLOG_EINVAL;
+    *value = *p;
+    return 0;
+}
+
+uint64_t mlg__now_ns(void)
+{
+    return mlg__os.clock_ns();
+}
+
+uint64_t mlg__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,37 @@
+/*
+ * os.h -- the system-call seam.
+ *
+ * Every system call that touches a log's files goes through mlg__os, a table of function
+ * pointers, as SQLite's os layer does.  Production code never changes it; tests replace
+ * entries to inject EIO, ENOSPC, EINTR or a failed mapping at any call site and check that
+ * the log stays reopenable with nothing acknowledged lost.  Every entry returns -1 (or
+ * MAP_FAILED) with errno set on failure, like the call it stands for.
+ */
+#ifndef MLG_OS_H
+#define MLG_OS_H
+
+#include <sys/types.h>
+
+typedef struct mlg__os_table {
+    int (*openat)(int dirfd, const char *path, int flags, mode_t mode);
+    int (*ftruncate)(int fd, off_t len);
+    int (*fallocate)(int fd, off_t off, off_t len); /* reserves blocks; -1/errno */
+    void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+    int (*munmap)(void *addr, size_t len);
+    int (*msync)(void *addr, size_t len, int flags);
+    int (*fsync)(int fd);
+    int (*fdatasync)(int fd);
+    int (*writeback)(int fd, off_t off, off_t len); /* start write-back, don't wait */
+    int (*renameat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+    int (*unlinkat)(int dirfd, const char *path, int flags);
+    /* Not system calls on files, but inputs a golden-file test must pin down: */
+    unsigned long long (*clock_ns)(void);      /* CLOCK_REALTIME in ns */
+    int (*random)(void *buf, unsigned long n); /* 0 ok, -1/errno */
+} mlg__os_table;
+
+extern mlg__os_table mlg__os;
+
+/* Restore the real system calls (tests call this after injecting faults). */
+void mlg__os_reset(void);
+
+#endif

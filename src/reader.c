@@ -1,0 +1,608 @@
+/*
+ * reader.c -- replay, seek and follow.
+ *
+ * A reader maps one segment at a time, read-only and MAP_PRIVATE, and never writes to the
+ * log directory.  On Linux the pages of a private mapping that was never written are the
+ * page-cache pages themselves, so a reader in another process sees a live writer's
+ * records as they are published; the release store of a record's first word in the writer
+ * and the acquire load here make the payload visible before the word that announces it.
+ *
+ * Where the reader stops, and why (docs/FORMAT.md, "Reading"):
+ *   - a sealed segment ends at its seal's end offset; a record that fails its check before
+ *     that point is corruption: MAPLOG_ECORRUPT, naming the file and offset;
+ *   - an unsealed segment that has a successor ends where the successor's first sequence
+ *     number says (the writer rolled over and then died before sealing);
+ *   - the last segment ends at the first record that is absent or invalid.  An invalid one
+ *     there is a torn tail, not data (reported through MAPLOG_INFO_TORN_OFFSET), unless
+ *     the checkpoint says it was synced or a valid record follows it: then it is
+ *     corruption.
+ * Seeking uses a sparse index of every 64th record (offset, sequence number, largest
+ * timestamp before it), built on first use per segment from the record lengths, and
+ * rebuilt whenever the reader maps another segment.  Seeking by sequence number finds the
+ * segment by binary search on the file names and the record by binary search in the index.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IX_EVERY 64
+
+typedef struct ix_ent {
+    uint64_t off, seq, maxts_before;
+} ix_ent;
+
+struct maplog_reader {
+    char *dir;
+    int dirfd;
+    uint64_t *segs;
+    size_t nsegs, idx;
+    int fd;
+    uint8_t *map; /* PROT_READ: never written through */
+    uint64_t size, first;
+    uint64_t off, seq;
+    uint8_t log_id[16];
+    int have_id;
+    ix_ent *ix;
+    size_t nix, cap_ix;
+    uint64_t ix_off, ix_seq, ix_maxts; /* index built up to here */
+    int ix_done;
+    uint64_t last_list_ns;
+    int64_t torn_off, torn_bytes;
+    char name[32];
+    char err[MLG_ERRMSG_MAX];
+};
+
+static void unmap_current(maplog_reader *r)
+{
+    if (r->map)
+        munmap(r->map, r->size);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->map = NULL;
+    r->fd = -1;
+    r->nix = 0;
+    r->ix_done = 0;
+}
+
+static int refresh_list(maplog_reader *r)
+{
+    uint64_t *segs;
+    size_t n;
+    int rc = mlg__list_segments(r->dirfd, &segs, &n, NULL, r->err, r->dir);
+    if (rc)
+        return rc;
+    uint64_t cur = r->map ? r->first : UINT64_MAX;
+    free(r->segs);
+    r->segs = segs;
+    r->nsegs = n;
+    r->last_list_ns = mlg__mono_ns();
+    if (cur != UINT64_MAX) {
+        /* keep idx on the mapped segment even if retention removed older ones */
+        size_t i = 0;
+        while (i < n && segs[i] < cur)
+            i++;
+        r->idx = i;
+        if (i == n || segs[i] != cur) /* removed under us: the mapping stays readable */
+            r->idx = i ? i - 1 : 0;
+    }
+    return 0;
+}
+
+static int map_seg(maplog_reader *r, size_t i)
+{
+    struct stat st;
+    unmap_current(r);
+    mlg__seg_name(r->name, r->segs[i]);
+    r->idx = i;
+    r->fd = openat(r->dirfd, r->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (r->fd < 0)
+        return mlg__errf(r->err, errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
+                         "%s/%s: cannot open segment: %s", r->dir, r->name, strerror(errno));
+    if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(r->fd);
+        r->fd = -1;
+        return mlg__errf(r->err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", r->dir, r->name);
+    }
+    r->size = (uint64_t)st.st_size;
+    if (r->size < MLG_DATA_OFFSET || r->size > MLG_MAX_SEGMENT_SIZE) {
+        close(r->fd);
+        r->fd = -1;
+        return mlg__errf(r->err, MAPLOG_ECORRUPT,
+                         "%s/%s: %" PRIu64 " bytes is not a possible segment size", r->dir, r->name,
+                         r->size);
+    }
+    void *m = mmap(NULL, r->size, PROT_READ, MAP_PRIVATE, r->fd, 0);
+    if (m == MAP_FAILED) {
+        close(r->fd);
+        r->fd = -1;
+        return mlg__errf(r->err, MAPLOG_EIO, "%s/%s: mmap failed: %s", r->dir, r->name,
+                         strerror(errno));
+    }
+    r->map = m;
+    madvise(m, r->size, MADV_SEQUENTIAL);
+    int rc = mlg__header_check(r->map, r->size, r->dir, r->name, r->segs[i],
+                               r->have_id ? r->log_id : NULL, r->err);
+    if (rc) {
+        unmap_current(r);
+        return rc;
+    }
+    if (!r->have_id) {
+        memcpy(r->log_id, ((const mlg__seg_header *)(const void *)r->map)->log_id, 16);
+        r->have_id = 1;
+    }
+    r->first = r->segs[i];
+    r->off = MLG_DATA_OFFSET;
+    r->seq = r->first;
+    r->ix_off = MLG_DATA_OFFSET;
+    r->ix_seq = r->first;
+    r->ix_maxts = 0;
+    return 0;
+}
+
+/* Is a writer holding the log?  A shared lock attempt on the lock file tells, without
+ * writing anything; a missing lock file means no writer. */
+static int writer_alive(maplog_reader *r)
+{
+    int fd = openat(r->dirfd, MLG_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    int alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return alive;
+}
+
+/* The first seq of the segment after the mapped one, re-listing the directory if the
+ * mapped one is the last we know of.  1 and *nf set if there is one. */
+static int next_first(maplog_reader *r, uint64_t *nf)
+{
+    if (r->idx + 1 >= r->nsegs && refresh_list(r) != 0)
+        return 0;
+    if (r->idx + 1 < r->nsegs) {
+        *nf = r->segs[r->idx + 1];
+        return 1;
+    }
+    return 0;
+}
+
+int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
+{
+    int rc;
+    char err[MLG_ERRMSG_MAX];
+    maplog_reader *r = NULL;
+    if (!out || !dir || flags != 0) {
+        rc = mlg__errf(err, MAPLOG_EINVAL, "maplog_reader_open: bad arguments");
+        goto fail;
+    }
+    *out = NULL;
+    if (!(r = calloc(1, sizeof *r)) || !(r->dir = strdup(dir))) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+        goto fail;
+    }
+    r->fd = -1;
+    r->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r->dirfd < 0) {
+        rc = mlg__errf(err,
+                       errno == ENOENT    ? MAPLOG_ENOENT
+                       : errno == ENOTDIR ? MAPLOG_ENOTLOG
+                                          : MAPLOG_EIO,
+                       "%s: cannot open directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if ((rc = refresh_list(r))) {
+        memcpy(err, r->err, sizeof err);
+        goto fail;
+    }
+    if (r->nsegs == 0) {
+        rc = mlg__errf(err, MAPLOG_ENOTLOG, "%s: not a maplog directory (no segment files)", dir);
+        goto fail;
+    }
+    if ((rc = map_seg(r, 0))) {
+        memcpy(err, r->err, sizeof err);
+        goto fail;
+    }
+    *out = r;
+    return 0;
+fail:
+    mlg__set_open_error(err);
+    maplog_reader_close(r);
+    return rc;
+}
+
+void maplog_reader_close(maplog_reader *r)
+{
+    if (!r)
+        return;
+    unmap_current(r);
+    if (r->dirfd >= 0)
+        close(r->dirfd);
+    free(r->segs);
+    free(r->ix);
+    free(r->dir);
+    free(r);
+}
+
+const char *maplog_reader_errmsg(const maplog_reader *r)
+{
+    return r ? r->err : "no reader handle";
+}
+
+/* The record at (off, seq) is not valid: decide what that means in an unsealed last
+ * segment.  Returns MAPLOG_END for a torn tail, MAPLOG_ECORRUPT for damage. */
+static int judge_last(maplog_reader *r, int st)
+{
+    mlg__checkpoint ck;
+    mlg__rec_view bad, next;
+    if (mlg__ckpt_best(r->map, r->size, &ck) && r->off < ck.end_offset)
+        return mlg__errf(r->err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
+                         ", inside the synced part (checkpoint: %" PRIu64
+                         " records to offset %" PRIu64 ")",
+                         r->dir, r->name, r->off, mlg__rec_status_str(st), r->seq, ck.record_count,
+                         ck.end_offset);
+    if (st == MLG_REC_BADCRC && mlg__rec_check(r->map, r->size, r->off, r->seq, &bad) &&
+        mlg__rec_check(r->map, r->size, r->off + bad.size, r->seq + 1, &next) == MLG_REC_OK)
+        return mlg__errf(r->err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset %" PRIu64 ": record seq %" PRIu64
+                         " fails its CRC (stored %08x, computed %08x) and valid records follow",
+                         r->dir, r->name, r->off, r->seq, bad.crc_stored, bad.crc_computed);
+    r->torn_off = (int64_t)r->off;
+    r->torn_bytes = (int64_t)(mlg__high_water(r->map, r->size, r->off) - r->off);
+    mlg__errf(r->err, MAPLOG_END,
+              "%s/%s: offset %" PRIu64 ": torn tail (%s, %" PRId64 " bytes) after seq %" PRIu64
+              ", not data",
+              r->dir, r->name, r->off, mlg__rec_status_str(st), r->torn_bytes, r->seq);
+    return MAPLOG_END;
+}
+
+static void index_note(maplog_reader *r, uint64_t off, uint64_t seq, uint64_t ts);
+
+int maplog_reader_next(maplog_reader *r, maplog_record *rec)
+{
+    int rc;
+    if (!r || !rec)
+        return MAPLOG_EINVAL;
+    for (;;) {
+        if (!r->map) {
+            if (r->idx >= r->nsegs && (rc = refresh_list(r)))
+                return rc;
+            if (r->idx >= r->nsegs)
+                return MAPLOG_END;
+            if ((rc = map_seg(r, r->idx)))
+                return rc;
+        }
+        mlg__rec_view v;
+        int st = mlg__rec_check(r->map, r->size, r->off, r->seq, &v);
+        if (st == MLG_REC_OK) {
+            index_note(r, r->off, r->seq, v.ts);
+            rec->seq = r->seq;
+            rec->timestamp_ns = v.ts;
+            rec->data = v.payload;
+            rec->len = v.len;
+            r->off += v.size;
+            r->seq++;
+            return 0;
+        }
+        mlg__seal seal;
+        uint64_t nf;
+        if (mlg__seal_read(r->map, r->size, &seal) == 1) {
+            if (r->off == seal.end_offset && r->seq == r->first + seal.record_count)
+                goto advance;
+            return mlg__errf(r->err, MAPLOG_ECORRUPT,
+                             "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
+                             "; the seal says %" PRIu64 " records to offset %" PRIu64,
+                             r->dir, r->name, r->off, mlg__rec_status_str(st), r->seq,
+                             seal.record_count, seal.end_offset);
+        }
+        int has_next = next_first(r, &nf);
+        if (has_next && nf == r->seq)
+            goto advance; /* complete; anything after it is a torn tail the writer left */
+        if (has_next && (nf < r->seq || !writer_alive(r)))
+            return mlg__errf(r->err, MAPLOG_ECORRUPT,
+                             "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
+                             ", but the next segment starts at seq %" PRIu64
+                             " (records missing between segments)",
+                             r->dir, r->name, r->off, mlg__rec_status_str(st), r->seq, nf);
+        if (st == MLG_REC_EMPTY)
+            return MAPLOG_END; /* the end, for now */
+        if (has_next)
+            return mlg__errf(r->err, MAPLOG_ECORRUPT,
+                             "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64, r->dir, r->name,
+                             r->off, mlg__rec_status_str(st), r->seq);
+        return judge_last(r, st);
+    advance:
+        if (!next_first(r, &nf))
+            return MAPLOG_END;
+        if (nf != r->seq)
+            return mlg__errf(r->err, MAPLOG_ECORRUPT,
+                             "%s/%s: ends at seq %" PRIu64
+                             " but the next segment starts at seq %" PRIu64,
+                             r->dir, r->name, r->seq, nf);
+        unmap_current(r);
+        r->idx++;
+    }
+}
+
+int maplog_reader_skip_segment(maplog_reader *r)
+{
+    if (!r)
+        return MAPLOG_EINVAL;
+    uint64_t nf;
+    if (!r->map || !next_first(r, &nf))
+        return MAPLOG_END;
+    unmap_current(r);
+    r->idx++;
+    return 0;
+}
+
+/* ---- the sparse index ---------------------------------------------------------------- */
+
+static void index_note(maplog_reader *r, uint64_t off, uint64_t seq, uint64_t ts)
+{
+    /* extend the index when plain reading walks past its end */
+    if (r->ix_done || off != r->ix_off || seq != r->ix_seq)
+        return;
+    if ((seq - r->first) % IX_EVERY == 0) {
+        if (r->nix == r->cap_ix) {
+            size_t nc = r->cap_ix ? 2 * r->cap_ix : 256;
+            ix_ent *n = realloc(r->ix, nc * sizeof *n);
+            if (!n)
+                return; /* the index is an accelerator; without memory we walk */
+            r->ix = n;
+            r->cap_ix = nc;
+        }
+        r->ix[r->nix++] = (ix_ent){off, seq, r->ix_maxts};
+    }
+    uint64_t w;
+    memcpy(&w, r->map + off, 8);
+    r->ix_off = off + mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
+    r->ix_seq = seq + 1;
+    if (ts > r->ix_maxts)
+        r->ix_maxts = ts;
+}
+
+/* Extend the index until it covers stop_seq or a timestamp >= stop_ts, or the end. */
+static void index_build(maplog_reader *r, uint64_t stop_seq, uint64_t stop_ts)
+{
+    while (!r->ix_done && r->ix_seq <= stop_seq && r->ix_maxts < stop_ts) {
+        uint64_t off = r->ix_off;
+        if (off > r->size || r->size - off < MLG_REC_HEADER_SIZE) {
+            r->ix_done = 1;
+            break;
+        }
+        uint64_t w =
+            __atomic_load_n((const uint64_t *)(const void *)(r->map + off), __ATOMIC_ACQUIRE);
+        uint32_t len = (uint32_t)w & MLG_REC_LEN_MASK;
+        if (!w || !((uint32_t)w & MLG_REC_VALID) || mlg__rec_size(len) > r->size - off) {
+            break; /* end for now; next() judges what is there */
+        }
+        uint64_t ts;
+        memcpy(&ts, r->map + off + 8, 8);
+        index_note(r, off, r->ix_seq, ts);
+    }
+}
+
+/* Position at the index entry at or before target (seq), then walk with checks. */
+static int walk_to_seq(maplog_reader *r, uint64_t target)
+{
+    index_build(r, target, UINT64_MAX);
+    size_t lo = 0, hi = r->nix;
+    while (lo < hi) { /* first entry with seq > target */
+        size_t mid = (lo + hi) / 2;
+        if (r->ix[mid].seq <= target)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0) {
+        r->off = r->ix[lo - 1].off;
+        r->seq = r->ix[lo - 1].seq;
+    } else {
+        r->off = MLG_DATA_OFFSET;
+        r->seq = r->first;
+    }
+    while (r->seq < target) {
+        mlg__rec_view v;
+        if (mlg__rec_check(r->map, r->size, r->off, r->seq, &v) != MLG_REC_OK)
+            break; /* at the end: next() will say what is here */
+        r->off += v.size;
+        r->seq++;
+    }
+    return 0;
+}
+
+int maplog_reader_seek(maplog_reader *r, uint64_t seq)
+{
+    int rc;
+    if (!r)
+        return MAPLOG_EINVAL;
+    if ((rc = refresh_list(r)))
+        return rc;
+    if (r->nsegs == 0 || seq < r->segs[0])
+        return mlg__errf(r->err, MAPLOG_ENOENT,
+                         "%s: seq %" PRIu64 " is before the first record present", r->dir, seq);
+    size_t lo = 0, hi = r->nsegs;
+    while (lo < hi) { /* first segment with first_seq > seq */
+        size_t mid = (lo + hi) / 2;
+        if (r->segs[mid] <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t i = lo - 1;
+    if (!r->map || r->first != r->segs[i]) {
+        if ((rc = map_seg(r, i)))
+            return rc;
+    }
+    return walk_to_seq(r, seq);
+}
+
+/* Largest timestamp in segment i: the seal's, or UINT64_MAX if unsealed. */
+static uint64_t seg_max_ts(maplog_reader *r, size_t i)
+{
+    char name[32];
+    uint8_t page[MLG_DATA_OFFSET];
+    struct stat st;
+    mlg__seal seal;
+    uint64_t v = UINT64_MAX;
+    mlg__seg_name(name, r->segs[i]);
+    int fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return v;
+    if (fstat(fd, &st) == 0 && pread(fd, page, sizeof page, 0) == (ssize_t)sizeof page &&
+        mlg__seal_read(page, (uint64_t)st.st_size, &seal) == 1)
+        v = seal.last_ts;
+    close(fd);
+    return v;
+}
+
+int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns)
+{
+    int rc;
+    if (!r)
+        return MAPLOG_EINVAL;
+    if ((rc = refresh_list(r)))
+        return rc;
+    if (r->nsegs == 0)
+        return MAPLOG_END;
+    size_t lo = 0, hi = r->nsegs - 1;
+    while (lo < hi) { /* first segment whose largest timestamp reaches ts_ns */
+        size_t mid = (lo + hi) / 2;
+        if (seg_max_ts(r, mid) >= ts_ns)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (!r->map || r->first != r->segs[lo]) {
+        if ((rc = map_seg(r, lo)))
+            return rc;
+    }
+    index_build(r, UINT64_MAX, ts_ns);
+    size_t a = 0, b = r->nix;
+    while (a < b) { /* first entry whose earlier records already reach ts_ns */
+        size_t mid = (a + b) / 2;
+        if (r->ix[mid].maxts_before < ts_ns)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    if (a > 0) {
+        r->off = r->ix[a - 1].off;
+        r->seq = r->ix[a - 1].seq;
+    } else {
+        r->off = MLG_DATA_OFFSET;
+        r->seq = r->first;
+    }
+    for (;;) {
+        mlg__rec_view v;
+        if (mlg__rec_check(r->map, r->size, r->off, r->seq, &v) != MLG_REC_OK || v.ts >= ts_ns)
+            break;
+        r->off += v.size;
+        r->seq++;
+    }
+    return 0;
+}
+
+/* ---- following ----------------------------------------------------------------------- */
+
+/* Could next() make progress now?  Cheap checks first; the directory is re-listed at most
+ * every millisecond. */
+static int progress_possible(maplog_reader *r)
+{
+    if (!r->map)
+        return r->idx < r->nsegs || (refresh_list(r) == 0 && r->idx < r->nsegs);
+    if (r->off <= r->size && r->size - r->off >= 8 &&
+        __atomic_load_n((const uint64_t *)(const void *)(r->map + r->off), __ATOMIC_ACQUIRE))
+        return 1;
+    mlg__seal seal;
+    if (mlg__seal_read(r->map, r->size, &seal) == 1 && r->off >= seal.end_offset)
+        return 1;
+    if (mlg__mono_ns() - r->last_list_ns > 1000000u) {
+        uint64_t nf;
+        if (next_first(r, &nf) && nf == r->seq)
+            return 1;
+    }
+    return 0;
+}
+
+int maplog_reader_wait(maplog_reader *r, int timeout_ms)
+{
+    if (!r)
+        return MAPLOG_EINVAL;
+    uint64_t start = mlg__mono_ns();
+    uint64_t limit = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
+    long sleep_ns = 1000;
+    for (unsigned spins = 0;; spins++) {
+        if (progress_possible(r))
+            return 0;
+        uint64_t waited = mlg__mono_ns() - start;
+        if (waited >= limit)
+            return MAPLOG_ETIMEDOUT;
+        if (spins < 32) {
+            sched_yield();
+            continue;
+        }
+        /* Bounded back-off: from 1 us to 1 ms, so an idle follower costs ~1000 wake-ups a
+         * second at most and a busy one sees a record within microseconds. */
+        struct timespec ts = {0, sleep_ns};
+        nanosleep(&ts, NULL);
+        if (sleep_ns < 1000000)
+            sleep_ns *= 2;
+    }
+}
+
+int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *value)
+{
+    if (!r || !value)
+        return MAPLOG_EINVAL;
+    switch (key) {
+    case MAPLOG_INFO_SEGMENTS:
+        *value = (int64_t)r->nsegs;
+        return 0;
+    case MAPLOG_INFO_FIRST_SEQ:
+        *value = r->nsegs ? (int64_t)r->segs[0] : 0;
+        return 0;
+    case MAPLOG_INFO_TORN_OFFSET:
+        *value = r->torn_off;
+        return 0;
+    case MAPLOG_INFO_TORN_BYTES:
+        *value = r->torn_bytes;
+        return 0;
+    case MAPLOG_INFO_DURABLE_COUNT:
+    case MAPLOG_INFO_CLEAN_SHUTDOWN: {
+        /* from the last segment's checkpoint */
+        if (refresh_list(r) || r->nsegs == 0)
+            return MAPLOG_ENOENT;
+        char name[32];
+        uint8_t page[MLG_DATA_OFFSET];
+        struct stat st;
+        mlg__checkpoint ck;
+        mlg__seg_name(name, r->segs[r->nsegs - 1]);
+        int fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            return MAPLOG_EIO;
+        int ok = fstat(fd, &st) == 0 && pread(fd, page, sizeof page, 0) == (ssize_t)sizeof page &&
+                 mlg__ckpt_best(page, (uint64_t)st.st_size, &ck);
+        close(fd);
+        if (key == MAPLOG_INFO_DURABLE_COUNT) {
+            *value = ok ? (int64_t)(r->segs[r->nsegs - 1] + ck.record_count) : 0;
+        } else if (writer_alive(r)) {
+            *value = -1;
+        } else {
+            *value = ok && ck.state == MLG_STATE_CLOSED;
+        }
+        return 0;
+    }
+    }
+    return MAPLOG_EINVAL;
+}

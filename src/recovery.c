@@ -1,0 +1,334 @@
+/*
+ * recovery.c -- what maplog_open() does to the log a crash (or a clean close) left behind.
+ *
+ * The rule, as Redis states it for its AOF: find valid_up_to, the end of the last complete
+ * record, and cut there -- but never cut what was promised.  In order:
+ *
+ *  1. A leftover spare segment (next.mlog-spare) never held a record: remove it.
+ *  2. Every segment but the last must be sealed, with a record count that makes its
+ *     successor's first sequence number follow without gap or overlap.  A segment a crash
+ *     left unsealed (the writer rolled over, then died before the background seal) is
+ *     scanned and sealed now, if its records reach exactly its successor's first seq.
+ *  3. The last segment is scanned from its first record; the scan stops at the first
+ *     record that is absent, has an impossible length or fails its CRC.  That is the end
+ *     of the log, with two exceptions that are reported as MAPLOG_ECORRUPT instead of
+ *     being cut silently (unless MAPLOG_OPT_STRICT_RECOVERY is 0):
+ *       - the segment's checkpoint says records past that point were synced: damage to
+ *         durable data is not a torn tail;
+ *       - the bad record's length is intact and the record after it is valid: that is a
+ *         damaged record in the middle, not the end of a write that was cut short.
+ *  4. Bytes past the end are zeroed (they are not records and must not become part of
+ *     one), the result is synced, and a checkpoint says where the log now ends.
+ *  5. A last segment that is entirely zero (a rollover cut short before its header
+ *     reached the disk) holds nothing and is removed.
+ */
+#define _GNU_SOURCE
+#include "os.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mlg__new_log_id(uint8_t id[16]);
+
+static int create_new(struct maplog *log)
+{
+    mlg__wseg *s = NULL;
+    int rc;
+    if (mlg__new_log_id(log->log_id) < 0)
+        return mlg__errf(log->err, MAPLOG_EIO, "%s: getrandom failed: %s", log->dir,
+                         strerror(errno));
+    if ((rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size)))
+        return rc;
+    if ((rc = mlg__seg_activate(log, s, 0, 0))) {
+        mlg__seg_free(s);
+        mlg__os.unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
+        return rc;
+    }
+    atomic_store(&log->cur, s);
+    log->dir_dirty = 1;
+    return mlg__sync_range(log, s, MLG_DATA_OFFSET, 0, 0, MLG_STATE_OPEN);
+}
+
+static int open_seg(struct maplog *log, const char *name, int *fd, uint64_t *size)
+{
+    struct stat st;
+    *fd = mlg__os.openat(log->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (*fd < 0)
+        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot open segment: %s%s", log->dir, name,
+                         strerror(errno),
+                         errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
+    if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return mlg__errf(log->err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", log->dir, name);
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static int map_rw(struct maplog *log, const char *name, int fd, uint64_t size, uint8_t **map)
+{
+    *map = mlg__os.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (*map == MAP_FAILED) {
+        *map = NULL;
+        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: mmap failed: %s", log->dir, name,
+                         strerror(errno));
+    }
+    return 0;
+}
+
+static int all_zero(const uint8_t *map, uint64_t size)
+{
+    return mlg__high_water(map, size, 0) == 0;
+}
+
+/* Step 2 for segment name (not the last): sealed, or sealable, and followed by next_first. */
+static int check_old(struct maplog *log, const char *name, uint64_t first, uint64_t next_first,
+                     int have_id)
+{
+    int fd = -1, rc;
+    uint64_t size;
+    uint8_t *map = NULL;
+    mlg__seal seal;
+    if ((rc = open_seg(log, name, &fd, &size)))
+        goto out;
+    if (size < MLG_DATA_OFFSET || size > MLG_MAX_SEGMENT_SIZE) {
+        rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+                       "%s/%s: %" PRIu64 " bytes is not a possible segment size", log->dir, name,
+                       size);
+        goto out;
+    }
+    if ((rc = map_rw(log, name, fd, size, &map)))
+        goto out;
+    if ((rc = mlg__header_check(map, size, log->dir, name, first, have_id ? log->log_id : NULL,
+                                log->err)))
+        goto out;
+    if (!have_id)
+        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
+    int sv = mlg__seal_read(map, size, &seal);
+    if (sv == 1) {
+        if (first + seal.record_count != next_first)
+            rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+                           "%s/%s: offset 136: sealed with %" PRIu64
+                           " records, but the next segment starts at seq %" PRIu64
+                           " (records missing or duplicated between segments)",
+                           log->dir, name, seal.record_count, next_first);
+        goto out;
+    }
+    if (sv < 0 && log->opt.strict_recovery) {
+        rc = mlg__errf(log->err, MAPLOG_ECORRUPT, "%s/%s: offset 128: seal block damaged", log->dir,
+                       name);
+        goto out;
+    }
+    /* Unsealed: the writer died between rollover and seal.  Scan and seal it now. */
+    mlg__scan_result r;
+    mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
+    if (first + r.count != next_first) {
+        rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+                       "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
+                       " in an unsealed segment, but the next segment starts at seq %" PRIu64,
+                       log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
+                       next_first);
+        goto out;
+    }
+    uint64_t hw = mlg__high_water(map, size, r.end);
+    if (hw > r.end)
+        memset(map + r.end, 0, hw - r.end);
+    mlg__seal_fill(&seal, r.count, r.end, r.last_ts, mlg__digest(map, r.end));
+    memcpy(map + MLG_SEAL_OFFSET, &seal, sizeof seal);
+    if (mlg__os.fdatasync(fd) < 0)
+        rc = mlg__errf(log->err, MAPLOG_EIO, "%s/%s: fdatasync after sealing failed: %s", log->dir,
+                       name, strerror(errno));
+out:
+    if (map)
+        mlg__os.munmap(map, size);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Step 3 and 4: the last segment becomes the current one. */
+static int recover_last(struct maplog *log, const char *name, uint64_t first, int have_id)
+{
+    int rc, fd = -1;
+    uint64_t size = 0;
+    uint8_t *map = NULL;
+    mlg__wseg *s = NULL;
+    if ((rc = open_seg(log, name, &fd, &size)))
+        goto fail;
+    if (size < MLG_DATA_OFFSET || size > MLG_MAX_SEGMENT_SIZE) {
+        rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+                       "%s/%s: %" PRIu64 " bytes is not a possible segment size", log->dir, name,
+                       size);
+        goto fail;
+    }
+    if ((rc = map_rw(log, name, fd, size, &map)))
+        goto fail;
+    if ((rc = mlg__header_check(map, size, log->dir, name, first, have_id ? log->log_id : NULL,
+                                log->err)))
+        goto fail;
+    if (!have_id)
+        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
+
+    mlg__scan_result r;
+    mlg__checkpoint ck;
+    mlg__seal seal;
+    mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
+    int have_ck = mlg__ckpt_best(map, size, &ck);
+    int sealed = mlg__seal_read(map, size, &seal) == 1;
+    if (log->opt.strict_recovery) {
+        if (have_ck && (ck.end_offset > r.end || ck.record_count > r.count)) {
+            rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+                           "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
+                           ", but the checkpoint says %" PRIu64 " records up to offset %" PRIu64
+                           " were synced; refusing to drop them (maplog recover --apply "
+                           "truncates here)",
+                           log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
+                           ck.record_count, ck.end_offset);
+            goto fail;
+        }
+        if (sealed && (seal.end_offset != r.end || seal.record_count != r.count)) {
+            rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+                           "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
+                           ", but the segment is sealed with %" PRIu64 " records",
+                           log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
+                           seal.record_count);
+            goto fail;
+        }
+        if (r.stop == MLG_REC_BADCRC) {
+            mlg__rec_view bad, next;
+            mlg__rec_check(map, size, r.end, first + r.count, &bad);
+            if (mlg__rec_check(map, size, r.end + bad.size, first + r.count + 1, &next) ==
+                MLG_REC_OK) {
+                rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+                               "%s/%s: offset %" PRIu64 ": record seq %" PRIu64
+                               " fails its CRC (stored %08x, computed %08x) but the record "
+                               "after it is valid: damage in the middle, not a torn tail "
+                               "(maplog recover --apply truncates here)",
+                               log->dir, name, r.end, first + r.count, bad.crc_stored,
+                               bad.crc_computed);
+                goto fail;
+            }
+        }
+    }
+    uint64_t hw = mlg__high_water(map, size, r.end);
+    if (hw > r.end) {
+        memset(map + r.end, 0, hw - r.end);
+        uint64_t from = r.end & ~(uint64_t)4095;
+        if (mlg__os.msync(map + from, hw - from, MS_SYNC) < 0) {
+            rc = mlg__errf(log->err, MAPLOG_EIO, "%s/%s: msync after zeroing the tail: %s",
+                           log->dir, name, strerror(errno));
+            goto fail;
+        }
+    }
+    if (!(s = calloc(1, sizeof *s))) {
+        rc = mlg__errf(log->err, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
+        goto fail;
+    }
+    s->fd = fd;
+    s->map = map;
+    s->size = size;
+    s->first_seq = first;
+    memcpy(s->name, name, MLG_SEG_NAME_LEN + 1);
+    s->synced_end = s->flushed_end = MLG_DATA_OFFSET; /* sync what we found, once */
+    s->ckpt_gen = have_ck ? ck.generation : 0;
+    atomic_store(&s->resv, (r.count << 32) | r.end | (sealed ? MLG_RESV_FULL : 0));
+    atomic_store(&s->flush_mark,
+                 log->opt.flush_bytes ? r.end + (uint64_t)log->opt.flush_bytes : UINT64_MAX);
+    atomic_store(&log->cur, s);
+    fd = -1;
+    map = NULL;
+    if ((rc = mlg__sync_range(log, s, r.end, r.count, r.last_ts, MLG_STATE_OPEN)))
+        return rc; /* s is owned by log->cur now; maplog_open frees it */
+    atomic_store(&log->durable, first + r.count);
+    return 0;
+fail:
+    if (map)
+        mlg__os.munmap(map, size);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Step 5: is the last segment a rollover cut short (all zero)?  Removes it if so. */
+static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
+{
+    int fd = -1, rc;
+    uint64_t size;
+    uint8_t *map = NULL;
+    *dropped = 0;
+    if ((rc = open_seg(log, name, &fd, &size)))
+        goto out;
+    if (size > 0) {
+        map = mlg__os.mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+            map = NULL;
+            goto out;
+        }
+    }
+    if (size == 0 || all_zero(map, size)) {
+        if (mlg__os.unlinkat(log->dirfd, name, 0) < 0)
+            rc = mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot remove empty segment: %s", log->dir,
+                           name, strerror(errno));
+        else
+            *dropped = 1;
+    }
+out:
+    if (map)
+        mlg__os.munmap(map, size);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int mlg__recover(struct maplog *log)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0, other = 0;
+    char name[32];
+    int rc;
+
+    if (mlg__os.unlinkat(log->dirfd, MLG_SPARE_NAME, 0) < 0 && errno != ENOENT)
+        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot remove old spare: %s", log->dir,
+                         MLG_SPARE_NAME, strerror(errno));
+    if ((rc = mlg__list_segments(log->dirfd, &seqs, &n, &other, log->err, log->dir)))
+        return rc;
+    while (n > 0) {
+        int dropped;
+        mlg__seg_name(name, seqs[n - 1]);
+        if ((rc = drop_if_empty(log, name, &dropped)))
+            goto out;
+        if (!dropped)
+            break;
+        n--;
+        log->dir_dirty = 1;
+    }
+    if (n == 0) {
+        if (!log->opt.create) {
+            rc = mlg__errf(log->err, MAPLOG_ENOENT, "%s: no maplog here (no segment files)",
+                           log->dir);
+        } else if (other > 0) {
+            rc = mlg__errf(log->err, MAPLOG_ENOTLOG,
+                           "%s: holds %zu files that are not maplog segments; refusing to create "
+                           "a log there",
+                           log->dir, other);
+        } else {
+            rc = create_new(log);
+        }
+        goto out;
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        mlg__seg_name(name, seqs[i]);
+        if ((rc = check_old(log, name, seqs[i], seqs[i + 1], i > 0)))
+            goto out;
+    }
+    mlg__seg_name(name, seqs[n - 1]);
+    rc = recover_last(log, name, seqs[n - 1], n > 1);
+out:
+    free(seqs);
+    return rc;
+}

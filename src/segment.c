@@ -1,0 +1,304 @@
+/*
+ * segment.c -- segment files: their names, the directory listing, the header, seal and
+ * checkpoint blocks, and the record validity rule.
+ *
+ * Everything here reads bytes that may be damaged, truncated or hostile.  The rule is the
+ * one systemd's journal-verify follows: every length and offset that comes from disk is
+ * checked against the size of the mapping, with arithmetic that cannot overflow, before
+ * a byte behind it is touched.  Nothing here writes to a file except through the blocks
+ * a writer hands it (mlg__ckpt_write), and nothing here allocates except the listing.
+ */
+#define _GNU_SOURCE
+#include "crc32c.h"
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+void mlg__seg_name(char out[32], uint64_t first_seq)
+{
+    snprintf(out, 32, "%020" PRIu64 MLG_SEG_SUFFIX, first_seq);
+}
+
+int mlg__parse_seg_name(const char *name, uint64_t *first_seq)
+{
+    uint64_t v = 0;
+    if (strlen(name) != MLG_SEG_NAME_LEN || strcmp(name + 20, MLG_SEG_SUFFIX) != 0)
+        return 0;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+        unsigned d = (unsigned)(name[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *first_seq = v;
+    return 1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, char *err,
+                       const char *dir)
+{
+    int fd = dup(dirfd), rc = 0;
+    DIR *d = NULL;
+    size_t cap = 16, cnt = 0, oth = 0;
+    uint64_t *v = malloc(cap * sizeof *v);
+    *seqs = NULL;
+    *n = 0;
+    if (!v) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory listing segments", dir);
+        goto out;
+    }
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s: cannot list directory: %s", dir, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    rewinddir(d);
+    for (struct dirent *e; (errno = 0, e = readdir(d));) {
+        uint64_t s;
+        if (mlg__parse_seg_name(e->d_name, &s)) {
+            if (cnt == cap) {
+                uint64_t *nv = realloc(v, 2 * cap * sizeof *v);
+                if (!nv) {
+                    rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory listing", dir);
+                    goto out;
+                }
+                v = nv;
+                cap *= 2;
+            }
+            v[cnt++] = s;
+        } else if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+                   strcmp(e->d_name, MLG_LOCK_NAME) && strcmp(e->d_name, MLG_SPARE_NAME)) {
+            oth++;
+        }
+    }
+    if (errno) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s: readdir failed: %s", dir, strerror(errno));
+        goto out;
+    }
+    qsort(v, cnt, sizeof *v, cmp_u64);
+    *seqs = v;
+    *n = cnt;
+    if (other)
+        *other = oth;
+    v = NULL;
+out:
+    if (d)
+        closedir(d);
+    if (fd >= 0)
+        close(fd);
+    free(v);
+    return rc;
+}
+
+void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, uint64_t first_seq,
+                      const uint8_t log_id[16])
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, MLG_SEG_MAGIC, 8);
+    h->version = MAPLOG_FORMAT_VERSION;
+    h->header_size = MLG_SEG_HEADER_SIZE;
+    h->segment_size = seg_size;
+    h->first_seq = first_seq;
+    h->created_ns = mlg__now_ns();
+    memcpy(h->log_id, log_id, 16);
+    h->data_offset = MLG_DATA_OFFSET;
+    h->header_crc = mlg__crc32c(0, h, offsetof(mlg__seg_header, header_crc));
+}
+
+int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const char *fname,
+                      uint64_t expect_first_seq, const uint8_t *expect_id, char *err)
+{
+    mlg__seg_header h;
+    if (map_size < MLG_DATA_OFFSET)
+        return mlg__errf(err, MAPLOG_ECORRUPT,
+                         "%s/%s: file is %" PRIu64 " bytes, shorter than a segment header page "
+                         "(%u)",
+                         dir, fname, map_size, MLG_DATA_OFFSET);
+    memcpy(&h, map, sizeof h);
+    if (memcmp(h.magic, MLG_SEG_MAGIC, 8) != 0)
+        return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad magic, not a maplog segment",
+                         dir, fname);
+    uint32_t crc = mlg__crc32c(0, &h, offsetof(mlg__seg_header, header_crc));
+    if (crc != h.header_crc)
+        return mlg__errf(err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset 124: segment header CRC mismatch (stored %08x, computed "
+                         "%08x)",
+                         dir, fname, h.header_crc, crc);
+    if (h.version != MAPLOG_FORMAT_VERSION || (h.incompat_flags & ~MLG_INCOMPAT_KNOWN))
+        return mlg__errf(err, MAPLOG_EVERSION,
+                         "%s/%s: offset 8: format version %u, incompatible flags %08x; this "
+                         "library reads version %d",
+                         dir, fname, h.version, h.incompat_flags, MAPLOG_FORMAT_VERSION);
+    if (h.header_size != MLG_SEG_HEADER_SIZE || h.data_offset != MLG_DATA_OFFSET)
+        return mlg__errf(err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset 12: header size %u / data offset %u not as specified", dir,
+                         fname, h.header_size, h.data_offset);
+    if (h.segment_size != map_size)
+        return mlg__errf(err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset 24: header says %" PRIu64 " bytes but the file has %" PRIu64
+                         " (truncated or extended copy?)",
+                         dir, fname, h.segment_size, map_size);
+    if (h.first_seq != expect_first_seq)
+        return mlg__errf(err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset 32: first sequence %" PRIu64
+                         " does not match the file name",
+                         dir, fname, h.first_seq);
+    if (expect_id && memcmp(h.log_id, expect_id, 16) != 0)
+        return mlg__errf(err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset 48: log id differs from the log's other segments (a "
+                         "segment of another log?)",
+                         dir, fname);
+    return 0;
+}
+
+int mlg__seal_read(const void *map, uint64_t seg_size, mlg__seal *out)
+{
+    mlg__seal s;
+    memcpy(&s, (const uint8_t *)map + MLG_SEAL_OFFSET, sizeof s);
+    if (s.magic == 0 && s.crc == 0)
+        return 0;
+    if (s.magic != MLG_SEAL_MAGIC || s.crc != mlg__crc32c(0, &s, offsetof(mlg__seal, crc)))
+        return -1;
+    if (s.end_offset < MLG_DATA_OFFSET || s.end_offset > seg_size || (s.end_offset & 7) ||
+        s.record_count > (s.end_offset - MLG_DATA_OFFSET) / MLG_REC_HEADER_SIZE)
+        return -1;
+    *out = s;
+    return 1;
+}
+
+void mlg__seal_fill(mlg__seal *s, uint64_t count, uint64_t end, uint64_t last_ts, uint64_t digest)
+{
+    memset(s, 0, sizeof *s);
+    s->magic = MLG_SEAL_MAGIC;
+    s->flags = MLG_SEAL_DIGEST;
+    s->record_count = count;
+    s->end_offset = end;
+    s->last_ts = last_ts;
+    s->digest = digest;
+    s->sealed_ns = mlg__now_ns();
+    s->crc = mlg__crc32c(0, s, offsetof(mlg__seal, crc));
+}
+
+static int ckpt_valid(const mlg__checkpoint *c, uint64_t seg_size)
+{
+    return c->magic == MLG_CKPT_MAGIC &&
+           c->crc == mlg__crc32c(0, c, offsetof(mlg__checkpoint, crc)) &&
+           c->end_offset >= MLG_DATA_OFFSET && c->end_offset <= seg_size && !(c->end_offset & 7) &&
+           c->record_count <= (c->end_offset - MLG_DATA_OFFSET) / MLG_REC_HEADER_SIZE &&
+           (c->state == MLG_STATE_OPEN || c->state == MLG_STATE_CLOSED);
+}
+
+int mlg__ckpt_best(const void *map, uint64_t seg_size, mlg__checkpoint *out)
+{
+    mlg__checkpoint a, b;
+    memcpy(&a, (const uint8_t *)map + MLG_CKPT_OFFSET_A, sizeof a);
+    memcpy(&b, (const uint8_t *)map + MLG_CKPT_OFFSET_B, sizeof b);
+    int va = ckpt_valid(&a, seg_size), vb = ckpt_valid(&b, seg_size);
+    if (va && (!vb || a.generation > b.generation))
+        *out = a;
+    else if (vb)
+        *out = b;
+    return va || vb;
+}
+
+void mlg__ckpt_write(void *map, const mlg__checkpoint *c)
+{
+    mlg__checkpoint w = *c;
+    w.magic = MLG_CKPT_MAGIC;
+    w.updated_ns = mlg__now_ns();
+    w.crc = mlg__crc32c(0, &w, offsetof(mlg__checkpoint, crc));
+    memcpy((uint8_t *)map + ((w.generation & 1) ? MLG_CKPT_OFFSET_B : MLG_CKPT_OFFSET_A), &w,
+           sizeof w);
+}
+
+int mlg__rec_check(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
+                   mlg__rec_view *v)
+{
+    if (off < MLG_DATA_OFFSET || off > seg_size || seg_size - off < MLG_REC_HEADER_SIZE ||
+        (off & 7))
+        return MLG_REC_EMPTY; /* no room for even a header: the segment is full here */
+    uint64_t word = __atomic_load_n((const uint64_t *)(const void *)(map + off), __ATOMIC_ACQUIRE);
+    if (word == 0)
+        return MLG_REC_EMPTY;
+    uint32_t len_word = (uint32_t)word;
+    v->crc_stored = (uint32_t)(word >> 32);
+    v->len = len_word & MLG_REC_LEN_MASK;
+    if (!(len_word & MLG_REC_VALID) || v->len > seg_size - off - MLG_REC_HEADER_SIZE)
+        return MLG_REC_BADLEN;
+    memcpy(&v->ts, map + off + 8, 8);
+    v->payload = map + off + MLG_REC_HEADER_SIZE;
+    v->size = mlg__rec_size(v->len);
+    if (v->size > seg_size - off) /* the padding would run past the end */
+        return MLG_REC_BADLEN;
+    v->crc_computed = mlg__record_crc(seq, len_word, v->ts, v->payload, v->len);
+    return v->crc_computed == v->crc_stored ? MLG_REC_OK : MLG_REC_BADCRC;
+}
+
+const char *mlg__rec_status_str(int st)
+{
+    switch (st) {
+    case MLG_REC_OK:
+        return "valid";
+    case MLG_REC_EMPTY:
+        return "no record (zero header)";
+    case MLG_REC_BADLEN:
+        return "bad length word";
+    case MLG_REC_BADCRC:
+        return "CRC mismatch";
+    }
+    return "?";
+}
+
+void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq, uint64_t limit,
+               mlg__scan_result *r)
+{
+    mlg__rec_view v;
+    r->count = 0;
+    r->last_ts = 0;
+    r->stop = MLG_REC_OK;
+    while (off < limit) {
+        int st = mlg__rec_check(map, seg_size, off, seq, &v);
+        if (st != MLG_REC_OK) {
+            r->stop = st;
+            break;
+        }
+        if (v.ts > r->last_ts)
+            r->last_ts = v.ts;
+        off += v.size;
+        seq++;
+        r->count++;
+    }
+    r->end = off;
+}
+
+uint64_t mlg__high_water(const uint8_t *map, uint64_t seg_size, uint64_t from)
+{
+    uint64_t hw = from;
+    for (uint64_t o = (from + 7) & ~(uint64_t)7; o + 8 <= seg_size; o += 8) {
+        uint64_t w;
+        memcpy(&w, map + o, 8);
+        if (w)
+            hw = o + 8;
+    }
+    return hw;
+}
+
+uint64_t mlg__digest(const uint8_t *map, uint64_t end)
+{
+    return XXH3_64bits(map + MLG_DATA_OFFSET, end - MLG_DATA_OFFSET);
+}

@@ -1,0 +1,765 @@
+/*
+ * writer.c -- the append path, rollover, the background thread, sync and close.
+ *
+ * The append path is a compare-and-swap and a memcpy.  Each segment keeps one 64-bit word,
+ * resv, that packs how many records were reserved and where the next free byte is; an
+ * appender reserves space and a sequence number together with one CAS on it, copies the
+ * payload into the MAP_SHARED mapping, and publishes the record with a release store of
+ * its first 8 bytes (length and CRC).  Readers acquire-load that word: zero means "not
+ * yet", so no reader can see a half-written record, and since readers stop at the first
+ * unpublished record they never see a hole either.
+ *
+ * What must not be on the append path is done ahead of time or behind it, by one
+ * background thread per log:
+ *   ahead:  the next segment (the "spare") is created, ftruncate'd, its blocks reserved
+ *           with posix_fallocate (so a full disk is an error at rollover, never a SIGBUS
+ *           on a store), mapped and pre-faulted, so that a rollover is a header memcpy, a
+ *           rename and a pointer swap;
+ *   behind: a full segment is sealed -- wait for in-flight appends, XXH3 digest, seal
+ *           block, fdatasync, unmap -- and dirty pages of the current one are handed to
+ *           write-back on the flush policy (msync(MS_ASYNC), which Linux treats as a no-op
+ *           since 2.6.19, so also sync_file_range(SYNC_FILE_RANGE_WRITE)).
+ *
+ * Locks: mu guards rollover, the spare and the seal queue (never taken on the fast path);
+ * sync_mu serialises everything that writes checkpoints or unmaps: sealing, syncing,
+ * flushing.  Order: sync_mu before mu, never the other way round.
+ *
+ * Segment structs are never freed before close: a thread that loaded an old `cur` may
+ * still read its resv word (and find it FULL).  They are small; the mappings, which are
+ * not, are released as soon as a segment is sealed.
+ */
+#define _GNU_SOURCE
+#include "writer.h"
+
+#include "crc32c.h"
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static const long page_size = 4096;
+
+static uint64_t page_floor(uint64_t v)
+{
+    return v & ~(uint64_t)(page_size - 1);
+}
+
+/* ---- segment files ------------------------------------------------------------------- */
+
+void mlg__seg_free(mlg__wseg *s)
+{
+    if (!s)
+        return;
+    if (s->map)
+        mlg__os.munmap(s->map, s->size);
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s);
+}
+
+static void prefault(uint8_t *map, uint64_t size)
+{
+    /* MADV_POPULATE_WRITE (Linux 5.14) faults every page in writable in one call; older
+     * kernels say EINVAL, and then we touch each page ourselves.  Either way the first
+     * append to each page finds it present and writable. */
+    if (madvise(map, size, MADV_POPULATE_WRITE) == 0)
+        return;
+    for (uint64_t o = 0; o < size; o += (uint64_t)page_size)
+        ((volatile uint8_t *)map)[o] = 0;
+}
+
+int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
+{
+    int rc = 0;
+    mlg__wseg *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s)
+        return mlg__errf(log->err, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
+    s->fd = -1;
+    s->size = size;
+    snprintf(s->name, sizeof s->name, "%s", MLG_SPARE_NAME);
+    s->fd = mlg__os.openat(log->dirfd, MLG_SPARE_NAME,
+                           O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                           (mode_t)log->opt.file_mode);
+    if (s->fd < 0) {
+        rc = mlg__errf(log->err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+                       "%s/%s: open failed: %s", log->dir, MLG_SPARE_NAME, strerror(errno));
+        goto out;
+    }
+    if (mlg__os.ftruncate(s->fd, (off_t)size) < 0) {
+        rc = mlg__errf(log->err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+                       "%s/%s: ftruncate to %" PRIu64 " failed: %s", log->dir, MLG_SPARE_NAME, size,
+                       strerror(errno));
+        goto out;
+    }
+    if (mlg__os.fallocate(s->fd, 0, (off_t)size) < 0) {
+        rc = mlg__errf(log->err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+                       "%s/%s: reserving %" PRIu64 " bytes (fallocate) failed: %s", log->dir,
+                       MLG_SPARE_NAME, size, strerror(errno));
+        goto out;
+    }
+    s->map = mlg__os.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+    if (s->map == MAP_FAILED) {
+        s->map = NULL;
+        rc = mlg__errf(log->err, errno == ENOMEM ? MAPLOG_ENOMEM : MAPLOG_EIO,
+                       "%s/%s: mmap of %" PRIu64 " bytes failed: %s", log->dir, MLG_SPARE_NAME,
+                       size, strerror(errno));
+        goto out;
+    }
+    if (log->opt.prefault)
+        prefault(s->map, size);
+out:
+    if (rc) {
+        int had_fd = s->fd >= 0;
+        mlg__seg_free(s);
+        if (had_fd)
+            mlg__os.unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Turn the spare into the segment whose first record is first_seq: header, then name. */
+int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq, uint64_t ts)
+{
+    mlg__seg_header h;
+    char name[32];
+    (void)ts;
+    mlg__header_init(&h, s->size, first_seq, log->log_id);
+    memcpy(s->map, &h, sizeof h);
+    mlg__seg_name(name, first_seq);
+    if (mlg__os.renameat(log->dirfd, MLG_SPARE_NAME, log->dirfd, name) < 0)
+        return mlg__errf(log->err, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir,
+                         MLG_SPARE_NAME, name, strerror(errno));
+    memcpy(s->name, name, sizeof name);
+    s->first_seq = first_seq;
+    s->synced_end = s->flushed_end = MLG_DATA_OFFSET;
+    atomic_store_explicit(&s->resv, MLG_DATA_OFFSET, memory_order_relaxed);
+    atomic_store_explicit(&s->flush_mark,
+                          log->opt.flush_bytes ? MLG_DATA_OFFSET + (uint64_t)log->opt.flush_bytes
+                                               : UINT64_MAX,
+                          memory_order_relaxed);
+    return 0;
+}
+
+/* ---- waiting for in-flight appends ------------------------------------------------------ */
+
+/* Walk the records of s from (off, count) up to end, waiting for any still being written
+ * by another thread; adds them to *count and the largest timestamp to *last_ts. */
+static void wait_published(mlg__wseg *s, uint64_t off, uint64_t end, uint64_t *count,
+                           uint64_t *last_ts)
+{
+    unsigned spins = 0;
+    while (off < end) {
+        uint64_t w = __atomic_load_n((uint64_t *)(void *)(s->map + off), __ATOMIC_ACQUIRE);
+        if (w == 0) { /* reserved, not yet committed: another thread is copying */
+            if (++spins < 64) {
+                sched_yield();
+            } else {
+                struct timespec ts = {0, 50000};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        uint64_t ts;
+        memcpy(&ts, s->map + off + 8, 8);
+        if (ts > *last_ts)
+            *last_ts = ts;
+        off += mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
+        (*count)++;
+        spins = 0;
+    }
+}
+
+/* ---- durability ---------------------------------------------------------------------- */
+
+static int sync_dir_if_dirty(struct maplog *log)
+{
+    int dirty;
+    pthread_mutex_lock(&log->mu);
+    dirty = log->dir_dirty;
+    log->dir_dirty = 0;
+    pthread_mutex_unlock(&log->mu);
+    if (dirty && mlg__os.fsync(log->dirfd) < 0) {
+        pthread_mutex_lock(&log->mu);
+        log->dir_dirty = 1;
+        pthread_mutex_unlock(&log->mu);
+        return mlg__errf(log->err, MAPLOG_EIO, "%s: fsync of the directory failed: %s", log->dir,
+                         strerror(errno));
+    }
+    return 0;
+}
+
+/* Make [synced_end, end) of s durable and record it in a checkpoint.  Under sync_mu. */
+int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t count,
+                    uint64_t last_ts, uint32_t state)
+{
+    int rc;
+    uint64_t from = page_floor(s->synced_end);
+    if (end > from && mlg__os.msync(s->map + from, end - from, MS_SYNC) < 0)
+        return mlg__errf(log->err, MAPLOG_EIO,
+                         "%s/%s: msync(MS_SYNC) of offsets %" PRIu64 "..%" PRIu64 " failed: %s",
+                         log->dir, s->name, from, end, strerror(errno));
+    if ((rc = sync_dir_if_dirty(log)))
+        return rc;
+    mlg__checkpoint c;
+    memset(&c, 0, sizeof c);
+    c.state = state;
+    c.generation = ++s->ckpt_gen;
+    c.end_offset = end;
+    c.record_count = count;
+    c.last_ts = last_ts;
+    mlg__ckpt_write(s->map, &c);
+    if (mlg__os.msync(s->map, (size_t)page_size, MS_SYNC) < 0)
+        return mlg__errf(log->err, MAPLOG_EIO,
+                         "%s/%s: msync(MS_SYNC) of the header page failed: %s", log->dir, s->name,
+                         strerror(errno));
+    s->synced_end = end;
+    s->synced_count = count;
+    s->synced_ts = last_ts;
+    return 0;
+}
+
+/* Seal a full segment: every reserved record published, digest, seal block, fdatasync,
+ * unmap.  Under sync_mu. */
+int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
+{
+    uint64_t v = atomic_load_explicit(&s->resv, memory_order_acquire);
+    uint64_t end = MLG_RESV_OFF(v), count = s->synced_count, last_ts = s->synced_ts;
+    if (s->sealed || !s->map)
+        return 0;
+    wait_published(s, s->synced_end, end, &count, &last_ts);
+    if (count != MLG_RESV_COUNT(v))
+        return mlg__errf(log->err, MAPLOG_ECORRUPT,
+                         "%s/%s: sealing found %" PRIu64 " records but %" PRIu64 " were reserved",
+                         log->dir, s->name, count, MLG_RESV_COUNT(v));
+    mlg__seal seal;
+    mlg__seal_fill(&seal, count, end, last_ts, mlg__digest(s->map, end));
+    memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
+    if (mlg__os.fdatasync(s->fd) < 0)
+        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
+                         log->dir, s->name, strerror(errno));
+    s->synced_end = end;
+    s->synced_count = count;
+    s->synced_ts = last_ts;
+    mlg__os.munmap(s->map, s->size);
+    s->map = NULL;
+    close(s->fd);
+    s->fd = -1;
+    s->sealed = 1;
+    return 0;
+}
+
+/* Seal everything queued.  Under sync_mu. */
+static int seal_pending(struct maplog *log)
+{
+    int rc = 0;
+    for (;;) {
+        pthread_mutex_lock(&log->mu);
+        mlg__wseg *s = log->sealq;
+        if (s) {
+            log->sealq = s->next;
+            s->next = NULL;
+        }
+        pthread_mutex_unlock(&log->mu);
+        if (!s)
+            break;
+        int r = mlg__seal_seg(log, s);
+        pthread_mutex_lock(&log->mu);
+        if (r) {
+            /* put it back to try again later; the records stay safe in the page cache */
+            s->next = log->sealq;
+            log->sealq = s;
+        } else {
+            s->next = log->retired;
+            log->retired = s;
+        }
+        pthread_mutex_unlock(&log->mu);
+        if (r) {
+            rc = r;
+            break;
+        }
+    }
+    if (!rc)
+        rc = sync_dir_if_dirty(log);
+    return rc;
+}
+
+/* Make everything appended before the call durable; state is the checkpoint state. */
+static int do_sync(struct maplog *log, uint32_t state)
+{
+    int rc;
+    pthread_mutex_lock(&log->sync_mu);
+    if (log->sync_failed) {
+        rc = log->sync_failed;
+        goto out;
+    }
+    mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);
+    uint64_t v = atomic_load_explicit(&s->resv, memory_order_acquire);
+    uint64_t target = s->first_seq + MLG_RESV_COUNT(v);
+    if (state == MLG_STATE_OPEN && atomic_load(&log->durable) >= target) {
+        rc = 0; /* another thread's sync already covered us: group commit */
+        goto out;
+    }
+    if ((rc = seal_pending(log)))
+        goto out;
+    if (!s->sealed) {
+        uint64_t end = MLG_RESV_OFF(v), count = s->synced_count, last_ts = s->synced_ts;
+        wait_published(s, s->synced_end, end, &count, &last_ts);
+        if ((rc = mlg__sync_range(log, s, end, count, last_ts, state)))
+            goto out;
+    }
+    if (atomic_load(&log->durable) < target)
+        atomic_store(&log->durable, target);
+out:
+    if (rc == MAPLOG_EIO)
+        log->sync_failed = rc; /* after a failed fsync the page cache may have dropped the
+                                  data: never report a later sync as good */
+    pthread_mutex_unlock(&log->sync_mu);
+    return rc;
+}
+
+int maplog_sync(maplog *log)
+{
+    if (!log)
+        return MAPLOG_EINVAL;
+    return do_sync(log, MLG_STATE_OPEN);
+}
+
+int maplog_durable_count(maplog *log, uint64_t *count)
+{
+    if (!log || !count)
+        return MAPLOG_EINVAL;
+    *count = atomic_load(&log->durable);
+    return 0;
+}
+
+int maplog_next_seq(maplog *log, uint64_t *next)
+{
+    if (!log || !next)
+        return MAPLOG_EINVAL;
+    mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);
+    *next = s->first_seq + MLG_RESV_COUNT(atomic_load(&s->resv));
+    return 0;
+}
+
+const char *maplog_errmsg(const maplog *log)
+{
+    return log ? log->err : "no log handle";
+}
+
+/* ---- the background thread ----------------------------------------------------------- */
+
+/* Start write-back of what was appended to the current segment.  Under sync_mu. */
+static void flush_current(struct maplog *log)
+{
+    mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);
+    uint64_t end = MLG_RESV_OFF(atomic_load_explicit(&s->resv, memory_order_relaxed));
+    uint64_t from = page_floor(s->flushed_end);
+    if (s->sealed || end <= from)
+        return;
+    /* Failures here only delay write-back; maplog_sync reports them where it matters. */
+    mlg__os.msync(s->map + from, end - from, MS_ASYNC);
+    mlg__os.writeback(s->fd, (off_t)from, (off_t)(end - from));
+    s->flushed_end = end;
+    if (log->opt.flush_bytes)
+        atomic_store_explicit(&s->flush_mark, end + (uint64_t)log->opt.flush_bytes,
+                              memory_order_relaxed);
+}
+
+static void *bg_main(void *arg)
+{
+    struct maplog *log = arg;
+    int flushing = log->opt.durability != MAPLOG_DURABILITY_NONE;
+    uint64_t interval = (uint64_t)log->opt.flush_interval_ms * 1000000u;
+    uint64_t next_flush = mlg__mono_ns() + interval;
+
+    pthread_mutex_lock(&log->mu);
+    while (!log->stop) {
+        if (log->sealq) {
+            pthread_mutex_unlock(&log->mu);
+            pthread_mutex_lock(&log->sync_mu);
+            seal_pending(log);
+            pthread_mutex_unlock(&log->sync_mu);
+            pthread_mutex_lock(&log->mu);
+            continue;
+        }
+        if (!log->spare && !log->spare_busy && !log->spare_rc) {
+            mlg__wseg *s = NULL;
+            log->spare_busy = 1;
+            pthread_mutex_unlock(&log->mu);
+            int rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size);
+            pthread_mutex_lock(&log->mu);
+            log->spare = s;
+            log->spare_rc = rc; /* a failure is retried by the next rollover, not here */
+            log->spare_busy = 0;
+            pthread_cond_broadcast(&log->spare_cv);
+            continue;
+        }
+        uint64_t now = mlg__mono_ns();
+        mlg__wseg *cur = atomic_load_explicit(&log->cur, memory_order_acquire);
+        int by_bytes = MLG_RESV_OFF(atomic_load_explicit(&cur->resv, memory_order_relaxed)) >=
+                       atomic_load_explicit(&cur->flush_mark, memory_order_relaxed);
+        if (flushing && (by_bytes || (interval && now >= next_flush))) {
+            pthread_mutex_unlock(&log->mu);
+            pthread_mutex_lock(&log->sync_mu);
+            flush_current(log);
+            pthread_mutex_unlock(&log->sync_mu);
+            next_flush = mlg__mono_ns() + interval;
+            pthread_mutex_lock(&log->mu);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t wait_ns = (flushing && interval) ? next_flush - now : 1000000000u;
+        if (wait_ns > 1000000000u)
+            wait_ns = 1000000000u;
+        until.tv_nsec += (long)wait_ns;
+        while (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&log->bg_cv, &log->mu, &until);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return NULL;
+}
+
+static void wake_bg(struct maplog *log)
+{
+    pthread_cond_signal(&log->bg_cv);
+}
+
+/* ---- rollover ------------------------------------------------------------------------ */
+
+/* Called when a record did not fit in s.  Marks s full, activates the spare as the next
+ * segment and queues s for sealing.  Returns 0 when the caller should try again. */
+static int rollover(struct maplog *log, mlg__wseg *s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&log->mu);
+    if (atomic_load_explicit(&log->cur, memory_order_relaxed) != s)
+        goto out; /* another thread rolled over already */
+    uint64_t v = atomic_fetch_or(&s->resv, MLG_RESV_FULL);
+    uint64_t first = s->first_seq + MLG_RESV_COUNT(v);
+    while (!log->spare && log->spare_busy)
+        pthread_cond_wait(&log->spare_cv, &log->mu);
+    if (!log->spare) {
+        /* Appending outran the background thread, or it failed: prepare one here. */
+        mlg__wseg *n = NULL;
+        log->spare_busy = 1;
+        rc = mlg__seg_create(log, &n, (uint64_t)log->opt.segment_size);
+        log->spare_busy = 0;
+        log->spare_rc = 0;
+        if (rc)
+            goto out; /* s stays FULL: every append fails the same way until space frees */
+        log->spare = n;
+    }
+    mlg__wseg *n = log->spare;
+    if ((rc = mlg__seg_activate(log, n, first, 0)))
+        goto out;
+    log->spare = NULL;
+    s->next = NULL;
+    mlg__wseg **tail = &log->sealq;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = s;
+    log->dir_dirty = 1;
+    atomic_store_explicit(&log->cur, n, memory_order_release);
+    wake_bg(log);
+out:
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+/* ---- append -------------------------------------------------------------------------- */
+
+/* Reserve room for a payload of len bytes: the record's place and sequence number. */
+static inline int reserve(struct maplog *log, size_t len, mlg__wseg **segp, uint64_t *offp,
+                          uint64_t *seqp)
+{
+    if (len > log->max_payload)
+        return mlg__errf(log->err, MAPLOG_ETOOBIG,
+                         "%s: record of %zu bytes does not fit in a segment of %" PRId64
+                         " bytes (largest payload %" PRIu64 ")",
+                         log->dir, len, log->opt.segment_size, log->max_payload);
+    uint64_t need = mlg__rec_size(len);
+    for (;;) {
+        mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);
+        uint64_t v = atomic_load_explicit(&s->resv, memory_order_relaxed);
+        while (!(v & MLG_RESV_FULL) && need <= s->size - MLG_RESV_OFF(v)) {
+            if (atomic_compare_exchange_weak_explicit(&s->resv, &v, v + (1ull << 32) + need,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                uint64_t off = MLG_RESV_OFF(v);
+                if (off + need >= atomic_load_explicit(&s->flush_mark, memory_order_relaxed)) {
+                    uint64_t m = atomic_load_explicit(&s->flush_mark, memory_order_relaxed);
+                    if (m != UINT64_MAX &&
+                        atomic_compare_exchange_strong(&s->flush_mark, &m, UINT64_MAX))
+                        wake_bg(log);
+                }
+                *segp = s;
+                *offp = off;
+                *seqp = s->first_seq + MLG_RESV_COUNT(v);
+                return 0;
+            }
+        }
+        int rc = rollover(log, s);
+        if (rc)
+            return rc;
+    }
+}
+
+static inline void publish(uint8_t *rec, uint32_t len, uint32_t crc)
+{
+    uint64_t w = (uint64_t)(len | MLG_REC_VALID) | ((uint64_t)crc << 32);
+    __atomic_store_n((uint64_t *)(void *)rec, w, __ATOMIC_RELEASE);
+}
+
+static int after_append(struct maplog *log, uint64_t seq)
+{
+    if (log->opt.durability == MAPLOG_DURABILITY_SYNC_EVERY &&
+        seq + 1 - atomic_load_explicit(&log->durable, memory_order_relaxed) >=
+            (uint64_t)log->opt.sync_every)
+        return do_sync(log, MLG_STATE_OPEN);
+    return 0;
+}
+
+int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq)
+{
+    mlg__wseg *s = NULL;
+    uint64_t off = 0, sq = 0;
+    if (!log || (!buf && len))
+        return MAPLOG_EINVAL;
+    int rc = reserve(log, len, &s, &off, &sq);
+    if (rc)
+        return rc;
+    uint8_t *rec = s->map + off;
+    uint64_t ts = mlg__now_ns();
+    if (len)
+        memcpy(rec + MLG_REC_HEADER_SIZE, buf, len);
+    memcpy(rec + 8, &ts, 8);
+    uint32_t crc = mlg__record_crc(sq, (uint32_t)len | MLG_REC_VALID, ts, buf, len);
+    publish(rec, (uint32_t)len, crc);
+    if (seq)
+        *seq = sq;
+    return after_append(log, sq);
+}
+
+int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *seq)
+{
+    mlg__wseg *s = NULL;
+    uint64_t off = 0, sq = 0;
+    size_t len = 0;
+    if (!log || iovcnt < 0 || (iovcnt && !iov))
+        return MAPLOG_EINVAL;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > SIZE_MAX - len || (!iov[i].iov_base && iov[i].iov_len))
+            return MAPLOG_EINVAL;
+        len += iov[i].iov_len;
+    }
+    int rc = reserve(log, len, &s, &off, &sq);
+    if (rc)
+        return rc;
+    uint8_t *rec = s->map + off, *p = rec + MLG_REC_HEADER_SIZE;
+    uint64_t ts = mlg__now_ns();
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len)
+            memcpy(p, iov[i].iov_base, iov[i].iov_len);
+        p += iov[i].iov_len;
+    }
+    memcpy(rec + 8, &ts, 8);
+    uint32_t crc = mlg__record_crcv(sq, (uint32_t)len | MLG_REC_VALID, ts, iov, iovcnt);
+    publish(rec, (uint32_t)len, crc);
+    if (seq)
+        *seq = sq;
+    return after_append(log, sq);
+}
+
+int maplog_reserve(maplog *log, size_t len, maplog_reservation *res)
+{
+    mlg__wseg *s = NULL;
+    uint64_t off = 0, sq = 0;
+    if (!log || !res)
+        return MAPLOG_EINVAL;
+    int rc = reserve(log, len, &s, &off, &sq);
+    if (rc)
+        return rc;
+    res->data = s->map + off + MLG_REC_HEADER_SIZE;
+    res->len = len;
+    res->seq = sq;
+    res->internal_[0] = (uintptr_t)(s->map + off);
+    res->internal_[1] = (uintptr_t)log;
+    res->internal_[2] = 0x6d6c6772u; /* "mlgr": a reservation not yet committed */
+    return 0;
+}
+
+int maplog_commit(maplog *log, maplog_reservation *res)
+{
+    if (!log || !res || res->internal_[1] != (uintptr_t)log || res->internal_[2] != 0x6d6c6772u)
+        return MAPLOG_EINVAL;
+    uint8_t *rec = (uint8_t *)res->internal_[0];
+    uint64_t ts = mlg__now_ns();
+    memcpy(rec + 8, &ts, 8);
+    uint32_t crc =
+        mlg__record_crc(res->seq, (uint32_t)res->len | MLG_REC_VALID, ts, res->data, res->len);
+    publish(rec, (uint32_t)res->len, crc);
+    res->internal_[2] = 0;
+    res->data = NULL;
+    return after_append(log, res->seq);
+}
+
+/* ---- open and close ------------------------------------------------------------------ */
+
+static int make_dir(const char *dir, mode_t file_mode)
+{
+    mode_t m = file_mode | ((file_mode & 0444) >> 2) | 0700;
+    return mkdir(dir, m) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
+{
+    int rc = 0;
+    struct maplog *log = NULL;
+    char err[MLG_ERRMSG_MAX] = "";
+    if (!out || !dir || !*dir) {
+        rc = mlg__errf(err, MAPLOG_EINVAL, "maplog_open: no directory given");
+        goto fail;
+    }
+    *out = NULL;
+    log = calloc(1, sizeof *log);
+    if (!log || !(log->dir = strdup(dir))) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+        goto fail;
+    }
+    log->dirfd = log->lockfd = -1;
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_mutex_init(&log->sync_mu, NULL);
+    pthread_cond_init(&log->bg_cv, NULL);
+    pthread_cond_init(&log->spare_cv, NULL);
+    if (opts)
+        log->opt = *opts;
+    else
+        mlg__options_default(&log->opt);
+    log->max_payload = (uint64_t)log->opt.segment_size - MLG_DATA_OFFSET - MLG_REC_HEADER_SIZE;
+    if (log->max_payload > MLG_REC_LEN_MASK)
+        log->max_payload = MLG_REC_LEN_MASK;
+
+    if (log->opt.create && make_dir(dir, (mode_t)log->opt.file_mode) < 0) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (log->dirfd < 0) {
+        rc = mlg__errf(err, errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
+                       "%s: cannot open directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    log->lockfd =
+        mlg__os.openat(log->dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                       (mode_t)log->opt.file_mode);
+    if (log->lockfd < 0) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s", dir, MLG_LOCK_NAME,
+                       strerror(errno));
+        goto fail;
+    }
+    if (flock(log->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        rc = mlg__errf(err, errno == EWOULDBLOCK ? MAPLOG_ELOCKED : MAPLOG_EIO, "%s/%s: %s", dir,
+                       MLG_LOCK_NAME,
+                       errno == EWOULDBLOCK ? "another process has this log open for writing"
+                                            : strerror(errno));
+        goto fail;
+    }
+    if ((rc = mlg__recover(log))) {
+        memcpy(err, log->err, sizeof err);
+        goto fail;
+    }
+    if (pthread_create(&log->bg, NULL, bg_main, log) != 0) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the background thread", dir);
+        goto fail;
+    }
+    log->bg_started = 1;
+    *out = log;
+    return 0;
+fail:
+    mlg__set_open_error(err);
+    if (log) {
+        mlg__wseg *c = atomic_load(&log->cur);
+        mlg__seg_free(c);
+        mlg__seg_free(log->spare);
+        if (log->lockfd >= 0)
+            close(log->lockfd);
+        if (log->dirfd >= 0)
+            close(log->dirfd);
+        pthread_mutex_destroy(&log->mu);
+        pthread_mutex_destroy(&log->sync_mu);
+        pthread_cond_destroy(&log->bg_cv);
+        pthread_cond_destroy(&log->spare_cv);
+        free(log->dir);
+        free(log);
+    }
+    return rc;
+}
+
+int maplog_close(maplog *log)
+{
+    int rc = 0;
+    if (!log)
+        return 0;
+    if (log->bg_started) {
+        pthread_mutex_lock(&log->mu);
+        log->stop = 1;
+        pthread_cond_broadcast(&log->bg_cv);
+        pthread_mutex_unlock(&log->mu);
+        pthread_join(log->bg, NULL);
+    }
+    mlg__wseg *cur = atomic_load(&log->cur);
+    if (cur) {
+        rc = do_sync(log, MLG_STATE_CLOSED);
+        mlg__seg_free(cur);
+    }
+    if (log->spare) {
+        mlg__seg_free(log->spare);
+        mlg__os.unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
+    }
+    for (mlg__wseg *s = log->sealq, *n; s; s = n) { /* only after a failed seal */
+        n = s->next;
+        mlg__seg_free(s);
+    }
+    for (mlg__wseg *s = log->retired, *n; s; s = n) {
+        n = s->next;
+        mlg__seg_free(s);
+    }
+    if (log->lockfd >= 0)
+        close(log->lockfd);
+    if (log->dirfd >= 0)
+        close(log->dirfd);
+    pthread_mutex_destroy(&log->mu);
+    pthread_mutex_destroy(&log->sync_mu);
+    pthread_cond_destroy(&log->bg_cv);
+    pthread_cond_destroy(&log->spare_cv);
+    free(log->dir);
+    free(log);
+    return rc;
+}
+
+/* New-log identity, used by recovery when it creates the first segment. */
+int mlg__new_log_id(uint8_t id[16]);
+int mlg__new_log_id(uint8_t id[16])
+{
+    return mlg__os.random(id, 16);
+}

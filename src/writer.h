@@ -1,0 +1,72 @@
+/*
+ * writer.h -- the writer's handle, shared by writer.c and recovery.c only.
+ */
+#ifndef MLG_WRITER_H
+#define MLG_WRITER_H
+
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* A segment as the writer holds it.  resv packs (records reserved << 32) | next free
+ * offset, with MLG_RESV_FULL set once the segment takes no more records: one CAS reserves
+ * space and a sequence number together, with no lock. */
+#define MLG_RESV_FULL 0x80000000ull
+#define MLG_RESV_OFF(v) ((v)&0x7fffffffull)
+#define MLG_RESV_COUNT(v) ((v) >> 32)
+
+typedef struct mlg__wseg {
+    int fd;
+    uint8_t *map;
+    uint64_t size;
+    uint64_t first_seq;
+    _Atomic uint64_t resv;
+    _Atomic uint64_t flush_mark; /* an append reaching this offset wakes the flusher */
+    /* Under sync_mu: */
+    uint64_t flushed_end; /* write-back started up to here */
+    uint64_t synced_end, synced_count, synced_ts, ckpt_gen;
+    int sealed; /* sealed, synced and unmapped */
+    char name[32];
+    struct mlg__wseg *next; /* seal queue, then the retired list */
+} mlg__wseg;
+
+struct maplog {
+    char *dir;
+    int dirfd, lockfd;
+    struct maplog_options opt;
+    uint64_t max_payload;
+    uint8_t log_id[16];
+
+    _Atomic(mlg__wseg *) cur;
+
+    pthread_mutex_t mu; /* rollover, the spare, the seal queue, bg state */
+    pthread_cond_t bg_cv, spare_cv;
+    mlg__wseg *spare;
+    int spare_busy;
+    int spare_rc; /* last failure preparing a spare, 0 if none */
+    mlg__wseg *sealq, *retired;
+    int dir_dirty;
+    int stop;
+    int bg_started;
+    pthread_t bg;
+
+    pthread_mutex_t sync_mu;  /* sealing, syncing, checkpoints, flushing */
+    _Atomic uint64_t durable; /* records with seq < durable are durable */
+    int sync_failed;
+
+    char err[MLG_ERRMSG_MAX];
+};
+
+/* recovery.c: bring an existing log (or a new one) to the state where cur is the segment
+ * to append to.  Called with dirfd open and the lock held. */
+int mlg__recover(struct maplog *log);
+/* writer.c helpers recovery uses */
+int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size);
+int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq, uint64_t ts);
+void mlg__seg_free(mlg__wseg *s);
+int mlg__seal_seg(struct maplog *log, mlg__wseg *s);
+int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t count,
+                    uint64_t last_ts, uint32_t state);
+
+#endif
