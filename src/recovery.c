@@ -313,7 +313,7 @@ int mlg__recover(struct maplog *log)
                            log->dir);
         } else if (other > 0) {
             rc = mlg__errf(log->err, MAPLOG_ENOTLOG,
-                           "%s: holds %zu files that are not maplog segments; refusing to create "
+                           "%s: holds %zu entries that are not maplog segments; refusing to create "
                            "a log there",
                            log->dir, other);
         } else {

@@ -166,10 +166,10 @@ static void t_scratch_done(void)
 
 static char *t_path(const char *dir, const char *name)
 {
-    static char buf[8][512];
+    static char buf[8][1024];
     static int k;
     char *p = buf[k++ & 7];
-    snprintf(p, 512, "%s/%s", dir, name);
+    snprintf(p, 1024, "%s/%s", dir, name);
     return p;
 }
 
