@@ -1,0 +1,193 @@
+/* test_golden.c -- the on-disk format, held to docs/FORMAT.md two ways.
+ *
+ * 1. With the clock and the random log id pinned (through the os seam), the library
+ *    writes a small log -- four records, a sync, a rollover, a clean close -- and its
+ *    segment files must equal the files in test/golden byte for byte.  Any change to what the
+ *    code writes fails here.  (MAPLOG_UPDATE_GOLDEN=1 rewrites them, for a deliberate
+ *    format change that also bumps the format version and updates FORMAT.md.)
+ * 2. The same files are decoded here by a separate parser written from FORMAT.md's
+ *    tables -- its own bitwise CRC-32C, explicit offsets, no library structs -- so the
+ *    document and the code cannot drift apart silently. */
+#include "harness.h"
+
+#include "../src/os.h"
+
+#include <xxhash.h>
+
+#define SEG 65536
+#define T0 1700000000123456789ull
+
+static unsigned long long fixed_clock(void)
+{
+    return T0;
+}
+
+static int fixed_random(void *buf, unsigned long n)
+{
+    for (unsigned long i = 0; i < n; i++)
+        ((unsigned char *)buf)[i] = (unsigned char)i;
+    return 0;
+}
+
+/* CRC-32C, bit by bit, straight from the definition (FORMAT.md "Checksums"). */
+static uint32_t crc_bits(uint32_t crc, const void *buf, size_t n)
+{
+    const unsigned char *p = buf;
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+    while (n--)
+        if (*p++)
+            return 0;
+    return 1;
+}
+
+/* Decode one segment per FORMAT.md; returns the number of records. */
+static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_sealed)
+{
+    ASSERT_TRUE(memcmp(f, "MAPLOGS1", 8) == 0, "magic");
+    ASSERT_EQ(le32(f + 8), 1);    /* version */
+    ASSERT_EQ(le32(f + 12), 128); /* header_size */
+    ASSERT_EQ(le32(f + 16), 0);   /* compat */
+    ASSERT_EQ(le32(f + 20), 0);   /* incompat */
+    ASSERT_EQ(le64(f + 24), SEG);
+    ASSERT_EQ(le64(f + 32), first_seq);
+    ASSERT_EQ(le64(f + 40), T0);
+    for (int i = 0; i < 16; i++)
+        ASSERT_EQ(f[48 + i], i); /* log id */
+    ASSERT_EQ(le32(f + 64), 4096);
+    ASSERT_TRUE(all_zero(f + 68, 56), "reserved header bytes are zero");
+    ASSERT_EQ(le32(f + 124), crc_bits(0, f, 124));
+
+    /* records */
+    uint64_t off = 4096, seq = first_seq, last_ts = 0;
+    for (;;) {
+        uint64_t word = le64(f + off);
+        if (word == 0)
+            break;
+        uint32_t lw = (uint32_t)word, len = lw & 0x7fffffffu;
+        ASSERT_TRUE(lw & 0x80000000u, "valid bit at %" PRIu64, off);
+        unsigned char pre[20];
+        memcpy(pre, &seq, 8); /* host is little-endian: checked by the library build */
+        memcpy(pre + 8, f + off, 4);
+        memcpy(pre + 12, f + off + 8, 8);
+        uint32_t c = crc_bits(crc_bits(0, pre, 20), f + off + 16, len);
+        ASSERT_EQ(le32(f + off + 4), c);
+        ASSERT_EQ(le64(f + off + 8), T0);
+        last_ts = le64(f + off + 8);
+        uint64_t size = (16 + len + 7) & ~7ull;
+        ASSERT_TRUE(all_zero(f + off + 16 + len, size - 16 - len), "padding is zero");
+        off += size;
+        seq++;
+        if (off + 16 > SEG)
+            break;
+    }
+    ASSERT_TRUE(all_zero(f + off, SEG - off), "nothing after the last record");
+    const unsigned char *s = f + 128;
+    if (expect_sealed) {
+        ASSERT_TRUE(memcmp(s, "SEAL", 4) == 0, "seal magic");
+        ASSERT_EQ(le32(s + 4), 1);
+        ASSERT_EQ(le64(s + 8), seq - first_seq);
+        ASSERT_EQ(le64(s + 16), off);
+        ASSERT_EQ(le64(s + 24), last_ts);
+        ASSERT_EQ(le64(s + 32), XXH3_64bits(f + 4096, off - 4096));
+        ASSERT_EQ(le64(s + 40), T0);
+        ASSERT_TRUE(all_zero(s + 48, 12), "seal reserved");
+        ASSERT_EQ(le32(s + 60), crc_bits(0, s, 60));
+    } else {
+        ASSERT_TRUE(all_zero(s, 64), "no seal");
+    }
+    /* checkpoints: the valid one with the larger generation */
+    uint64_t best_gen = 0;
+    const unsigned char *best = NULL;
+    for (int k = 0; k < 2; k++) {
+        const unsigned char *c = f + 192 + 64 * k;
+        if (all_zero(c, 64))
+            continue;
+        ASSERT_TRUE(memcmp(c, "CKPT", 4) == 0, "checkpoint magic");
+        ASSERT_EQ(le32(c + 60), crc_bits(0, c, 60));
+        ASSERT_EQ(le64(c + 8) & 1, (uint64_t)k); /* generation parity picks the slot */
+        ASSERT_EQ(le64(c + 40), T0);
+        ASSERT_TRUE(all_zero(c + 48, 12), "checkpoint reserved");
+        if (le64(c + 8) > best_gen) {
+            best_gen = le64(c + 8);
+            best = c;
+        }
+    }
+    ASSERT_TRUE(best != NULL, "a checkpoint");
+    if (!expect_sealed) { /* the clean close: state 2, covering every record */
+        ASSERT_EQ(le32(best + 4), 2);
+        ASSERT_EQ(le64(best + 16), off);
+        ASSERT_EQ(le64(best + 24), seq - first_seq);
+    }
+    ASSERT_TRUE(all_zero(f + 320, 4096 - 320), "rest of the header page is zero");
+    return seq - first_seq;
+}
+
+int main(int argc, char **argv)
+{
+    static unsigned char big[61000], file[SEG], gold[SEG];
+    maplog *log;
+    t_seed_init(argc, argv);
+    const char *dir = t_mkscratch("golden");
+    mlg__os.clock_ns = fixed_clock;
+    mlg__os.random = fixed_random;
+    ASSERT_OK(t_open(&log, dir, SEG, MAPLOG_OPT_DURABILITY, (long long)MAPLOG_DURABILITY_NONE,
+                     MAPLOG_OPT_PREFAULT, 0LL, 0));
+    unsigned char pat[64];
+    for (int i = 0; i < 64; i++)
+        pat[i] = (unsigned char)i;
+    ASSERT_OK(maplog_append(log, "hello, maplog", 13, NULL));
+    ASSERT_OK(maplog_append(log, "", 0, NULL));
+    ASSERT_OK(maplog_append(log, pat, 64, NULL));
+    ASSERT_OK(maplog_sync(log));
+    memset(big, 'x', sizeof big);
+    ASSERT_OK(maplog_append(log, big, sizeof big, NULL));
+    static unsigned char last[300];
+    memset(last, 'y', sizeof last);
+    ASSERT_OK(maplog_append(log, last, sizeof last, NULL)); /* does not fit: rollover */
+    ASSERT_OK(maplog_close(log));
+
+    const char *names[2] = {"00000000000000000000.mlog", "00000000000000000004.mlog"};
+    const char *update = getenv("MAPLOG_UPDATE_GOLDEN");
+    for (int k = 0; k < 2; k++) {
+        char gp[1024];
+        snprintf(gp, sizeof gp, "%s/%s", MAPLOG_GOLDEN_DIR, names[k]);
+        ASSERT_EQ(t_file_size(t_path(dir, names[k])), SEG);
+        t_pread(t_path(dir, names[k]), file, SEG, 0);
+        if (update && *update == '1') {
+            FILE *f = fopen(gp, "wb");
+            ASSERT_TRUE(f && fwrite(file, 1, SEG, f) == SEG && fclose(f) == 0, "write %s", gp);
+            printf("rewrote %s\n", gp);
+        }
+        ASSERT_EQ(t_file_size(gp), SEG);
+        t_pread(gp, gold, SEG, 0);
+        CTX("comparing %s with %s", names[k], gp);
+        ASSERT_MEM(file, gold, SEG);
+        CTX("decoding %s per FORMAT.md", names[k]);
+        uint64_t n = decode(file, k == 0 ? 0 : 4, k == 0);
+        ASSERT_EQ(n, k == 0 ? 4 : 1);
+    }
+    mlg__os_reset();
+    t_scratch_done();
+    printf("1 passed, 0 failed\n");
+    return 0;
+}
