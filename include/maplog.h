@@ -180,6 +180,26 @@ int maplog_durable_count(maplog *log, uint64_t *count);
  * counting from seq 0, including any removed by retention). */
 int maplog_next_seq(maplog *log, uint64_t *next);
 
+/* What recovery did when maplog_open() opened this log (keys below), for operators and
+ * tools.  The values stay fixed for the handle's life. */
+typedef enum maplog_recovery_key {
+    MAPLOG_RECOVERY_CLEAN = 1,      /* 1: the previous writer closed cleanly */
+    MAPLOG_RECOVERY_RECORDS = 2,    /* records found in the last segment */
+    MAPLOG_RECOVERY_CUT_OFFSET = 3, /* 0, or where a torn tail was cut off */
+    MAPLOG_RECOVERY_CUT_BYTES = 4,  /* bytes zeroed there */
+    MAPLOG_RECOVERY_SAVED_TAIL = 5, /* 1: valid records followed the damage, so the cut
+                                       bytes were kept in a file (see the report) */
+    MAPLOG_RECOVERY_SEALED = 6,     /* older segments a crash left unsealed, sealed now */
+    MAPLOG_RECOVERY_REMOVED = 7,    /* empty segments (a rollover cut short) removed */
+} maplog_recovery_key;
+
+int maplog_recovery_info(const maplog *log, maplog_recovery_key key, int64_t *value);
+
+/* The same as one sentence, e.g. "clean shutdown; 120 records" or "crash recovery: cut a
+ * torn tail of 37 bytes at offset 81920 of 00000000000000001024.mlog".  Owned by the
+ * handle; valid until maplog_close().  Never NULL. */
+const char *maplog_recovery_report(const maplog *log);
+
 /* The last failure on this handle: file, offset and what was wrong.  The string is owned
  * by the handle and valid until the next call on it; with several threads it may belong
  * to another thread's failure.  Never NULL. */
@@ -239,13 +259,15 @@ const char *maplog_reader_errmsg(const maplog_reader *r);
 
 /* Facts a reader has seen, for tools: see enum maplog_reader_info. */
 typedef enum maplog_reader_info {
-    MAPLOG_INFO_SEGMENTS = 1,       /* number of segment files in the log */
-    MAPLOG_INFO_FIRST_SEQ = 2,      /* first sequence number present */
-    MAPLOG_INFO_TORN_OFFSET = 3,    /* 0, or the offset in the last segment where a torn tail
-                                       (bytes that are not a complete record) begins */
-    MAPLOG_INFO_TORN_BYTES = 4,     /* length of that torn tail in bytes */
-    MAPLOG_INFO_DURABLE_COUNT = 5,  /* records known durable by the last checkpoint */
-    MAPLOG_INFO_CLEAN_SHUTDOWN = 6, /* 1 if the writer closed cleanly, 0 if not, -1 if open */
+    MAPLOG_INFO_SEGMENTS = 1,         /* number of segment files in the log */
+    MAPLOG_INFO_FIRST_SEQ = 2,        /* first sequence number present */
+    MAPLOG_INFO_TORN_OFFSET = 3,      /* 0, or the offset in the last segment where a torn tail
+                                         (bytes that are not a complete record) begins */
+    MAPLOG_INFO_TORN_BYTES = 4,       /* length of that torn tail in bytes */
+    MAPLOG_INFO_DURABLE_COUNT = 5,    /* records known durable by the last checkpoint */
+    MAPLOG_INFO_CLEAN_SHUTDOWN = 6,   /* 1 if the writer closed cleanly, 0 if not, -1 if open */
+    MAPLOG_INFO_TORN_VALID_AFTER = 7, /* 1 if a valid record follows the torn tail's first bad
+                                         one (power loss reordering writes, or damage) */
 } maplog_reader_info;
 
 int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *value);

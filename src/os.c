@@ -2,7 +2,7 @@
  * os.c -- the real system calls behind the seam in os.h.
  *
  * The wrappers only adapt calling conventions (posix_fallocate returns an errno instead
- * of setting it) and retry EINTR where retrying is always right.
+ * of setting it).  EINTR is retried above the seam (os.h), so tests can inject it.
  */
 #define _GNU_SOURCE
 #include "os.h"
@@ -17,28 +17,17 @@
 
 static int os_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-    int fd;
-    do
-        fd = openat(dirfd, path, flags, mode);
-    while (fd < 0 && errno == EINTR);
-    return fd;
+    return openat(dirfd, path, flags, mode);
 }
 
 static int os_ftruncate(int fd, off_t len)
 {
-    int rc;
-    do
-        rc = ftruncate(fd, len);
-    while (rc < 0 && errno == EINTR);
-    return rc;
+    return ftruncate(fd, len);
 }
 
 static int os_fallocate(int fd, off_t off, off_t len)
 {
-    int rc;
-    do
-        rc = posix_fallocate(fd, off, len);
-    while (rc == EINTR);
+    int rc = posix_fallocate(fd, off, len);
     if (rc == 0)
         return 0;
     /* File systems that cannot reserve blocks (some FUSE, old NFS) say EOPNOTSUPP:

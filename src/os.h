@@ -34,4 +34,46 @@ extern mlg__os_table mlg__os;
 /* Restore the real system calls (tests call this after injecting faults). */
 void mlg__os_reset(void);
 
+/* What the library calls: the seam, with EINTR retried here, above it, so that a test
+ * injecting EINTR checks the retry and not the kernel. */
+#include <errno.h>
+#define MLG__RETRY(call)                                                                           \
+    int r_;                                                                                        \
+    do                                                                                             \
+        r_ = (call);                                                                               \
+    while (r_ < 0 && errno == EINTR);                                                              \
+    return r_
+static inline int mlg__openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    MLG__RETRY(mlg__os.openat(dirfd, path, flags, mode));
+}
+static inline int mlg__ftruncate(int fd, off_t len)
+{
+    MLG__RETRY(mlg__os.ftruncate(fd, len));
+}
+static inline int mlg__fallocate(int fd, off_t off, off_t len)
+{
+    MLG__RETRY(mlg__os.fallocate(fd, off, len));
+}
+static inline int mlg__msync(void *addr, size_t len, int flags)
+{
+    MLG__RETRY(mlg__os.msync(addr, len, flags));
+}
+static inline int mlg__fsync(int fd)
+{
+    MLG__RETRY(mlg__os.fsync(fd));
+}
+static inline int mlg__fdatasync(int fd)
+{
+    MLG__RETRY(mlg__os.fdatasync(fd));
+}
+static inline int mlg__renameat(int a, const char *b, int c, const char *d)
+{
+    MLG__RETRY(mlg__os.renameat(a, b, c, d));
+}
+static inline int mlg__unlinkat(int dirfd, const char *path, int flags)
+{
+    MLG__RETRY(mlg__os.unlinkat(dirfd, path, flags));
+}
+
 #endif

@@ -59,6 +59,7 @@ struct maplog_reader {
     int ix_done;
     uint64_t last_list_ns;
     int64_t torn_off, torn_bytes;
+    int torn_valid_after;
     char name[32];
     char err[MLG_ERRMSG_MAX];
 };
@@ -250,18 +251,16 @@ static int judge_last(maplog_reader *r, int st)
                          " records to offset %" PRIu64 ")",
                          r->dir, r->name, r->off, mlg__rec_status_str(st), r->seq, ck.record_count,
                          ck.end_offset);
-    if (st == MLG_REC_BADCRC && mlg__rec_check(r->map, r->size, r->off, r->seq, &bad) &&
-        mlg__rec_check(r->map, r->size, r->off + bad.size, r->seq + 1, &next) == MLG_REC_OK)
-        return mlg__errf(r->err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset %" PRIu64 ": record seq %" PRIu64
-                         " fails its CRC (stored %08x, computed %08x) and valid records follow",
-                         r->dir, r->name, r->off, r->seq, bad.crc_stored, bad.crc_computed);
+    r->torn_valid_after =
+        st == MLG_REC_BADCRC && mlg__rec_check(r->map, r->size, r->off, r->seq, &bad) &&
+        mlg__rec_check(r->map, r->size, r->off + bad.size, r->seq + 1, &next) == MLG_REC_OK;
     r->torn_off = (int64_t)r->off;
     r->torn_bytes = (int64_t)(mlg__high_water(r->map, r->size, r->off) - r->off);
     mlg__errf(r->err, MAPLOG_END,
-              "%s/%s: offset %" PRIu64 ": torn tail (%s, %" PRId64 " bytes) after seq %" PRIu64
-              ", not data",
-              r->dir, r->name, r->off, mlg__rec_status_str(st), r->torn_bytes, r->seq);
+              "%s/%s: offset %" PRIu64 ": torn tail (%s, %" PRId64 " bytes) at seq %" PRIu64
+              ", not data%s",
+              r->dir, r->name, r->off, mlg__rec_status_str(st), r->torn_bytes, r->seq,
+              r->torn_valid_after ? "; a valid record follows the first bad one" : "");
     return MAPLOG_END;
 }
 
@@ -577,6 +576,9 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
         return 0;
     case MAPLOG_INFO_TORN_BYTES:
         *value = r->torn_bytes;
+        return 0;
+    case MAPLOG_INFO_TORN_VALID_AFTER:
+        *value = r->torn_valid_after;
         return 0;
     case MAPLOG_INFO_DURABLE_COUNT:
     case MAPLOG_INFO_CLEAN_SHUTDOWN: {

@@ -11,12 +11,13 @@
  *     scanned and sealed now, if its records reach exactly its successor's first seq.
  *  3. The last segment is scanned from its first record; the scan stops at the first
  *     record that is absent, has an impossible length or fails its CRC.  That is the end
- *     of the log, with two exceptions that are reported as MAPLOG_ECORRUPT instead of
- *     being cut silently (unless MAPLOG_OPT_STRICT_RECOVERY is 0):
- *       - the segment's checkpoint says records past that point were synced: damage to
- *         durable data is not a torn tail;
- *       - the bad record's length is intact and the record after it is valid: that is a
- *         damaged record in the middle, not the end of a write that was cut short.
+ *     of the log, with one exception reported as MAPLOG_ECORRUPT instead of being cut
+ *     (unless MAPLOG_OPT_STRICT_RECOVERY is 0): the segment's checkpoint says records
+ *     past that point were synced -- damage to durable data is not a torn tail.  When the
+ *     bad record's length is intact and the record after it is valid (a power loss that
+ *     wrote pages out of order, or damage), the log is still cut there -- nothing past
+ *     the checkpoint was promised -- but the cut bytes are kept in "<segment>.tail-<offset>"
+ *     and the recovery report says so.
  *  4. Bytes past the end are zeroed (they are not records and must not become part of
  *     one), the result is synced, and a checkpoint says where the log now ends.
  *  5. A last segment that is entirely zero (a rollover cut short before its header
@@ -29,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -48,7 +50,7 @@ static int create_new(struct maplog *log)
         return rc;
     if ((rc = mlg__seg_activate(log, s, 0, 0))) {
         mlg__seg_free(s);
-        mlg__os.unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
+        mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
         return rc;
     }
     atomic_store(&log->cur, s);
@@ -59,7 +61,7 @@ static int create_new(struct maplog *log)
 static int open_seg(struct maplog *log, const char *name, int *fd, uint64_t *size)
 {
     struct stat st;
-    *fd = mlg__os.openat(log->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    *fd = mlg__openat(log->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
     if (*fd < 0)
         return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot open segment: %s%s", log->dir, name,
                          strerror(errno),
@@ -140,7 +142,11 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
         memset(map + r.end, 0, hw - r.end);
     mlg__seal_fill(&seal, r.count, r.end, r.last_ts, mlg__digest(map, r.end));
     memcpy(map + MLG_SEAL_OFFSET, &seal, sizeof seal);
-    if (mlg__os.fdatasync(fd) < 0)
+    log->rec_info[MAPLOG_RECOVERY_SEALED]++;
+    snprintf(log->rec_report + strlen(log->rec_report),
+             sizeof log->rec_report - strlen(log->rec_report), "%ssealed %s (left unsealed)",
+             log->rec_report[0] ? "; " : "", name);
+    if (mlg__fdatasync(fd) < 0)
         rc = mlg__errf(log->err, MAPLOG_EIO, "%s/%s: fdatasync after sealing failed: %s", log->dir,
                        name, strerror(errno));
 out:
@@ -149,6 +155,44 @@ out:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+/* Keep the bytes [from, to) of segment name in "<name>.tail-<from>" in the log directory. */
+static int save_tail(struct maplog *log, const char *name, const uint8_t *map, uint64_t from,
+                     uint64_t to)
+{
+    char side[64];
+    snprintf(side, sizeof side, "%s.tail-%" PRIu64, name, from);
+    int fd = mlg__openat(log->dirfd, side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                         (mode_t)log->opt.file_mode);
+    if (fd < 0)
+        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot save the cut tail: %s", log->dir,
+                         side, strerror(errno));
+    const uint8_t *p = map + from;
+    size_t left = (size_t)(to - from);
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: writing the cut tail failed: %s",
+                             log->dir, side, strerror(errno));
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    int ok = mlg__fsync(fd) == 0;
+    close(fd);
+    if (!ok)
+        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: fsync failed: %s", log->dir, side,
+                         strerror(errno));
+    snprintf(log->rec_report + strlen(log->rec_report),
+             sizeof log->rec_report - strlen(log->rec_report),
+             "; valid records followed the damage: the %" PRIu64 " bytes cut are kept in %s",
+             to - from, side);
+    log->dir_dirty = 1;
+    return 0;
 }
 
 /* Step 3 and 4: the last segment becomes the current one. */
@@ -180,6 +224,23 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
     mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
     int have_ck = mlg__ckpt_best(map, size, &ck);
     int sealed = mlg__seal_read(map, size, &seal) == 1;
+    uint64_t hw0 = mlg__high_water(map, size, r.end);
+    int clean = have_ck && ck.state == MLG_STATE_CLOSED && ck.end_offset == r.end && hw0 == r.end;
+    log->rec_info[MAPLOG_RECOVERY_CLEAN] = clean;
+    log->rec_info[MAPLOG_RECOVERY_RECORDS] = (int64_t)r.count;
+    if (hw0 > r.end) {
+        log->rec_info[MAPLOG_RECOVERY_CUT_OFFSET] = (int64_t)r.end;
+        log->rec_info[MAPLOG_RECOVERY_CUT_BYTES] = (int64_t)(hw0 - r.end);
+    }
+    snprintf(log->rec_report + strlen(log->rec_report),
+             sizeof log->rec_report - strlen(log->rec_report),
+             "%s%s; %" PRIu64 " records in the last segment %s", log->rec_report[0] ? "; " : "",
+             clean ? "clean shutdown" : "crash recovery", r.count, name);
+    if (hw0 > r.end)
+        snprintf(log->rec_report + strlen(log->rec_report),
+                 sizeof log->rec_report - strlen(log->rec_report),
+                 "; cut a torn tail of %" PRIu64 " bytes at offset %" PRIu64 " (%s)", hw0 - r.end,
+                 r.end, mlg__rec_status_str(r.stop));
     if (log->opt.strict_recovery) {
         if (have_ck && (ck.end_offset > r.end || ck.record_count > r.count)) {
             rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
@@ -199,27 +260,25 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
                            seal.record_count);
             goto fail;
         }
-        if (r.stop == MLG_REC_BADCRC) {
-            mlg__rec_view bad, next;
-            mlg__rec_check(map, size, r.end, first + r.count, &bad);
-            if (mlg__rec_check(map, size, r.end + bad.size, first + r.count + 1, &next) ==
-                MLG_REC_OK) {
-                rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
-                               "%s/%s: offset %" PRIu64 ": record seq %" PRIu64
-                               " fails its CRC (stored %08x, computed %08x) but the record "
-                               "after it is valid: damage in the middle, not a torn tail "
-                               "(maplog recover --apply truncates here)",
-                               log->dir, name, r.end, first + r.count, bad.crc_stored,
-                               bad.crc_computed);
-                goto fail;
-            }
-        }
     }
     uint64_t hw = mlg__high_water(map, size, r.end);
+    if (r.stop == MLG_REC_BADCRC) {
+        /* A damaged record whose successor is valid: after a power loss that is writes
+         * reaching the disk out of order (nothing past the checkpoint was promised); after
+         * a process crash it cannot happen, so it is damage.  Either way the bytes are cut
+         * from the log -- but kept in a file beside it, never dropped silently. */
+        mlg__rec_view bad, next;
+        mlg__rec_check(map, size, r.end, first + r.count, &bad);
+        if (mlg__rec_check(map, size, r.end + bad.size, first + r.count + 1, &next) == MLG_REC_OK) {
+            if ((rc = save_tail(log, name, map, r.end, hw)))
+                goto fail;
+            log->rec_info[MAPLOG_RECOVERY_SAVED_TAIL] = 1;
+        }
+    }
     if (hw > r.end) {
         memset(map + r.end, 0, hw - r.end);
         uint64_t from = r.end & ~(uint64_t)4095;
-        if (mlg__os.msync(map + from, hw - from, MS_SYNC) < 0) {
+        if (mlg__msync(map + from, hw - from, MS_SYNC) < 0) {
             rc = mlg__errf(log->err, MAPLOG_EIO, "%s/%s: msync after zeroing the tail: %s",
                            log->dir, name, strerror(errno));
             goto fail;
@@ -271,7 +330,7 @@ static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
         }
     }
     if (size == 0 || all_zero(map, size)) {
-        if (mlg__os.unlinkat(log->dirfd, name, 0) < 0)
+        if (mlg__unlinkat(log->dirfd, name, 0) < 0)
             rc = mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot remove empty segment: %s", log->dir,
                            name, strerror(errno));
         else
@@ -292,7 +351,7 @@ int mlg__recover(struct maplog *log)
     char name[32];
     int rc;
 
-    if (mlg__os.unlinkat(log->dirfd, MLG_SPARE_NAME, 0) < 0 && errno != ENOENT)
+    if (mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0) < 0 && errno != ENOENT)
         return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot remove old spare: %s", log->dir,
                          MLG_SPARE_NAME, strerror(errno));
     if ((rc = mlg__list_segments(log->dirfd, &seqs, &n, &other, log->err, log->dir)))
@@ -306,6 +365,7 @@ int mlg__recover(struct maplog *log)
             break;
         n--;
         log->dir_dirty = 1;
+        log->rec_info[MAPLOG_RECOVERY_REMOVED]++;
     }
     if (n == 0) {
         if (!log->opt.create) {
@@ -318,6 +378,7 @@ int mlg__recover(struct maplog *log)
                            log->dir, other);
         } else {
             rc = create_new(log);
+            snprintf(log->rec_report, sizeof log->rec_report, "new log");
         }
         goto out;
     }

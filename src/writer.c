@@ -92,21 +92,21 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
     s->fd = -1;
     s->size = size;
     snprintf(s->name, sizeof s->name, "%s", MLG_SPARE_NAME);
-    s->fd = mlg__os.openat(log->dirfd, MLG_SPARE_NAME,
-                           O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                           (mode_t)log->opt.file_mode);
+    s->fd =
+        mlg__openat(log->dirfd, MLG_SPARE_NAME, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                    (mode_t)log->opt.file_mode);
     if (s->fd < 0) {
         rc = mlg__errf(log->err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: open failed: %s", log->dir, MLG_SPARE_NAME, strerror(errno));
         goto out;
     }
-    if (mlg__os.ftruncate(s->fd, (off_t)size) < 0) {
+    if (mlg__ftruncate(s->fd, (off_t)size) < 0) {
         rc = mlg__errf(log->err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: ftruncate to %" PRIu64 " failed: %s", log->dir, MLG_SPARE_NAME, size,
                        strerror(errno));
         goto out;
     }
-    if (mlg__os.fallocate(s->fd, 0, (off_t)size) < 0) {
+    if (mlg__fallocate(s->fd, 0, (off_t)size) < 0) {
         rc = mlg__errf(log->err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: reserving %" PRIu64 " bytes (fallocate) failed: %s", log->dir,
                        MLG_SPARE_NAME, size, strerror(errno));
@@ -127,7 +127,7 @@ out:
         int had_fd = s->fd >= 0;
         mlg__seg_free(s);
         if (had_fd)
-            mlg__os.unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
+            mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
         return rc;
     }
     *out = s;
@@ -143,7 +143,7 @@ int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq, uint
     mlg__header_init(&h, s->size, first_seq, log->log_id);
     memcpy(s->map, &h, sizeof h);
     mlg__seg_name(name, first_seq);
-    if (mlg__os.renameat(log->dirfd, MLG_SPARE_NAME, log->dirfd, name) < 0)
+    if (mlg__renameat(log->dirfd, MLG_SPARE_NAME, log->dirfd, name) < 0)
         return mlg__errf(log->err, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir,
                          MLG_SPARE_NAME, name, strerror(errno));
     memcpy(s->name, name, sizeof name);
@@ -195,7 +195,7 @@ static int sync_dir_if_dirty(struct maplog *log)
     dirty = log->dir_dirty;
     log->dir_dirty = 0;
     pthread_mutex_unlock(&log->mu);
-    if (dirty && mlg__os.fsync(log->dirfd) < 0) {
+    if (dirty && mlg__fsync(log->dirfd) < 0) {
         pthread_mutex_lock(&log->mu);
         log->dir_dirty = 1;
         pthread_mutex_unlock(&log->mu);
@@ -211,7 +211,7 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
 {
     int rc;
     uint64_t from = page_floor(s->synced_end);
-    if (end > from && mlg__os.msync(s->map + from, end - from, MS_SYNC) < 0)
+    if (end > from && mlg__msync(s->map + from, end - from, MS_SYNC) < 0)
         return mlg__errf(log->err, MAPLOG_EIO,
                          "%s/%s: msync(MS_SYNC) of offsets %" PRIu64 "..%" PRIu64 " failed: %s",
                          log->dir, s->name, from, end, strerror(errno));
@@ -225,7 +225,7 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
     c.record_count = count;
     c.last_ts = last_ts;
     mlg__ckpt_write(s->map, &c);
-    if (mlg__os.msync(s->map, (size_t)page_size, MS_SYNC) < 0)
+    if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
         return mlg__errf(log->err, MAPLOG_EIO,
                          "%s/%s: msync(MS_SYNC) of the header page failed: %s", log->dir, s->name,
                          strerror(errno));
@@ -251,7 +251,7 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
     mlg__seal seal;
     mlg__seal_fill(&seal, count, end, last_ts, mlg__digest(s->map, end));
     memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
-    if (mlg__os.fdatasync(s->fd) < 0)
+    if (mlg__fdatasync(s->fd) < 0)
         return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
                          log->dir, s->name, strerror(errno));
     s->synced_end = end;
@@ -358,6 +358,19 @@ int maplog_next_seq(maplog *log, uint64_t *next)
     return 0;
 }
 
+int maplog_recovery_info(const maplog *log, maplog_recovery_key key, int64_t *value)
+{
+    if (!log || !value || key < MAPLOG_RECOVERY_CLEAN || key > MAPLOG_RECOVERY_REMOVED)
+        return MAPLOG_EINVAL;
+    *value = log->rec_info[key];
+    return 0;
+}
+
+const char *maplog_recovery_report(const maplog *log)
+{
+    return log ? log->rec_report : "no log handle";
+}
+
 const char *maplog_errmsg(const maplog *log)
 {
     return log ? log->err : "no log handle";
@@ -374,7 +387,7 @@ static void flush_current(struct maplog *log)
     if (s->sealed || end <= from)
         return;
     /* Failures here only delay write-back; maplog_sync reports them where it matters. */
-    mlg__os.msync(s->map + from, end - from, MS_ASYNC);
+    mlg__msync(s->map + from, end - from, MS_ASYNC);
     mlg__os.writeback(s->fd, (off_t)from, (off_t)(end - from));
     s->flushed_end = end;
     if (log->opt.flush_bytes)
@@ -669,9 +682,8 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
                        "%s: cannot open directory: %s", dir, strerror(errno));
         goto fail;
     }
-    log->lockfd =
-        mlg__os.openat(log->dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                       (mode_t)log->opt.file_mode);
+    log->lockfd = mlg__openat(log->dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                              (mode_t)log->opt.file_mode);
     if (log->lockfd < 0) {
         rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s", dir, MLG_LOCK_NAME,
                        strerror(errno));
@@ -734,7 +746,7 @@ int maplog_close(maplog *log)
     }
     if (log->spare) {
         mlg__seg_free(log->spare);
-        mlg__os.unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
+        mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
     }
     for (mlg__wseg *s = log->sealq, *n; s; s = n) { /* only after a failed seal */
         n = s->next;

@@ -55,6 +55,8 @@ struct maplog {
     _Atomic uint64_t durable; /* records with seq < durable are durable */
     int sync_failed;
 
+    int64_t rec_info[8]; /* maplog_recovery_key -> value */
+    char rec_report[MLG_ERRMSG_MAX];
     char err[MLG_ERRMSG_MAX];
 };
 
