@@ -200,9 +200,11 @@ int maplog_recovery_info(const maplog *log, maplog_recovery_key key, int64_t *va
  * handle; valid until maplog_close().  Never NULL. */
 const char *maplog_recovery_report(const maplog *log);
 
-/* The last failure on this handle: file, offset and what was wrong.  The string is owned
- * by the handle and valid until the next call on it; with several threads it may belong
- * to another thread's failure.  Never NULL. */
+/* The last failure of a call this thread made on a log handle: file, offset and what was
+ * wrong.  Thread-local storage, valid until this thread's next maplog call.  Failures of
+ * the background thread reach callers through the next maplog_sync() (or close), which
+ * returns them with this message.  log may be NULL (e.g. after a failed maplog_close()).
+ * Never NULL. */
 const char *maplog_errmsg(const maplog *log);
 
 /* ---- reading ------------------------------------------------------------------------- */

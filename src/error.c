@@ -70,6 +70,7 @@ int mlg__errf(char *buf, int code, const char *fmt, ...)
 }
 
 static _Thread_local char open_error[MLG_ERRMSG_MAX];
+_Thread_local char mlg__werr[MLG_ERRMSG_MAX];
 
 void mlg__set_open_error(const char *buf)
 {

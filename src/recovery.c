@@ -44,7 +44,7 @@ static int create_new(struct maplog *log)
     mlg__wseg *s = NULL;
     int rc;
     if (mlg__new_log_id(log->log_id) < 0)
-        return mlg__errf(log->err, MAPLOG_EIO, "%s: getrandom failed: %s", log->dir,
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: getrandom failed: %s", log->dir,
                          strerror(errno));
     if ((rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size)))
         return rc;
@@ -63,11 +63,11 @@ static int open_seg(struct maplog *log, const char *name, int *fd, uint64_t *siz
     struct stat st;
     *fd = mlg__openat(log->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
     if (*fd < 0)
-        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot open segment: %s%s", log->dir, name,
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot open segment: %s%s", log->dir, name,
                          strerror(errno),
                          errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
     if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return mlg__errf(log->err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", log->dir, name);
+        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT, "%s/%s: not a regular file", log->dir, name);
     *size = (uint64_t)st.st_size;
     return 0;
 }
@@ -77,7 +77,7 @@ static int map_rw(struct maplog *log, const char *name, int fd, uint64_t size, u
     *map = mlg__os.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (*map == MAP_FAILED) {
         *map = NULL;
-        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: mmap failed: %s", log->dir, name,
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: mmap failed: %s", log->dir, name,
                          strerror(errno));
     }
     return 0;
@@ -99,7 +99,7 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
     if ((rc = open_seg(log, name, &fd, &size)))
         goto out;
     if (size < MLG_DATA_OFFSET || size > MLG_MAX_SEGMENT_SIZE) {
-        rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+        rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                        "%s/%s: %" PRIu64 " bytes is not a possible segment size", log->dir, name,
                        size);
         goto out;
@@ -107,14 +107,14 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
     if ((rc = map_rw(log, name, fd, size, &map)))
         goto out;
     if ((rc = mlg__header_check(map, size, log->dir, name, first, have_id ? log->log_id : NULL,
-                                log->err)))
+                                mlg__werr)))
         goto out;
     if (!have_id)
         memcpy(log->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
     int sv = mlg__seal_read(map, size, &seal);
     if (sv == 1) {
         if (first + seal.record_count != next_first)
-            rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                            "%s/%s: offset 136: sealed with %" PRIu64
                            " records, but the next segment starts at seq %" PRIu64
                            " (records missing or duplicated between segments)",
@@ -122,15 +122,15 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
         goto out;
     }
     if (sv < 0 && log->opt.strict_recovery) {
-        rc = mlg__errf(log->err, MAPLOG_ECORRUPT, "%s/%s: offset 128: seal block damaged", log->dir,
-                       name);
+        rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT, "%s/%s: offset 128: seal block damaged",
+                       log->dir, name);
         goto out;
     }
     /* Unsealed: the writer died between rollover and seal.  Scan and seal it now. */
     mlg__scan_result r;
     mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
     if (first + r.count != next_first) {
-        rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+        rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                        "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                        " in an unsealed segment, but the next segment starts at seq %" PRIu64,
                        log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
@@ -147,7 +147,7 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
              sizeof log->rec_report - strlen(log->rec_report), "%ssealed %s (left unsealed)",
              log->rec_report[0] ? "; " : "", name);
     if (mlg__fdatasync(fd) < 0)
-        rc = mlg__errf(log->err, MAPLOG_EIO, "%s/%s: fdatasync after sealing failed: %s", log->dir,
+        rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync after sealing failed: %s", log->dir,
                        name, strerror(errno));
 out:
     if (map)
@@ -166,7 +166,7 @@ static int save_tail(struct maplog *log, const char *name, const uint8_t *map, u
     int fd = mlg__openat(log->dirfd, side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                          (mode_t)log->opt.file_mode);
     if (fd < 0)
-        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot save the cut tail: %s", log->dir,
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot save the cut tail: %s", log->dir,
                          side, strerror(errno));
     const uint8_t *p = map + from;
     size_t left = (size_t)(to - from);
@@ -176,7 +176,7 @@ static int save_tail(struct maplog *log, const char *name, const uint8_t *map, u
             continue;
         if (n <= 0) {
             close(fd);
-            return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: writing the cut tail failed: %s",
+            return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: writing the cut tail failed: %s",
                              log->dir, side, strerror(errno));
         }
         p += n;
@@ -185,7 +185,7 @@ static int save_tail(struct maplog *log, const char *name, const uint8_t *map, u
     int ok = mlg__fsync(fd) == 0;
     close(fd);
     if (!ok)
-        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: fsync failed: %s", log->dir, side,
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fsync failed: %s", log->dir, side,
                          strerror(errno));
     snprintf(log->rec_report + strlen(log->rec_report),
              sizeof log->rec_report - strlen(log->rec_report),
@@ -205,7 +205,7 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
     if ((rc = open_seg(log, name, &fd, &size)))
         goto fail;
     if (size < MLG_DATA_OFFSET || size > MLG_MAX_SEGMENT_SIZE) {
-        rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+        rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                        "%s/%s: %" PRIu64 " bytes is not a possible segment size", log->dir, name,
                        size);
         goto fail;
@@ -213,7 +213,7 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
     if ((rc = map_rw(log, name, fd, size, &map)))
         goto fail;
     if ((rc = mlg__header_check(map, size, log->dir, name, first, have_id ? log->log_id : NULL,
-                                log->err)))
+                                mlg__werr)))
         goto fail;
     if (!have_id)
         memcpy(log->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
@@ -243,7 +243,7 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
                  r.end, mlg__rec_status_str(r.stop));
     if (log->opt.strict_recovery) {
         if (have_ck && (ck.end_offset > r.end || ck.record_count > r.count)) {
-            rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                            "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                            ", but the checkpoint says %" PRIu64 " records up to offset %" PRIu64
                            " were synced; refusing to drop them (maplog recover --apply "
@@ -253,7 +253,7 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
             goto fail;
         }
         if (sealed && (seal.end_offset != r.end || seal.record_count != r.count)) {
-            rc = mlg__errf(log->err, MAPLOG_ECORRUPT,
+            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                            "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                            ", but the segment is sealed with %" PRIu64 " records",
                            log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
@@ -279,13 +279,13 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
         memset(map + r.end, 0, hw - r.end);
         uint64_t from = r.end & ~(uint64_t)4095;
         if (mlg__msync(map + from, hw - from, MS_SYNC) < 0) {
-            rc = mlg__errf(log->err, MAPLOG_EIO, "%s/%s: msync after zeroing the tail: %s",
+            rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync after zeroing the tail: %s",
                            log->dir, name, strerror(errno));
             goto fail;
         }
     }
     if (!(s = calloc(1, sizeof *s))) {
-        rc = mlg__errf(log->err, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
+        rc = mlg__errf(mlg__werr, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
         goto fail;
     }
     s->fd = fd;
@@ -331,8 +331,8 @@ static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
     }
     if (size == 0 || all_zero(map, size)) {
         if (mlg__unlinkat(log->dirfd, name, 0) < 0)
-            rc = mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot remove empty segment: %s", log->dir,
-                           name, strerror(errno));
+            rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot remove empty segment: %s",
+                           log->dir, name, strerror(errno));
         else
             *dropped = 1;
     }
@@ -352,9 +352,9 @@ int mlg__recover(struct maplog *log)
     int rc;
 
     if (mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0) < 0 && errno != ENOENT)
-        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: cannot remove old spare: %s", log->dir,
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot remove old spare: %s", log->dir,
                          MLG_SPARE_NAME, strerror(errno));
-    if ((rc = mlg__list_segments(log->dirfd, &seqs, &n, &other, log->err, log->dir)))
+    if ((rc = mlg__list_segments(log->dirfd, &seqs, &n, &other, mlg__werr, log->dir)))
         return rc;
     while (n > 0) {
         int dropped;
@@ -369,10 +369,10 @@ int mlg__recover(struct maplog *log)
     }
     if (n == 0) {
         if (!log->opt.create) {
-            rc = mlg__errf(log->err, MAPLOG_ENOENT, "%s: no maplog here (no segment files)",
+            rc = mlg__errf(mlg__werr, MAPLOG_ENOENT, "%s: no maplog here (no segment files)",
                            log->dir);
         } else if (other > 0) {
-            rc = mlg__errf(log->err, MAPLOG_ENOTLOG,
+            rc = mlg__errf(mlg__werr, MAPLOG_ENOTLOG,
                            "%s: holds %zu entries that are not maplog segments; refusing to create "
                            "a log there",
                            log->dir, other);

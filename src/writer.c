@@ -88,7 +88,7 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
     mlg__wseg *s = calloc(1, sizeof *s);
     *out = NULL;
     if (!s)
-        return mlg__errf(log->err, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
+        return mlg__errf(mlg__werr, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
     s->fd = -1;
     s->size = size;
     snprintf(s->name, sizeof s->name, "%s", MLG_SPARE_NAME);
@@ -96,18 +96,18 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
         mlg__openat(log->dirfd, MLG_SPARE_NAME, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                     (mode_t)log->opt.file_mode);
     if (s->fd < 0) {
-        rc = mlg__errf(log->err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+        rc = mlg__errf(mlg__werr, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: open failed: %s", log->dir, MLG_SPARE_NAME, strerror(errno));
         goto out;
     }
     if (mlg__ftruncate(s->fd, (off_t)size) < 0) {
-        rc = mlg__errf(log->err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+        rc = mlg__errf(mlg__werr, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: ftruncate to %" PRIu64 " failed: %s", log->dir, MLG_SPARE_NAME, size,
                        strerror(errno));
         goto out;
     }
     if (mlg__fallocate(s->fd, 0, (off_t)size) < 0) {
-        rc = mlg__errf(log->err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+        rc = mlg__errf(mlg__werr, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: reserving %" PRIu64 " bytes (fallocate) failed: %s", log->dir,
                        MLG_SPARE_NAME, size, strerror(errno));
         goto out;
@@ -115,7 +115,7 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
     s->map = mlg__os.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
     if (s->map == MAP_FAILED) {
         s->map = NULL;
-        rc = mlg__errf(log->err, errno == ENOMEM ? MAPLOG_ENOMEM : MAPLOG_EIO,
+        rc = mlg__errf(mlg__werr, errno == ENOMEM ? MAPLOG_ENOMEM : MAPLOG_EIO,
                        "%s/%s: mmap of %" PRIu64 " bytes failed: %s", log->dir, MLG_SPARE_NAME,
                        size, strerror(errno));
         goto out;
@@ -144,7 +144,7 @@ int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq, uint
     memcpy(s->map, &h, sizeof h);
     mlg__seg_name(name, first_seq);
     if (mlg__renameat(log->dirfd, MLG_SPARE_NAME, log->dirfd, name) < 0)
-        return mlg__errf(log->err, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir,
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir,
                          MLG_SPARE_NAME, name, strerror(errno));
     memcpy(s->name, name, sizeof name);
     s->first_seq = first_seq;
@@ -199,7 +199,7 @@ static int sync_dir_if_dirty(struct maplog *log)
         pthread_mutex_lock(&log->mu);
         log->dir_dirty = 1;
         pthread_mutex_unlock(&log->mu);
-        return mlg__errf(log->err, MAPLOG_EIO, "%s: fsync of the directory failed: %s", log->dir,
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: fsync of the directory failed: %s", log->dir,
                          strerror(errno));
     }
     return 0;
@@ -212,7 +212,7 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
     int rc;
     uint64_t from = page_floor(s->synced_end);
     if (end > from && mlg__msync(s->map + from, end - from, MS_SYNC) < 0)
-        return mlg__errf(log->err, MAPLOG_EIO,
+        return mlg__errf(mlg__werr, MAPLOG_EIO,
                          "%s/%s: msync(MS_SYNC) of offsets %" PRIu64 "..%" PRIu64 " failed: %s",
                          log->dir, s->name, from, end, strerror(errno));
     if ((rc = sync_dir_if_dirty(log)))
@@ -226,7 +226,7 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
     c.last_ts = last_ts;
     mlg__ckpt_write(s->map, &c);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
-        return mlg__errf(log->err, MAPLOG_EIO,
+        return mlg__errf(mlg__werr, MAPLOG_EIO,
                          "%s/%s: msync(MS_SYNC) of the header page failed: %s", log->dir, s->name,
                          strerror(errno));
     s->synced_end = end;
@@ -245,14 +245,14 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
         return 0;
     wait_published(s, s->synced_end, end, &count, &last_ts);
     if (count != MLG_RESV_COUNT(v))
-        return mlg__errf(log->err, MAPLOG_ECORRUPT,
+        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                          "%s/%s: sealing found %" PRIu64 " records but %" PRIu64 " were reserved",
                          log->dir, s->name, count, MLG_RESV_COUNT(v));
     mlg__seal seal;
     mlg__seal_fill(&seal, count, end, last_ts, mlg__digest(s->map, end));
     memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
     if (mlg__fdatasync(s->fd) < 0)
-        return mlg__errf(log->err, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
                          log->dir, s->name, strerror(errno));
     s->synced_end = end;
     s->synced_count = count;
@@ -300,6 +300,18 @@ static int seal_pending(struct maplog *log)
     return rc;
 }
 
+/* A sync (msync MS_SYNC, fdatasync, fsync) failed.  Linux may already have marked the
+ * pages clean, so a retry that "succeeds" proves nothing (PostgreSQL's fsync lesson):
+ * from now on every sync on this handle fails with this message.  Under sync_mu. */
+static void poison(struct maplog *log, int rc)
+{
+    if (rc == MAPLOG_EIO || rc == MAPLOG_ENOSPC) {
+        log->sync_failed = rc;
+        snprintf(log->sync_err, sizeof log->sync_err, "%.440s (durability lost: reopen the log)",
+                 mlg__werr);
+    }
+}
+
 /* Make everything appended before the call durable; state is the checkpoint state. */
 static int do_sync(struct maplog *log, uint32_t state)
 {
@@ -307,6 +319,7 @@ static int do_sync(struct maplog *log, uint32_t state)
     pthread_mutex_lock(&log->sync_mu);
     if (log->sync_failed) {
         rc = log->sync_failed;
+        snprintf(mlg__werr, MLG_ERRMSG_MAX, "%s", log->sync_err);
         goto out;
     }
     mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);
@@ -327,9 +340,8 @@ static int do_sync(struct maplog *log, uint32_t state)
     if (atomic_load(&log->durable) < target)
         atomic_store(&log->durable, target);
 out:
-    if (rc == MAPLOG_EIO)
-        log->sync_failed = rc; /* after a failed fsync the page cache may have dropped the
-                                  data: never report a later sync as good */
+    if (rc && !log->sync_failed)
+        poison(log, rc);
     pthread_mutex_unlock(&log->sync_mu);
     return rc;
 }
@@ -373,7 +385,8 @@ const char *maplog_recovery_report(const maplog *log)
 
 const char *maplog_errmsg(const maplog *log)
 {
-    return log ? log->err : "no log handle";
+    (void)log;
+    return mlg__werr;
 }
 
 /* ---- the background thread ----------------------------------------------------------- */
@@ -407,8 +420,14 @@ static void *bg_main(void *arg)
         if (log->sealq) {
             pthread_mutex_unlock(&log->mu);
             pthread_mutex_lock(&log->sync_mu);
-            seal_pending(log);
+            int rc = seal_pending(log);
+            if (rc && !log->sync_failed)
+                poison(log, rc);
             pthread_mutex_unlock(&log->sync_mu);
+            if (rc) { /* retry later, not in a tight loop */
+                struct timespec ts = {0, 100000000};
+                nanosleep(&ts, NULL);
+            }
             pthread_mutex_lock(&log->mu);
             continue;
         }
@@ -507,7 +526,7 @@ static inline int reserve(struct maplog *log, size_t len, mlg__wseg **segp, uint
                           uint64_t *seqp)
 {
     if (len > log->max_payload)
-        return mlg__errf(log->err, MAPLOG_ETOOBIG,
+        return mlg__errf(mlg__werr, MAPLOG_ETOOBIG,
                          "%s: record of %zu bytes does not fit in a segment of %" PRId64
                          " bytes (largest payload %" PRIu64 ")",
                          log->dir, len, log->opt.segment_size, log->max_payload);
@@ -697,7 +716,7 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
         goto fail;
     }
     if ((rc = mlg__recover(log))) {
-        memcpy(err, log->err, sizeof err);
+        memcpy(err, mlg__werr, sizeof err);
         goto fail;
     }
     if (pthread_create(&log->bg, NULL, bg_main, log) != 0) {

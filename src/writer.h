@@ -53,11 +53,12 @@ struct maplog {
 
     pthread_mutex_t sync_mu;  /* sealing, syncing, checkpoints, flushing */
     _Atomic uint64_t durable; /* records with seq < durable are durable */
-    int sync_failed;
+    int sync_failed;          /* after a failed sync, durability is unknowable: every later
+                                 sync returns this, with sync_err as its message */
+    char sync_err[MLG_ERRMSG_MAX];
 
     int64_t rec_info[8]; /* maplog_recovery_key -> value */
     char rec_report[MLG_ERRMSG_MAX];
-    char err[MLG_ERRMSG_MAX];
 };
 
 /* recovery.c: bring an existing log (or a new one) to the state where cur is the segment
