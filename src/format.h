@@ -9,12 +9,13 @@
  *
  * A segment file:
  *
- *   0      128   mlg__seg_header   immutable once the segment is activated
- *   128    64    mlg__seal         written once, when the segment is sealed
- *   192    64    mlg__checkpoint   slot A  } alternately rewritten by sync and close;
- *   256    64    mlg__checkpoint   slot B  } the valid one with the larger generation wins
- *   320    3776  reserved, zero
+ *   0      128   mlg__seg_header   written once, and synced, before the segment has a name
+ *   512    64    mlg__seal         written once, when the segment is sealed
+ *   1024   64    mlg__checkpoint   slot A  } alternately rewritten by sync and close;
+ *   1536   64    mlg__checkpoint   slot B  } the valid one with the larger generation wins
  *   4096   ...   records, each 8-byte aligned, until segment_size
+ * Each block has a 512-byte sector to itself, so a write torn by a power loss damages
+ * only the block being written.  Everything else in the first 4096 bytes is zero.
  */
 #ifndef MLG_FORMAT_H
 #define MLG_FORMAT_H
@@ -29,9 +30,9 @@
 #define MLG_SEG_MAGIC "MAPLOGS1" /* 8 bytes, no terminator on disk */
 #define MLG_SEG_HEADER_SIZE 128u
 #define MLG_DATA_OFFSET 4096u
-#define MLG_SEAL_OFFSET 128u
-#define MLG_CKPT_OFFSET_A 192u
-#define MLG_CKPT_OFFSET_B 256u
+#define MLG_SEAL_OFFSET 512u
+#define MLG_CKPT_OFFSET_A 1024u
+#define MLG_CKPT_OFFSET_B 1536u
 #define MLG_SEAL_MAGIC 0x4c414553u /* "SEAL" */
 #define MLG_CKPT_MAGIC 0x54504b43u /* "CKPT" */
 
@@ -50,8 +51,9 @@ typedef struct mlg__seg_header {
     uint32_t compat_flags;   /* 16  */
     uint32_t incompat_flags; /* 20  */
     uint64_t segment_size;   /* 24  size of the file in bytes */
-    uint64_t first_seq;      /* 32  sequence number of the first record; also the file name */
-    uint64_t created_ns;     /* 40  CLOCK_REALTIME ns when the segment was activated */
+    uint64_t reserved_fs;    /* 32  zero (the first sequence number is in the file name: the
+                                    header is written before anyone knows it) */
+    uint64_t created_ns;     /* 40  CLOCK_REALTIME ns when the segment file was made */
     uint8_t log_id[16];      /* 48  random, the same in every segment of one log */
     uint32_t data_offset;    /* 64  4096: where the first record starts */
     uint32_t reserved0;      /* 68  zero */
@@ -68,7 +70,7 @@ typedef struct mlg__seal {
     uint64_t last_ts;      /* 24  largest record timestamp */
     uint64_t digest;       /* 32  XXH3-64 (seed 0) of bytes [data_offset, end_offset) */
     uint64_t sealed_ns;    /* 40  CLOCK_REALTIME ns of sealing */
-    uint64_t reserved;     /* 48  zero */
+    uint64_t first_seq;    /* 48  the segment's first sequence number (= its file name) */
     uint32_t reserved2;    /* 56  zero */
     uint32_t crc;          /* 60  CRC-32C of bytes [0, 60) of this block */
 } mlg__seal;
@@ -86,7 +88,7 @@ typedef struct mlg__checkpoint {
     uint64_t record_count; /* 24  records before end_offset */
     uint64_t last_ts;      /* 32  largest timestamp among them */
     uint64_t updated_ns;   /* 40  CLOCK_REALTIME ns of writing */
-    uint64_t reserved;     /* 48  zero */
+    uint64_t first_seq;    /* 48  the segment's first sequence number (= its file name) */
     uint32_t reserved2;    /* 56  zero */
     uint32_t crc;          /* 60  CRC-32C of bytes [0, 60) of this block */
 } mlg__checkpoint;
@@ -114,6 +116,9 @@ _Static_assert(sizeof(mlg__checkpoint) == 64, "checkpoint is 64 bytes");
 _Static_assert(offsetof(mlg__checkpoint, crc) == 60, "checkpoint crc at 60");
 _Static_assert(sizeof(mlg__rec_header) == MLG_REC_HEADER_SIZE, "record header is 16 bytes");
 _Static_assert(MLG_CKPT_OFFSET_B + sizeof(mlg__checkpoint) <= MLG_DATA_OFFSET, "fits a page");
+_Static_assert(MLG_SEAL_OFFSET % 512 == 0 && MLG_CKPT_OFFSET_A % 512 == 0 &&
+                   MLG_CKPT_OFFSET_B % 512 == 0,
+               "each block in a sector of its own");
 
 /* Bytes a record of payload length len occupies, header and padding included. */
 static inline uint64_t mlg__rec_size(uint64_t len)

@@ -56,19 +56,20 @@ int mlg__parse_seg_name(const char *name, uint64_t *first_seq);
 int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, char *err,
                        const char *dir);
 
-void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, uint64_t first_seq,
-                      const uint8_t log_id[16]);
+void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_id[16]);
 /* Check the header at the start of a mapping of map_size bytes of file fname.
  * expect_id may be NULL (any id).  0 or MAPLOG_ECORRUPT / MAPLOG_EVERSION with err set. */
 int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const char *fname,
-                      uint64_t expect_first_seq, const uint8_t *expect_id, char *err);
+                      const uint8_t *expect_id, char *err);
 
-/* Copy out the seal block if valid (magic and CRC right, fields within the segment).
- * Returns 1 valid, 0 absent, -1 present but damaged. */
-int mlg__seal_read(const void *map, uint64_t seg_size, mlg__seal *out);
-void mlg__seal_fill(mlg__seal *s, uint64_t count, uint64_t end, uint64_t last_ts, uint64_t digest);
-/* The valid checkpoint with the larger generation; 1 found, 0 none. */
-int mlg__ckpt_best(const void *map, uint64_t seg_size, mlg__checkpoint *out);
+/* Copy out the seal block if valid (magic, CRC, first_seq, fields within the segment).
+ * Returns 1 valid, 0 absent, -1 present but damaged (or torn by a power loss). */
+int mlg__seal_read(const void *map, uint64_t seg_size, uint64_t first_seq, mlg__seal *out);
+void mlg__seal_fill(mlg__seal *s, uint64_t first_seq, uint64_t count, uint64_t end,
+                    uint64_t last_ts, uint64_t digest);
+/* The valid checkpoint with the larger generation; 1 found, 0 none.  Checkpoints and
+ * seals name the segment's first sequence number, checked against the file name. */
+int mlg__ckpt_best(const void *map, uint64_t seg_size, uint64_t first_seq, mlg__checkpoint *out);
 /* Write a checkpoint into the slot the generation selects (generation is set by caller). */
 void mlg__ckpt_write(void *map, const mlg__checkpoint *c);
 

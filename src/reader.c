@@ -132,8 +132,8 @@ static int map_seg(maplog_reader *r, size_t i)
     }
     r->map = m;
     madvise(m, r->size, MADV_SEQUENTIAL);
-    int rc = mlg__header_check(r->map, r->size, r->dir, r->name, r->segs[i],
-                               r->have_id ? r->log_id : NULL, r->err);
+    int rc =
+        mlg__header_check(r->map, r->size, r->dir, r->name, r->have_id ? r->log_id : NULL, r->err);
     if (rc) {
         unmap_current(r);
         return rc;
@@ -244,7 +244,7 @@ static int judge_last(maplog_reader *r, int st)
 {
     mlg__checkpoint ck;
     mlg__rec_view bad, next;
-    if (mlg__ckpt_best(r->map, r->size, &ck) && r->off < ck.end_offset)
+    if (mlg__ckpt_best(r->map, r->size, r->first, &ck) && r->off < ck.end_offset)
         return mlg__errf(r->err, MAPLOG_ECORRUPT,
                          "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                          ", inside the synced part (checkpoint: %" PRIu64
@@ -294,7 +294,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         }
         mlg__seal seal;
         uint64_t nf;
-        if (mlg__seal_read(r->map, r->size, &seal) == 1) {
+        if (mlg__seal_read(r->map, r->size, r->first, &seal) == 1) {
             if (r->off == seal.end_offset && r->seq == r->first + seal.record_count)
                 goto advance;
             return mlg__errf(r->err, MAPLOG_ECORRUPT,
@@ -459,7 +459,7 @@ static uint64_t seg_max_ts(maplog_reader *r, size_t i)
     if (fd < 0)
         return v;
     if (fstat(fd, &st) == 0 && pread(fd, page, sizeof page, 0) == (ssize_t)sizeof page &&
-        mlg__seal_read(page, (uint64_t)st.st_size, &seal) == 1)
+        mlg__seal_read(page, (uint64_t)st.st_size, r->segs[i], &seal) == 1)
         v = seal.last_ts;
     close(fd);
     return v;
@@ -524,7 +524,7 @@ static int progress_possible(maplog_reader *r)
         __atomic_load_n((const uint64_t *)(const void *)(r->map + r->off), __ATOMIC_ACQUIRE))
         return 1;
     mlg__seal seal;
-    if (mlg__seal_read(r->map, r->size, &seal) == 1 && r->off >= seal.end_offset)
+    if (mlg__seal_read(r->map, r->size, r->first, &seal) == 1 && r->off >= seal.end_offset)
         return 1;
     if (mlg__mono_ns() - r->last_list_ns > 1000000u) {
         uint64_t nf;
@@ -594,7 +594,7 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
         if (fd < 0)
             return MAPLOG_EIO;
         int ok = fstat(fd, &st) == 0 && pread(fd, page, sizeof page, 0) == (ssize_t)sizeof page &&
-                 mlg__ckpt_best(page, (uint64_t)st.st_size, &ck);
+                 mlg__ckpt_best(page, (uint64_t)st.st_size, r->segs[r->nsegs - 1], &ck);
         close(fd);
         if (key == MAPLOG_INFO_DURABLE_COUNT) {
             *value = ok ? (int64_t)(r->segs[r->nsegs - 1] + ck.record_count) : 0;

@@ -21,7 +21,10 @@
  *  4. Bytes past the end are zeroed (they are not records and must not become part of
  *     one), the result is synced, and a checkpoint says where the log now ends.
  *  5. A last segment that is entirely zero (a rollover cut short before its header
- *     reached the disk) holds nothing and is removed.
+ *     reached the disk) holds nothing and is removed.  An unsealed older segment whose
+ *     records end before the next one begins had a torn tail when the power went out
+ *     before the background seal: if no later segment holds synced records, the log is
+ *     cut there and the later segments are set aside as "<name>.tail-0".
  */
 #define _GNU_SOURCE
 #include "os.h"
@@ -48,7 +51,7 @@ static int create_new(struct maplog *log)
                          strerror(errno));
     if ((rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size)))
         return rc;
-    if ((rc = mlg__seg_activate(log, s, 0, 0))) {
+    if ((rc = mlg__seg_activate(log, s, 0))) {
         mlg__seg_free(s);
         mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
         return rc;
@@ -88,9 +91,11 @@ static int all_zero(const uint8_t *map, uint64_t size)
     return mlg__high_water(map, size, 0) == 0;
 }
 
-/* Step 2 for segment name (not the last): sealed, or sealable, and followed by next_first. */
+/* Step 2 for segment name (not the last): sealed, or sealable, and followed by next_first.
+ * *cut is set when it is unsealed and its records end before next_first: a torn tail that
+ * spans a rollover (a power loss before the seal), for the caller to judge. */
 static int check_old(struct maplog *log, const char *name, uint64_t first, uint64_t next_first,
-                     int have_id)
+                     int have_id, int *cut)
 {
     int fd = -1, rc;
     uint64_t size;
@@ -106,29 +111,30 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
     }
     if ((rc = map_rw(log, name, fd, size, &map)))
         goto out;
-    if ((rc = mlg__header_check(map, size, log->dir, name, first, have_id ? log->log_id : NULL,
-                                mlg__werr)))
+    if ((rc =
+             mlg__header_check(map, size, log->dir, name, have_id ? log->log_id : NULL, mlg__werr)))
         goto out;
     if (!have_id)
         memcpy(log->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
-    int sv = mlg__seal_read(map, size, &seal);
+    int sv = mlg__seal_read(map, size, first, &seal);
     if (sv == 1) {
         if (first + seal.record_count != next_first)
             rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
-                           "%s/%s: offset 136: sealed with %" PRIu64
+                           "%s/%s: offset 520: sealed with %" PRIu64
                            " records, but the next segment starts at seq %" PRIu64
                            " (records missing or duplicated between segments)",
                            log->dir, name, seal.record_count, next_first);
         goto out;
     }
-    if (sv < 0 && log->opt.strict_recovery) {
-        rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT, "%s/%s: offset 128: seal block damaged",
-                       log->dir, name);
-        goto out;
-    }
-    /* Unsealed: the writer died between rollover and seal.  Scan and seal it now. */
+    /* Unsealed: the writer died between rollover and seal.  Or the seal is damaged -- a
+     * power loss can tear the write that seals -- which the scan below settles the same
+     * way: the records either make the next segment follow, or they do not.  */
     mlg__scan_result r;
     mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
+    if (first + r.count < next_first) {
+        *cut = 1;
+        goto out;
+    }
     if (first + r.count != next_first) {
         rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                        "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
@@ -140,7 +146,12 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
     uint64_t hw = mlg__high_water(map, size, r.end);
     if (hw > r.end)
         memset(map + r.end, 0, hw - r.end);
-    mlg__seal_fill(&seal, r.count, r.end, r.last_ts, mlg__digest(map, r.end));
+    if (mlg__fdatasync(fd) < 0) { /* data first, then the seal */
+        rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync before sealing failed: %s",
+                       log->dir, name, strerror(errno));
+        goto out;
+    }
+    mlg__seal_fill(&seal, first, r.count, r.end, r.last_ts, mlg__digest(map, r.end));
     memcpy(map + MLG_SEAL_OFFSET, &seal, sizeof seal);
     log->rec_info[MAPLOG_RECOVERY_SEALED]++;
     snprintf(log->rec_report + strlen(log->rec_report),
@@ -212,8 +223,8 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
     }
     if ((rc = map_rw(log, name, fd, size, &map)))
         goto fail;
-    if ((rc = mlg__header_check(map, size, log->dir, name, first, have_id ? log->log_id : NULL,
-                                mlg__werr)))
+    if ((rc =
+             mlg__header_check(map, size, log->dir, name, have_id ? log->log_id : NULL, mlg__werr)))
         goto fail;
     if (!have_id)
         memcpy(log->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
@@ -222,8 +233,8 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
     mlg__checkpoint ck;
     mlg__seal seal;
     mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
-    int have_ck = mlg__ckpt_best(map, size, &ck);
-    int sealed = mlg__seal_read(map, size, &seal) == 1;
+    int have_ck = mlg__ckpt_best(map, size, first, &ck);
+    int sealed = mlg__seal_read(map, size, first, &seal) == 1;
     uint64_t hw0 = mlg__high_water(map, size, r.end);
     int clean = have_ck && ck.state == MLG_STATE_CLOSED && ck.end_offset == r.end && hw0 == r.end;
     log->rec_info[MAPLOG_RECOVERY_CLEAN] = clean;
@@ -313,6 +324,56 @@ fail:
     return rc;
 }
 
+/* Does segment name claim durable records (a valid seal, or a checkpoint with records)? */
+static int claims_durable(struct maplog *log, const char *name, uint64_t first)
+{
+    uint8_t page[MLG_DATA_OFFSET];
+    struct stat st;
+    mlg__checkpoint ck;
+    mlg__seal seal;
+    int fd = mlg__openat(log->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0), d = 0;
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) == 0 && pread(fd, page, sizeof page, 0) == (ssize_t)sizeof page)
+        d = mlg__seal_read(page, (uint64_t)st.st_size, first, &seal) == 1 ||
+            (mlg__ckpt_best(page, (uint64_t)st.st_size, first, &ck) && ck.record_count > 0);
+    close(fd);
+    return d;
+}
+
+/* The records of segment seqs[i] end before seqs[i+1] begins, and it is unsealed: a torn
+ * tail across a rollover.  Fine if no later segment holds durable records (nothing
+ * promised is lost); they are set aside as "<name>.tail-0", never deleted. */
+static int cut_after(struct maplog *log, const uint64_t *seqs, size_t i, size_t n)
+{
+    char name[32], aside[48];
+    for (size_t j = i + 1; j < n; j++) {
+        mlg__seg_name(name, seqs[j]);
+        if (log->opt.strict_recovery && claims_durable(log, name, seqs[j])) {
+            char prev[32];
+            mlg__seg_name(prev, seqs[i]);
+            return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+                             "%s/%s: records end before %s begins, and %s holds synced "
+                             "records: records are missing between segments",
+                             log->dir, prev, name, name);
+        }
+    }
+    for (size_t j = i + 1; j < n; j++) {
+        mlg__seg_name(name, seqs[j]);
+        snprintf(aside, sizeof aside, "%s.tail-0", name);
+        if (mlg__renameat(log->dirfd, name, log->dirfd, aside) < 0)
+            return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir,
+                             name, aside, strerror(errno));
+        log->rec_info[MAPLOG_RECOVERY_REMOVED]++;
+        snprintf(log->rec_report + strlen(log->rec_report),
+                 sizeof log->rec_report - strlen(log->rec_report),
+                 "%storn tail across a rollover: set %s aside as %s",
+                 log->rec_report[0] ? "; " : "", name, aside);
+    }
+    log->dir_dirty = 1;
+    return 0;
+}
+
 /* Step 5: is the last segment a rollover cut short (all zero)?  Removes it if so. */
 static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
 {
@@ -383,9 +444,16 @@ int mlg__recover(struct maplog *log)
         goto out;
     }
     for (size_t i = 0; i + 1 < n; i++) {
+        int cut = 0;
         mlg__seg_name(name, seqs[i]);
-        if ((rc = check_old(log, name, seqs[i], seqs[i + 1], i > 0)))
+        if ((rc = check_old(log, name, seqs[i], seqs[i + 1], i > 0, &cut)))
             goto out;
+        if (cut) {
+            if ((rc = cut_after(log, seqs, i, n)))
+                goto out;
+            n = i + 1;
+            break;
+        }
     }
     mlg__seg_name(name, seqs[n - 1]);
     rc = recover_last(log, name, seqs[n - 1], n > 1);

@@ -105,15 +105,13 @@ out:
     return rc;
 }
 
-void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, uint64_t first_seq,
-                      const uint8_t log_id[16])
+void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_id[16])
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, MLG_SEG_MAGIC, 8);
     h->version = MAPLOG_FORMAT_VERSION;
     h->header_size = MLG_SEG_HEADER_SIZE;
     h->segment_size = seg_size;
-    h->first_seq = first_seq;
     h->created_ns = mlg__now_ns();
     memcpy(h->log_id, log_id, 16);
     h->data_offset = MLG_DATA_OFFSET;
@@ -121,7 +119,7 @@ void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, uint64_t first_seq,
 }
 
 int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const char *fname,
-                      uint64_t expect_first_seq, const uint8_t *expect_id, char *err)
+                      const uint8_t *expect_id, char *err)
 {
     mlg__seg_header h;
     if (map_size < MLG_DATA_OFFSET)
@@ -153,11 +151,6 @@ int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const
                          "%s/%s: offset 24: header says %" PRIu64 " bytes but the file has %" PRIu64
                          " (truncated or extended copy?)",
                          dir, fname, h.segment_size, map_size);
-    if (h.first_seq != expect_first_seq)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset 32: first sequence %" PRIu64
-                         " does not match the file name",
-                         dir, fname, h.first_seq);
     if (expect_id && memcmp(h.log_id, expect_id, 16) != 0)
         return mlg__errf(err, MAPLOG_ECORRUPT,
                          "%s/%s: offset 48: log id differs from the log's other segments (a "
@@ -166,7 +159,7 @@ int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const
     return 0;
 }
 
-int mlg__seal_read(const void *map, uint64_t seg_size, mlg__seal *out)
+int mlg__seal_read(const void *map, uint64_t seg_size, uint64_t first_seq, mlg__seal *out)
 {
     mlg__seal s;
     memcpy(&s, (const uint8_t *)map + MLG_SEAL_OFFSET, sizeof s);
@@ -174,16 +167,19 @@ int mlg__seal_read(const void *map, uint64_t seg_size, mlg__seal *out)
         return 0;
     if (s.magic != MLG_SEAL_MAGIC || s.crc != mlg__crc32c(0, &s, offsetof(mlg__seal, crc)))
         return -1;
-    if (s.end_offset < MLG_DATA_OFFSET || s.end_offset > seg_size || (s.end_offset & 7) ||
+    if (s.first_seq != first_seq || s.end_offset < MLG_DATA_OFFSET || s.end_offset > seg_size ||
+        (s.end_offset & 7) ||
         s.record_count > (s.end_offset - MLG_DATA_OFFSET) / MLG_REC_HEADER_SIZE)
         return -1;
     *out = s;
     return 1;
 }
 
-void mlg__seal_fill(mlg__seal *s, uint64_t count, uint64_t end, uint64_t last_ts, uint64_t digest)
+void mlg__seal_fill(mlg__seal *s, uint64_t first_seq, uint64_t count, uint64_t end,
+                    uint64_t last_ts, uint64_t digest)
 {
     memset(s, 0, sizeof *s);
+    s->first_seq = first_seq;
     s->magic = MLG_SEAL_MAGIC;
     s->flags = MLG_SEAL_DIGEST;
     s->record_count = count;
@@ -194,21 +190,21 @@ void mlg__seal_fill(mlg__seal *s, uint64_t count, uint64_t end, uint64_t last_ts
     s->crc = mlg__crc32c(0, s, offsetof(mlg__seal, crc));
 }
 
-static int ckpt_valid(const mlg__checkpoint *c, uint64_t seg_size)
+static int ckpt_valid(const mlg__checkpoint *c, uint64_t seg_size, uint64_t first_seq)
 {
-    return c->magic == MLG_CKPT_MAGIC &&
+    return c->magic == MLG_CKPT_MAGIC && c->first_seq == first_seq &&
            c->crc == mlg__crc32c(0, c, offsetof(mlg__checkpoint, crc)) &&
            c->end_offset >= MLG_DATA_OFFSET && c->end_offset <= seg_size && !(c->end_offset & 7) &&
            c->record_count <= (c->end_offset - MLG_DATA_OFFSET) / MLG_REC_HEADER_SIZE &&
            (c->state == MLG_STATE_OPEN || c->state == MLG_STATE_CLOSED);
 }
 
-int mlg__ckpt_best(const void *map, uint64_t seg_size, mlg__checkpoint *out)
+int mlg__ckpt_best(const void *map, uint64_t seg_size, uint64_t first_seq, mlg__checkpoint *out)
 {
     mlg__checkpoint a, b;
     memcpy(&a, (const uint8_t *)map + MLG_CKPT_OFFSET_A, sizeof a);
     memcpy(&b, (const uint8_t *)map + MLG_CKPT_OFFSET_B, sizeof b);
-    int va = ckpt_valid(&a, seg_size), vb = ckpt_valid(&b, seg_size);
+    int va = ckpt_valid(&a, seg_size, first_seq), vb = ckpt_valid(&b, seg_size, first_seq);
     if (va && (!vb || a.generation > b.generation))
         *out = a;
     else if (vb)

@@ -122,6 +122,17 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
     }
     if (log->opt.prefault)
         prefault(s->map, size);
+    /* The header is written once, now, and made durable before the file gets a name, so
+     * no later write can tear it: a power loss right after a rollover (a rename, but no
+     * sync yet) leaves a valid header behind.  The first sequence number is in the name. */
+    mlg__seg_header h;
+    mlg__header_init(&h, size, log->log_id);
+    memcpy(s->map, &h, sizeof h);
+    if (mlg__fdatasync(s->fd) < 0) {
+        rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync of the new segment failed: %s",
+                       log->dir, MLG_SPARE_NAME, strerror(errno));
+        goto out;
+    }
 out:
     if (rc) {
         int had_fd = s->fd >= 0;
@@ -134,14 +145,11 @@ out:
     return 0;
 }
 
-/* Turn the spare into the segment whose first record is first_seq: header, then name. */
-int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq, uint64_t ts)
+/* Turn the spare into the segment whose first record is first_seq: give it its name.
+ * The header was written and made durable when the spare was prepared. */
+int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq)
 {
-    mlg__seg_header h;
     char name[32];
-    (void)ts;
-    mlg__header_init(&h, s->size, first_seq, log->log_id);
-    memcpy(s->map, &h, sizeof h);
     mlg__seg_name(name, first_seq);
     if (mlg__renameat(log->dirfd, MLG_SPARE_NAME, log->dirfd, name) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir,
@@ -224,6 +232,7 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
     c.end_offset = end;
     c.record_count = count;
     c.last_ts = last_ts;
+    c.first_seq = s->first_seq;
     mlg__ckpt_write(s->map, &c);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO,
@@ -248,12 +257,16 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
         return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                          "%s/%s: sealing found %" PRIu64 " records but %" PRIu64 " were reserved",
                          log->dir, s->name, count, MLG_RESV_COUNT(v));
-    mlg__seal seal;
-    mlg__seal_fill(&seal, count, end, last_ts, mlg__digest(s->map, end));
-    memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
+    /* Data first, then the seal: a seal that reached the disk vouches for durable data. */
     if (mlg__fdatasync(s->fd) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
                          log->dir, s->name, strerror(errno));
+    mlg__seal seal;
+    mlg__seal_fill(&seal, s->first_seq, count, end, last_ts, mlg__digest(s->map, end));
+    memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
+    if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync of the seal failed: %s", log->dir,
+                         s->name, strerror(errno));
     s->synced_end = end;
     s->synced_count = count;
     s->synced_ts = last_ts;
@@ -503,7 +516,7 @@ static int rollover(struct maplog *log, mlg__wseg *s)
         log->spare = n;
     }
     mlg__wseg *n = log->spare;
-    if ((rc = mlg__seg_activate(log, n, first, 0)))
+    if ((rc = mlg__seg_activate(log, n, first)))
         goto out;
     log->spare = NULL;
     s->next = NULL;

@@ -66,7 +66,7 @@ struct maplog {
 int mlg__recover(struct maplog *log);
 /* writer.c helpers recovery uses */
 int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size);
-int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq, uint64_t ts);
+int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq);
 void mlg__seg_free(mlg__wseg *s);
 int mlg__seal_seg(struct maplog *log, mlg__wseg *s);
 int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t count,

@@ -33,7 +33,7 @@ static const char *const kind_name[F_NKINDS] = {"open",  "ftruncate", "fallocate
 
 static mlg__os_table real;
 static pthread_mutex_t fmu = PTHREAD_MUTEX_INITIALIZER;
-static int f_kind = -1, f_nth, f_errno, f_fired;
+static int f_kind = -1, f_nth, f_errno, f_fired, f_on_spare;
 static int counts[F_NKINDS];
 
 /* 1 if this call should fail (and errno is set). */
@@ -76,7 +76,15 @@ static int w_fsync(int fd)
 }
 static int w_fdatasync(int fd)
 {
-    return should_fail(F_FDATASYNC) ? -1 : real.fdatasync(fd);
+    if (!should_fail(F_FDATASYNC))
+        return real.fdatasync(fd);
+    /* a spare holds no records yet: failing its sync loses nothing to report later */
+    char link[64], target[512] = "";
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    f_on_spare = n > 0 && strstr(target, "next.mlog-spare") != NULL;
+    errno = f_errno;
+    return -1;
 }
 static int w_rename(int a, const char *b, int c, const char *d)
 {
@@ -109,7 +117,7 @@ static size_t len_of(uint64_t s)
 struct report {
     uint64_t acked; /* appends acknowledged: seqs 0..acked-1 */
     int counts[F_NKINDS];
-    int fired;
+    int fired, on_spare;
     int first_rc;
     char first_err[512];
 };
@@ -151,6 +159,7 @@ out:
     pthread_mutex_lock(&fmu);
     memcpy(rep->counts, counts, sizeof counts);
     rep->fired = f_fired;
+    rep->on_spare = f_on_spare;
     pthread_mutex_unlock(&fmu);
 }
 
@@ -241,7 +250,8 @@ int main(int argc, char **argv)
                     ASSERT_TRUE(rep.first_rc == 0, "EINTR must be retried, got: %s", rep.first_err);
                     ASSERT_EQ(rep.acked, NREC);
                 }
-                if (rep.fired && err == EIO && (k == F_MSYNC || k == F_FSYNC || k == F_FDATASYNC))
+                if (rep.fired && !rep.on_spare && err == EIO &&
+                    (k == F_MSYNC || k == F_FSYNC || k == F_FDATASYNC))
                     ASSERT_TRUE(rep.first_rc != 0,
                                 "a failed %s must fail a later sync, not be retried away",
                                 kind_name[k]);

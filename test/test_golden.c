@@ -69,7 +69,7 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
     ASSERT_EQ(le32(f + 16), 0);   /* compat */
     ASSERT_EQ(le32(f + 20), 0);   /* incompat */
     ASSERT_EQ(le64(f + 24), SEG);
-    ASSERT_EQ(le64(f + 32), first_seq);
+    ASSERT_EQ(le64(f + 32), 0); /* reserved: the first sequence number is in the name */
     ASSERT_EQ(le64(f + 40), T0);
     for (int i = 0; i < 16; i++)
         ASSERT_EQ(f[48 + i], i); /* log id */
@@ -101,7 +101,7 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
             break;
     }
     ASSERT_TRUE(all_zero(f + off, SEG - off), "nothing after the last record");
-    const unsigned char *s = f + 128;
+    const unsigned char *s = f + 512;
     if (expect_sealed) {
         ASSERT_TRUE(memcmp(s, "SEAL", 4) == 0, "seal magic");
         ASSERT_EQ(le32(s + 4), 1);
@@ -110,7 +110,8 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
         ASSERT_EQ(le64(s + 24), last_ts);
         ASSERT_EQ(le64(s + 32), XXH3_64bits(f + 4096, off - 4096));
         ASSERT_EQ(le64(s + 40), T0);
-        ASSERT_TRUE(all_zero(s + 48, 12), "seal reserved");
+        ASSERT_EQ(le64(s + 48), first_seq);
+        ASSERT_TRUE(all_zero(s + 56, 4), "seal reserved");
         ASSERT_EQ(le32(s + 60), crc_bits(0, s, 60));
     } else {
         ASSERT_TRUE(all_zero(s, 64), "no seal");
@@ -119,14 +120,15 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
     uint64_t best_gen = 0;
     const unsigned char *best = NULL;
     for (int k = 0; k < 2; k++) {
-        const unsigned char *c = f + 192 + 64 * k;
+        const unsigned char *c = f + 1024 + 512 * k;
         if (all_zero(c, 64))
             continue;
         ASSERT_TRUE(memcmp(c, "CKPT", 4) == 0, "checkpoint magic");
         ASSERT_EQ(le32(c + 60), crc_bits(0, c, 60));
         ASSERT_EQ(le64(c + 8) & 1, (uint64_t)k); /* generation parity picks the slot */
         ASSERT_EQ(le64(c + 40), T0);
-        ASSERT_TRUE(all_zero(c + 48, 12), "checkpoint reserved");
+        ASSERT_EQ(le64(c + 48), first_seq);
+        ASSERT_TRUE(all_zero(c + 56, 4), "checkpoint reserved");
         if (le64(c + 8) > best_gen) {
             best_gen = le64(c + 8);
             best = c;
@@ -138,7 +140,10 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
         ASSERT_EQ(le64(best + 16), off);
         ASSERT_EQ(le64(best + 24), seq - first_seq);
     }
-    ASSERT_TRUE(all_zero(f + 320, 4096 - 320), "rest of the header page is zero");
+    ASSERT_TRUE(all_zero(f + 128, 512 - 128), "zero between header and seal");
+    ASSERT_TRUE(all_zero(f + 576, 1024 - 576), "zero between seal and slot A");
+    ASSERT_TRUE(all_zero(f + 1088, 1536 - 1088), "zero between slot A and slot B");
+    ASSERT_TRUE(all_zero(f + 1600, 4096 - 1600), "rest of the header page is zero");
     return seq - first_seq;
 }
 

@@ -154,13 +154,13 @@ int main(int argc, char **argv)
     write_log(d, 600, 1);
     snprintf(seg0, sizeof seg0, "%s/00000000000000000000.mlog", d);
     unsigned char zero[64] = {0};
-    t_pwrite(seg0, zero, 64, 128);
+    t_pwrite(seg0, zero, 64, 512);
     ASSERT_EQ(read_until(d, &n, msg), MAPLOG_END);
     ASSERT_EQ(n, 600);
     ASSERT_OK(t_open(&log, d, SEG, 0));
     ASSERT_OK(maplog_close(log));
     unsigned char sealblk[4];
-    t_pread(seg0, sealblk, 4, 128);
+    t_pread(seg0, sealblk, 4, 512);
     ASSERT_TRUE(memcmp(sealblk, "SEAL", 4) == 0, "segment resealed");
     ASSERT_EQ(read_until(d, &n, msg), MAPLOG_END);
     ASSERT_EQ(n, 600);
