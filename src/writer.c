@@ -500,21 +500,28 @@ static int rollover(struct maplog *log, mlg__wseg *s)
     pthread_mutex_lock(&log->mu);
     if (atomic_load_explicit(&log->cur, memory_order_relaxed) != s)
         goto out; /* another thread rolled over already */
-    uint64_t v = atomic_fetch_or(&s->resv, MLG_RESV_FULL);
-    uint64_t first = s->first_seq + MLG_RESV_COUNT(v);
-    while (!log->spare && log->spare_busy)
-        pthread_cond_wait(&log->spare_cv, &log->mu);
-    if (!log->spare) {
-        /* Appending outran the background thread, or it failed: prepare one here. */
-        mlg__wseg *n = NULL;
-        log->spare_busy = 1;
-        rc = mlg__seg_create(log, &n, (uint64_t)log->opt.segment_size);
-        log->spare_busy = 0;
-        log->spare_rc = 0;
-        if (rc)
-            goto out; /* s stays FULL: every append fails the same way until space frees */
-        log->spare = n;
+    /* No record goes into s from now on; several threads may get here for the same s. */
+    atomic_fetch_or(&s->resv, MLG_RESV_FULL);
+    while (!log->spare) {
+        if (log->spare_busy) {
+            pthread_cond_wait(&log->spare_cv, &log->mu); /* releases mu: recheck below */
+        } else {
+            /* Appending outran the background thread, or it failed: prepare one here. */
+            mlg__wseg *n = NULL;
+            log->spare_busy = 1;
+            rc = mlg__seg_create(log, &n, (uint64_t)log->opt.segment_size);
+            log->spare_busy = 0;
+            log->spare_rc = 0;
+            pthread_cond_broadcast(&log->spare_cv);
+            if (rc)
+                goto out; /* s stays FULL: every append fails the same way until space frees */
+            log->spare = n;
+        }
+        if (atomic_load_explicit(&log->cur, memory_order_relaxed) != s)
+            goto out; /* rolled over by another thread while we waited */
     }
+    /* FULL is set, so the count is final: the next segment starts right after it. */
+    uint64_t first = s->first_seq + MLG_RESV_COUNT(atomic_load(&s->resv));
     mlg__wseg *n = log->spare;
     if ((rc = mlg__seg_activate(log, n, first)))
         goto out;

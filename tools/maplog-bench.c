@@ -1,0 +1,958 @@
+/*
+ * maplog-bench -- maplog against the stores users would pick instead, and against the
+ * hardware, on the same workloads in one run.
+ *
+ *   append     N records of each size, 1 and 2 threads: maplog, write(2) to an O_APPEND
+ *              file, stdio fwrite, and (when built with them) LMDB (MDB_APPEND, NOSYNC),
+ *              SQLite (WAL, synchronous=OFF, 1000 rows per transaction), RocksDB (WAL on,
+ *              sync off); two limits: memcpy into pre-faulted anonymous memory and into a
+ *              pre-faulted MAP_SHARED file mapping with no headers.
+ *   replay     the same logs, maplog verifying every CRC; a plain read(2) walk over an
+ *              unchecksummed length-prefixed file; LMDB cursor, SQLite SELECT, RocksDB
+ *              iterator.
+ *   latency    one clock read before and after each call: p50/p99/p99.9/max for maplog
+ *              appends and for the shared-mapping memcpy limit.  The run crosses segment
+ *              rollovers (it says how many).
+ *   sync       appends/s and latency per durability mode, and msync(MS_SYNC) of the
+ *              dirty range against fdatasync.
+ *   rss        peak resident memory while replaying a log larger than memory allowed.
+ *
+ * Every figure is the median of --reps runs, with the spread (min..max).  The machine,
+ * the file system and the command line are printed first; --csv FILE writes every row.
+ * Uses only the public header for maplog, like any user.
+ */
+#define _GNU_SOURCE
+#include "maplog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_LMDB
+#include <lmdb.h>
+#endif
+#ifdef HAVE_SQLITE
+#include <sqlite3.h>
+#endif
+#ifdef HAVE_ROCKSDB
+#include <rocksdb/c.h>
+#endif
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* ---- options and output -------------------------------------------------------------- */
+
+static struct {
+    char dir[1024];
+    uint64_t bytes; /* payload bytes per append run */
+    int sizes[8], nsizes;
+    int threads[4], nthreads;
+    int reps;
+    long long seg;
+    const char *csv;
+    const char *only;
+    int quick;
+} opt;
+
+static FILE *csv;
+
+static int want(const char *w)
+{
+    if (!opt.only)
+        return 1;
+    const char *p = strstr(opt.only, w);
+    return p != NULL;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct stat3 {
+    double med, min, max;
+} stat3;
+
+static stat3 summarize(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return (stat3){n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[0], v[n - 1]};
+}
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "maplog-bench: %s: %s\n", what, detail);
+    exit(1);
+}
+
+static int rm_cb(const char *p, const struct stat *s, int f, struct FTW *w)
+{
+    (void)s, (void)f, (void)w;
+    return remove(p);
+}
+
+static void rm_rf(const char *p)
+{
+    nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *path(const char *name)
+{
+    static char b[4][1200];
+    static int k;
+    char *p = b[k++ & 3];
+    snprintf(p, sizeof b[0], "%s/%s", opt.dir, name);
+    return p;
+}
+
+static uint64_t nrec(int size)
+{
+    uint64_t n = opt.bytes / (uint64_t)(size ? size : 1);
+    if (n < 20000)
+        n = 20000;
+    if (n > 8000000)
+        n = 8000000;
+    return n;
+}
+
+/* One result row: workload, system, size, threads, records/s stats, MB/s median. */
+static void row(const char *workload, const char *sys, int size, int threads, stat3 rps,
+                const char *note)
+{
+    double mbs = rps.med * size / 1e6;
+    printf("  %-8s %-22s %5d B %dT %12.0f rec/s (%.0f..%.0f) %9.1f MB/s %s\n", workload, sys, size,
+           threads, rps.med, rps.min, rps.max, mbs, note ? note : "");
+    if (csv)
+        fprintf(csv, "%s,%s,%d,%d,%.0f,%.0f,%.0f,%.1f,%s\n", workload, sys, size, threads, rps.med,
+                rps.min, rps.max, mbs, note ? note : "");
+    fflush(stdout);
+}
+
+/* ---- a store under test: open, append, close, replay --------------------------------- */
+
+typedef struct store {
+    const char *name;
+    void *(*open)(const char *dir);
+    int (*append)(void *h, const void *buf, size_t len, uint64_t i);
+    void (*close)(void *h);
+    /* replay everything, return records seen and bytes in *bytes */
+    uint64_t (*replay)(const char *dir, uint64_t *bytes);
+    int threads_ok;
+} store;
+
+/* maplog */
+static long long ml_durability = MAPLOG_DURABILITY_ASYNC, ml_sync_every = 1;
+static void *ml_open(const char *dir)
+{
+    maplog *log;
+    maplog_options *o;
+    maplog_options_create(&o);
+    maplog_options_set(o, MAPLOG_OPT_SEGMENT_SIZE, opt.seg);
+    maplog_options_set(o, MAPLOG_OPT_DURABILITY, ml_durability);
+    maplog_options_set(o, MAPLOG_OPT_SYNC_EVERY, ml_sync_every);
+    int rc = maplog_open(&log, dir, o);
+    maplog_options_free(o);
+    if (rc)
+        die("maplog_open", maplog_last_open_error());
+    return log;
+}
+static int ml_append(void *h, const void *buf, size_t len, uint64_t i)
+{
+    (void)i;
+    return maplog_append(h, buf, len, NULL);
+}
+static void ml_close(void *h)
+{
+    if (maplog_close(h))
+        die("maplog_close", maplog_errmsg(NULL));
+}
+static uint64_t ml_replay(const char *dir, uint64_t *bytes)
+{
+    maplog_reader *r;
+    maplog_record rec;
+    uint64_t n = 0, b = 0;
+    int rc;
+    if (maplog_reader_open(&r, dir, 0))
+        die("maplog_reader_open", maplog_last_open_error());
+    while ((rc = maplog_reader_next(r, &rec)) == 0) {
+        n++;
+        b += rec.len;
+    }
+    if (rc != MAPLOG_END)
+        die("replay", maplog_reader_errmsg(r));
+    maplog_reader_close(r);
+    *bytes = b;
+    return n;
+}
+
+/* write(2) to an O_APPEND file, and stdio fwrite; records are [u32 len][payload] */
+static void *wr_open(const char *dir)
+{
+    char p[1200];
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/log", dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
+    if (fd < 0)
+        die("open", strerror(errno));
+    return (void *)(intptr_t)(fd + 1);
+}
+static int wr_append(void *h, const void *buf, size_t len, uint64_t i)
+{
+    (void)i;
+    struct iovec iov[2];
+    uint32_t l = (uint32_t)len;
+    iov[0] = (struct iovec){&l, 4};
+    iov[1] = (struct iovec){(void *)(uintptr_t)buf, len};
+    return writev((int)(intptr_t)h - 1, iov, 2) == (ssize_t)(len + 4) ? 0 : -1;
+}
+static void wr_close(void *h)
+{
+    close((int)(intptr_t)h - 1);
+}
+/* The read(2) replay: 1 MiB reads, walk the length prefixes, touch each payload. */
+static uint64_t rd_replay(const char *dir, uint64_t *bytes)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/log", dir);
+    int fd = open(p, O_RDONLY);
+    static unsigned char buf[1 << 20];
+    size_t have = 0, pos = 0;
+    uint64_t n = 0, b = 0, sink = 0;
+    for (;;) {
+        if (have - pos < 4 || have - pos < 4 + *(uint32_t *)(void *)(buf + pos)) {
+            memmove(buf, buf + pos, have - pos);
+            have -= pos;
+            pos = 0;
+            ssize_t r = read(fd, buf + have, sizeof buf - have);
+            if (r <= 0)
+                break;
+            have += (size_t)r;
+            continue;
+        }
+        uint32_t l;
+        memcpy(&l, buf + pos, 4);
+        sink += buf[pos + 4 + (l ? l - 1 : 0)];
+        pos += 4 + l;
+        n++;
+        b += l;
+    }
+    close(fd);
+    *bytes = b + (sink & 0); /* sink keeps the touch */
+    return n;
+}
+
+static void *fw_open(const char *dir)
+{
+    char p[1200];
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/log", dir);
+    FILE *f = fopen(p, "w");
+    if (!f)
+        die("fopen", strerror(errno));
+    return f;
+}
+static int fw_append(void *h, const void *buf, size_t len, uint64_t i)
+{
+    (void)i;
+    uint32_t l = (uint32_t)len;
+    return fwrite(&l, 4, 1, h) == 1 && fwrite(buf, 1, len, h) == len ? 0 : -1;
+}
+static void fw_close(void *h)
+{
+    fclose(h);
+}
+
+#ifdef HAVE_LMDB
+typedef struct lm {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    uint64_t n;
+} lm;
+static void *lm_open(const char *dir)
+{
+    lm *h = calloc(1, sizeof *h);
+    mkdir(dir, 0755);
+    mdb_env_create(&h->env);
+    mdb_env_set_mapsize(h->env, (size_t)64 << 30);
+    if (mdb_env_open(h->env, dir, MDB_NOSYNC | MDB_WRITEMAP | MDB_NOMETASYNC, 0644))
+        die("mdb_env_open", dir);
+    mdb_txn_begin(h->env, NULL, 0, &h->txn);
+    mdb_dbi_open(h->txn, NULL, 0, &h->dbi);
+    return h;
+}
+static int lm_append(void *hh, const void *buf, size_t len, uint64_t i)
+{
+    lm *h = hh;
+    uint64_t k = __builtin_bswap64(i);
+    MDB_val key = {8, &k}, val = {len, (void *)(uintptr_t)buf};
+    int rc = mdb_put(h->txn, h->dbi, &key, &val, MDB_APPEND);
+    if (!rc && ++h->n % 10000 == 0) { /* commit in batches, as an appender would */
+        rc = mdb_txn_commit(h->txn);
+        mdb_txn_begin(h->env, NULL, 0, &h->txn);
+    }
+    return rc;
+}
+static void lm_close(void *hh)
+{
+    lm *h = hh;
+    mdb_txn_commit(h->txn);
+    mdb_env_close(h->env);
+    free(h);
+}
+static uint64_t lm_replay(const char *dir, uint64_t *bytes)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val k, v;
+    uint64_t n = 0, b = 0;
+    mdb_env_create(&env);
+    mdb_env_set_mapsize(env, (size_t)64 << 30);
+    mdb_env_open(env, dir, MDB_RDONLY, 0644);
+    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    mdb_dbi_open(txn, NULL, 0, &dbi);
+    mdb_cursor_open(txn, dbi, &c);
+    while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
+        n++;
+        b += v.mv_size;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    *bytes = b;
+    return n;
+}
+#endif
+
+#ifdef HAVE_SQLITE
+typedef struct sq {
+    sqlite3 *db;
+    sqlite3_stmt *ins;
+    uint64_t n;
+} sq;
+static void *sq_open(const char *dir)
+{
+    char p[1200];
+    sq *h = calloc(1, sizeof *h);
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/db", dir);
+    if (sqlite3_open(p, &h->db))
+        die("sqlite3_open", p);
+    sqlite3_exec(h->db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
+                 "CREATE TABLE log(seq INTEGER PRIMARY KEY, body BLOB); BEGIN;",
+                 NULL, NULL, NULL);
+    sqlite3_prepare_v2(h->db, "INSERT INTO log VALUES(?,?)", -1, &h->ins, NULL);
+    return h;
+}
+static int sq_append(void *hh, const void *buf, size_t len, uint64_t i)
+{
+    sq *h = hh;
+    sqlite3_bind_int64(h->ins, 1, (sqlite3_int64)i);
+    sqlite3_bind_blob(h->ins, 2, buf, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(h->ins) == SQLITE_DONE ? 0 : -1;
+    sqlite3_reset(h->ins);
+    if (++h->n % 1000 == 0)
+        sqlite3_exec(h->db, "COMMIT; BEGIN;", NULL, NULL, NULL);
+    return rc;
+}
+static void sq_close(void *hh)
+{
+    sq *h = hh;
+    sqlite3_finalize(h->ins);
+    sqlite3_exec(h->db, "COMMIT;", NULL, NULL, NULL);
+    sqlite3_close(h->db);
+    free(h);
+}
+static uint64_t sq_replay(const char *dir, uint64_t *bytes)
+{
+    char p[1200];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    uint64_t n = 0, b = 0;
+    snprintf(p, sizeof p, "%s/db", dir);
+    sqlite3_open(p, &db);
+    sqlite3_prepare_v2(db, "SELECT seq, body FROM log ORDER BY seq", -1, &st, NULL);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        n++;
+        b += (uint64_t)sqlite3_column_bytes(st, 1);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    *bytes = b;
+    return n;
+}
+#endif
+
+#ifdef HAVE_ROCKSDB
+typedef struct rk {
+    rocksdb_t *db;
+    rocksdb_writeoptions_t *wo;
+    rocksdb_options_t *o;
+} rk;
+static void *rk_open(const char *dir)
+{
+    rk *h = calloc(1, sizeof *h);
+    char *err = NULL;
+    h->o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(h->o, 1);
+    h->db = rocksdb_open(h->o, dir, &err);
+    if (err)
+        die("rocksdb_open", err);
+    h->wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(h->wo, 0); /* WAL on, no sync per write */
+    return h;
+}
+static int rk_append(void *hh, const void *buf, size_t len, uint64_t i)
+{
+    rk *h = hh;
+    char *err = NULL;
+    uint64_t k = __builtin_bswap64(i);
+    rocksdb_put(h->db, h->wo, (const char *)&k, 8, buf, len, &err);
+    if (err) {
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+static void rk_close(void *hh)
+{
+    rk *h = hh;
+    rocksdb_writeoptions_destroy(h->wo);
+    rocksdb_close(h->db);
+    rocksdb_options_destroy(h->o);
+    free(h);
+}
+static uint64_t rk_replay(const char *dir, uint64_t *bytes)
+{
+    char *err = NULL;
+    uint64_t n = 0, b = 0;
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_t *db = rocksdb_open_for_read_only(o, dir, 0, &err);
+    if (err)
+        die("rocksdb_open_for_read_only", err);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator(db, ro);
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t vl;
+        rocksdb_iter_value(it, &vl);
+        n++;
+        b += vl;
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_close(db);
+    rocksdb_options_destroy(o);
+    *bytes = b;
+    return n;
+}
+#endif
+
+static const store stores[] = {
+    {"maplog", ml_open, ml_append, ml_close, ml_replay, 1},
+    {"write(2) O_APPEND", wr_open, wr_append, wr_close, rd_replay, 0},
+    {"stdio fwrite", fw_open, fw_append, fw_close, NULL, 0},
+#ifdef HAVE_LMDB
+    {"LMDB MDB_APPEND", lm_open, lm_append, lm_close, lm_replay, 0},
+#endif
+#ifdef HAVE_SQLITE
+    {"SQLite WAL", sq_open, sq_append, sq_close, sq_replay, 0},
+#endif
+#ifdef HAVE_ROCKSDB
+    {"RocksDB WAL", rk_open, rk_append, rk_close, rk_replay, 0},
+#endif
+};
+#define NSTORES (sizeof stores / sizeof stores[0])
+
+/* ---- append runs ----------------------------------------------------------------------- */
+
+typedef struct job {
+    const store *st;
+    void *h;
+    int size;
+    uint64_t from, n;
+    unsigned char *buf;
+} job;
+
+static void *append_thread(void *arg)
+{
+    job *j = arg;
+    for (uint64_t i = j->from; i < j->from + j->n; i++) {
+        memcpy(j->buf, &i, 8); /* vary the payload a little */
+        if (j->st->append(j->h, j->buf, (size_t)j->size, i))
+            die("append", j->st->name);
+    }
+    return NULL;
+}
+
+/* Append n records of size with t threads; returns records/s (the appends only). */
+static double run_append(const store *st, const char *dir, int size, int t, uint64_t n)
+{
+    rm_rf(dir);
+    void *h = st->open(dir);
+    job jobs[4];
+    pthread_t th[4];
+    for (int k = 0; k < t; k++) {
+        jobs[k] = (job){st, h, size, n / (uint64_t)t * (uint64_t)k, n / (uint64_t)t, NULL};
+        jobs[k].buf = malloc((size_t)size + 8);
+        memset(jobs[k].buf, 'a' + k, (size_t)size + 8);
+    }
+    double t0 = now();
+    if (t == 1) {
+        append_thread(&jobs[0]);
+    } else {
+        for (int k = 0; k < t; k++)
+            pthread_create(&th[k], NULL, append_thread, &jobs[k]);
+        for (int k = 0; k < t; k++)
+            pthread_join(th[k], NULL);
+    }
+    double dt = now() - t0;
+    st->close(h);
+    for (int k = 0; k < t; k++)
+        free(jobs[k].buf);
+    return (double)(n / (uint64_t)t * (uint64_t)t) / dt;
+}
+
+/* The limits: memcpy of the payloads, back to back, into pre-faulted memory. */
+static double run_limit(int shared, int size, uint64_t n)
+{
+    size_t total = (size_t)n * (size_t)size;
+    unsigned char *dst, *src = malloc((size_t)size + 8);
+    int fd = -1;
+    memset(src, 'x', (size_t)size + 8);
+    if (shared) {
+        mkdir(opt.dir, 0755);
+        fd = open(path("limit.bin"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || ftruncate(fd, (off_t)total) || posix_fallocate(fd, 0, (off_t)total))
+            die("limit file", strerror(errno));
+        dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    } else {
+        dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    }
+    if (dst == MAP_FAILED)
+        die("mmap", strerror(errno));
+    if (madvise(dst, total, MADV_POPULATE_WRITE))
+        for (size_t o = 0; o < total; o += 4096)
+            dst[o] = 0;
+    double t0 = now();
+    unsigned char *p = dst;
+    for (uint64_t i = 0; i < n; i++, p += size) {
+        memcpy(src, &i, 8);
+        memcpy(p, src, (size_t)size);
+    }
+    double dt = now() - t0;
+    munmap(dst, total);
+    if (fd >= 0) {
+        close(fd);
+        unlink(path("limit.bin"));
+    }
+    free(src);
+    return (double)n / dt;
+}
+
+static void bench_append(void)
+{
+    printf("\nappend (median of %d; spread in parentheses)\n", opt.reps);
+    for (int si = 0; si < opt.nsizes; si++) {
+        int size = opt.sizes[si];
+        uint64_t n = nrec(size);
+        double v[16];
+        stat3 lim_shared = {0, 0, 0};
+        for (int lim = 0; lim < 2; lim++) {
+            for (int r = 0; r < opt.reps; r++)
+                v[r] = run_limit(lim, size, n);
+            stat3 s = summarize(v, opt.reps);
+            if (lim)
+                lim_shared = s;
+            row("append", lim ? "limit: memcpy shared map" : "limit: memcpy anon", size, 1, s,
+                NULL);
+        }
+        for (size_t k = 0; k < NSTORES; k++) {
+            for (int ti = 0; ti < opt.nthreads; ti++) {
+                int t = opt.threads[ti];
+                if (t > 1 && !stores[k].threads_ok)
+                    continue;
+                for (int r = 0; r < opt.reps; r++)
+                    v[r] = run_append(&stores[k], path("store"), size, t, n);
+                stat3 s = summarize(v, opt.reps);
+                char note[64] = "";
+                if (k == 0)
+                    snprintf(note, sizeof note, "%.0f%% of shared-map limit",
+                             100 * s.med / lim_shared.med);
+                row("append", stores[k].name, size, t, s, note);
+            }
+        }
+    }
+}
+
+static void bench_replay(void)
+{
+    printf("\nreplay (maplog verifies every CRC; median of %d)\n", opt.reps);
+    for (int si = 0; si < opt.nsizes; si++) {
+        int size = opt.sizes[si];
+        uint64_t n = nrec(size);
+        for (size_t k = 0; k < NSTORES; k++) {
+            if (!stores[k].replay)
+                continue;
+            double v[16];
+            run_append(&stores[k], path("store"), size, 1, n);
+            for (int r = 0; r < opt.reps; r++) {
+                uint64_t bytes;
+                double t0 = now();
+                uint64_t got = stores[k].replay(path("store"), &bytes);
+                v[r] = (double)got / (now() - t0);
+                if (got != n)
+                    die("replay count", stores[k].name);
+            }
+            row("replay", k == 1 ? "read(2), no checksums" : stores[k].name, size, 1,
+                summarize(v, opt.reps), NULL);
+        }
+    }
+    rm_rf(path("store"));
+}
+
+/* ---- latency --------------------------------------------------------------------------- */
+
+static void percentiles(const char *sys, int size, uint64_t *lat, uint64_t n, const char *note)
+{
+    qsort(lat, n, sizeof *lat, cmp_u64);
+    uint64_t p50 = lat[n / 2], p99 = lat[n * 99 / 100], p999 = lat[n * 999 / 1000], mx = lat[n - 1];
+    printf("  latency  %-22s %5d B  p50 %6" PRIu64 " ns  p99 %6" PRIu64 " ns  p99.9 %7" PRIu64
+           " ns  max %9" PRIu64 " ns %s\n",
+           sys, size, p50, p99, p999, mx, note ? note : "");
+    if (csv)
+        fprintf(csv, "latency,%s,%d,1,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s\n", sys,
+                size, p50, p99, p999, mx, note ? note : "");
+}
+
+static void bench_latency(void)
+{
+    printf("\nappend latency (one clock read before and after each call)\n");
+    for (int si = 0; si < opt.nsizes; si++) {
+        int size = opt.sizes[si];
+        uint64_t n = nrec(size);
+        uint64_t *lat = malloc(n * sizeof *lat);
+        unsigned char *buf = malloc((size_t)size + 8);
+        memset(buf, 'q', (size_t)size + 8);
+        /* the limit: memcpy into a pre-faulted shared mapping */
+        size_t total = (size_t)n * (size_t)size;
+        mkdir(opt.dir, 0755);
+        int fd = open(path("limit.bin"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || ftruncate(fd, (off_t)total) || posix_fallocate(fd, 0, (off_t)total))
+            die("limit file", strerror(errno));
+        unsigned char *dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (madvise(dst, total, MADV_POPULATE_WRITE))
+            for (size_t o = 0; o < total; o += 4096)
+                dst[o] = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t t0 = now_ns();
+            memcpy(dst + i * (uint64_t)size, buf, (size_t)size);
+            lat[i] = now_ns() - t0;
+        }
+        percentiles("limit: memcpy shared map", size, lat, n, NULL);
+        munmap(dst, total);
+        close(fd);
+        unlink(path("limit.bin"));
+
+        rm_rf(path("store"));
+        maplog *log = ml_open(path("store"));
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t t0 = now_ns();
+            if (maplog_append(log, buf, (size_t)size, NULL))
+                die("append", maplog_errmsg(log));
+            lat[i] = now_ns() - t0;
+        }
+        ml_close(log);
+        maplog_reader *r;
+        int64_t segs;
+        maplog_reader_open(&r, path("store"), 0);
+        maplog_reader_info_get(r, MAPLOG_INFO_SEGMENTS, &segs);
+        maplog_reader_close(r);
+        char note[64];
+        snprintf(note, sizeof note, "(%" PRId64 " rollovers in the run)", segs - 1);
+        percentiles("maplog", size, lat, n, note);
+        free(lat);
+        free(buf);
+        rm_rf(path("store"));
+    }
+}
+
+/* ---- durability modes ------------------------------------------------------------------ */
+
+static void bench_sync(void)
+{
+    static const struct {
+        const char *name;
+        long long mode, every;
+    } modes[] = {
+        {"none", MAPLOG_DURABILITY_NONE, 1},
+        {"async (flusher)", MAPLOG_DURABILITY_ASYNC, 1},
+        {"sync every 64", MAPLOG_DURABILITY_SYNC_EVERY, 64},
+        {"sync every 1", MAPLOG_DURABILITY_SYNC_EVERY, 1},
+    };
+    int size = 64;
+    printf("\ndurability modes, %d-byte records\n", size);
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        ml_durability = modes[m].mode;
+        ml_sync_every = modes[m].every;
+        uint64_t n = modes[m].every == 1 && modes[m].mode == MAPLOG_DURABILITY_SYNC_EVERY
+                         ? (opt.quick ? 300 : 3000)
+                     : modes[m].mode == MAPLOG_DURABILITY_SYNC_EVERY ? (opt.quick ? 20000 : 100000)
+                                                                     : nrec(size);
+        uint64_t *lat = malloc(n * sizeof *lat);
+        unsigned char buf[64];
+        memset(buf, 's', sizeof buf);
+        rm_rf(path("store"));
+        maplog *log = ml_open(path("store"));
+        double t0 = now();
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t a = now_ns();
+            if (maplog_append(log, buf, sizeof buf, NULL))
+                die("append", maplog_errmsg(log));
+            lat[i] = now_ns() - a;
+        }
+        double dt = now() - t0;
+        ml_close(log);
+        char name[64];
+        snprintf(name, sizeof name, "%s", modes[m].name);
+        printf("  mode %-18s %12.0f appends/s\n", name, (double)n / dt);
+        if (csv)
+            fprintf(csv, "durability,%s,%d,1,%.0f,,,,\n", name, size, (double)n / dt);
+        percentiles(name, size, lat, n, NULL);
+        free(lat);
+    }
+    ml_durability = MAPLOG_DURABILITY_ASYNC;
+    ml_sync_every = 1;
+
+    /* maplog_sync after every k appends, and the two ways to make a range durable */
+    {
+        maplog *log = ml_open(path("store2"));
+        unsigned char buf[64] = {0};
+        for (int k = 1; k <= 1000; k *= 10) {
+            int rounds = opt.quick ? 50 : 300;
+            uint64_t *lat = malloc((size_t)rounds * sizeof *lat);
+            for (int r = 0; r < rounds; r++) {
+                for (int i = 0; i < k; i++)
+                    maplog_append(log, buf, sizeof buf, NULL);
+                uint64_t a = now_ns();
+                if (maplog_sync(log))
+                    die("sync", maplog_errmsg(log));
+                lat[r] = now_ns() - a;
+            }
+            char name[64];
+            snprintf(name, sizeof name, "maplog_sync per %d", k);
+            percentiles(name, 64, lat, (uint64_t)rounds, NULL);
+            free(lat);
+        }
+        ml_close(log);
+        rm_rf(path("store2"));
+    }
+    {
+        size_t total = 64 << 20;
+        int fd = open(path("sync.bin"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || ftruncate(fd, (off_t)total) || posix_fallocate(fd, 0, (off_t)total))
+            die("sync file", strerror(errno));
+        unsigned char *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        int rounds = opt.quick ? 50 : 300;
+        uint64_t *lat = malloc((size_t)rounds * sizeof *lat);
+        for (int how = 0; how < 2; how++) {
+            for (int r = 0; r < rounds; r++) {
+                size_t off = (size_t)(how * rounds + r) * 8192;
+                memset(m + off, r, 6400); /* ~100 records of 64 B */
+                uint64_t a = now_ns();
+                if (how == 0)
+                    msync(m + off, 8192, MS_SYNC);
+                else
+                    fdatasync(fd);
+                lat[r] = now_ns() - a;
+            }
+            percentiles(how == 0 ? "msync(MS_SYNC) range" : "fdatasync", 6400, lat,
+                        (uint64_t)rounds, NULL);
+        }
+        free(lat);
+        munmap(m, total);
+        close(fd);
+        unlink(path("sync.bin"));
+    }
+}
+
+/* ---- resident memory while replaying -------------------------------------------------- */
+
+static void bench_rss(void)
+{
+    int size = 256;
+    uint64_t n = (opt.quick ? (256ull << 20) : (1ull << 30)) / (uint64_t)size;
+    printf("\nreplay memory: %" PRIu64 " MB log of %d-byte records\n", n * (uint64_t)size >> 20,
+           size);
+    run_append(&stores[0], path("store"), size, 1, n);
+    pid_t pid = fork();
+    if (pid == 0) {
+        uint64_t b;
+        ml_replay(path("store"), &b);
+        _exit(0);
+    }
+    int st;
+    struct rusage ru;
+    wait4(pid, &st, 0, &ru);
+    printf("  peak RSS of a process replaying it: %ld MB (segment size %lld MB)\n",
+           ru.ru_maxrss / 1024, opt.seg >> 20);
+    if (csv)
+        fprintf(csv, "rss,maplog,%d,1,%ld,,,,peak KB\n", size, ru.ru_maxrss);
+    rm_rf(path("store"));
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static void parse_list(const char *s, int *out, int *n, int max)
+{
+    *n = 0;
+    while (*s && *n < max) {
+        out[(*n)++] = atoi(s);
+        s = strchr(s, ',');
+        if (!s)
+            break;
+        s++;
+    }
+}
+
+static void machine(int argc, char **argv)
+{
+    struct utsname u;
+    struct statfs sf;
+    char model[256] = "?", line[512];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+            model[strcspn(model, "\n")] = 0;
+            break;
+        }
+    if (f)
+        fclose(f);
+    uname(&u);
+    mkdir(opt.dir, 0755);
+    statfs(opt.dir, &sf);
+    const char *fs = sf.f_type == 0xEF53       ? "ext4"
+                     : sf.f_type == 0x58465342 ? "xfs"
+                     : sf.f_type == 0x9123683E ? "btrfs"
+                     : sf.f_type == 0x01021994 ? "tmpfs"
+                                               : "other";
+    time_t t = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+    printf("maplog-bench, maplog %s, %s\n", maplog_version(), when);
+    printf("machine: %s, %ld cores, %s %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
+           u.release);
+    printf("file system: %s (0x%lx) at %s\n", fs, (unsigned long)sf.f_type, opt.dir);
+    printf("command:");
+    for (int i = 0; i < argc; i++)
+        printf(" %s", argv[i]);
+    printf("\n");
+    if (csv)
+        fprintf(csv, "workload,system,size,threads,median,min,max,mbs_or_p999,note\n");
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: maplog-bench [--dir DIR] [--mb MB] [--sizes 64,256,4096] [--threads 1,2]\n"
+            "                    [--reps N] [--segment-mb MB] [--csv FILE] [--quick]\n"
+            "                    [--only append,replay,latency,sync,rss]\n"
+            "Measures maplog and its peers; see the comment at the top of maplog-bench.c.\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    snprintf(opt.dir, sizeof opt.dir, "bench-tmp");
+    opt.bytes = 256ull << 20;
+    parse_list("64,256,4096", opt.sizes, &opt.nsizes, 8);
+    parse_list("1,2", opt.threads, &opt.nthreads, 4);
+    opt.reps = 3;
+    opt.seg = 64ll << 20;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--quick")) {
+            opt.quick = 1;
+            opt.bytes = 32ull << 20;
+            opt.reps = 1;
+            continue;
+        }
+        if (!v || a[0] != '-')
+            usage();
+        i++;
+        if (!strcmp(a, "--dir"))
+            snprintf(opt.dir, sizeof opt.dir, "%s", v);
+        else if (!strcmp(a, "--mb"))
+            opt.bytes = strtoull(v, NULL, 10) << 20;
+        else if (!strcmp(a, "--sizes"))
+            parse_list(v, opt.sizes, &opt.nsizes, 8);
+        else if (!strcmp(a, "--threads"))
+            parse_list(v, opt.threads, &opt.nthreads, 4);
+        else if (!strcmp(a, "--reps"))
+            opt.reps = atoi(v) < 1 ? 1 : atoi(v) > 15 ? 15 : atoi(v);
+        else if (!strcmp(a, "--segment-mb"))
+            opt.seg = atoll(v) << 20;
+        else if (!strcmp(a, "--csv"))
+            opt.csv = v;
+        else if (!strcmp(a, "--only"))
+            opt.only = v;
+        else
+            usage();
+    }
+    if (opt.csv && !(csv = fopen(opt.csv, "w")))
+        die(opt.csv, strerror(errno));
+    machine(argc, argv);
+    if (want("append"))
+        bench_append();
+    if (want("replay"))
+        bench_replay();
+    if (want("latency"))
+        bench_latency();
+    if (want("sync"))
+        bench_sync();
+    if (want("rss"))
+        bench_rss();
+    rm_rf(opt.dir);
+    if (csv)
+        fclose(csv);
+    return 0;
+}
