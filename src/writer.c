@@ -120,19 +120,22 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
                        size, strerror(errno));
         goto out;
     }
-    if (log->opt.prefault)
-        prefault(s->map, size);
     /* The header is written once, now, and made durable before the file gets a name, so
      * no later write can tear it: a power loss right after a rollover (a rename, but no
-     * sync yet) leaves a valid header behind.  The first sequence number is in the name. */
+     * sync yet) leaves a valid header behind.  The first sequence number is in the name.
+     * Only the header page is synced (msync of one page, not fdatasync of the file), and
+     * before pre-faulting: syncing the pre-faulted zero pages would write 64 MiB of zeros
+     * and write-protect every page again, so each append to a new page would fault. */
     mlg__seg_header h;
     mlg__header_init(&h, size, log->log_id);
     memcpy(s->map, &h, sizeof h);
-    if (mlg__fdatasync(s->fd) < 0) {
-        rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync of the new segment failed: %s",
-                       log->dir, MLG_SPARE_NAME, strerror(errno));
+    if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0) {
+        rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync of the new header failed: %s", log->dir,
+                       MLG_SPARE_NAME, strerror(errno));
         goto out;
     }
+    if (log->opt.prefault)
+        prefault(s->map + page_size, size - (uint64_t)page_size);
 out:
     if (rc) {
         int had_fd = s->fd >= 0;
