@@ -66,9 +66,32 @@ static void *w_mmap(void *a, size_t l, int p, int f, int fd, off_t o)
 {
     return should_fail(F_MMAP) ? MAP_FAILED : real.mmap(a, l, p, f, fd, o);
 }
+/* Is addr inside a mapping of the spare segment?  (from /proc/self/maps) */
+static int addr_is_spare(const void *addr)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[1024];
+    int spare = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (unsigned long)addr >= lo &&
+            (unsigned long)addr < hi) {
+            spare = strstr(line, "next.mlog-spare") != NULL;
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    return spare;
+}
+
 static int w_msync(void *a, size_t l, int f)
 {
-    return (f & MS_SYNC) && should_fail(F_MSYNC) ? -1 : real.msync(a, l, f);
+    if (!(f & MS_SYNC) || !should_fail(F_MSYNC))
+        return real.msync(a, l, f);
+    f_on_spare = addr_is_spare(a); /* a spare's header: no records to lose */
+    errno = f_errno;
+    return -1;
 }
 static int w_fsync(int fd)
 {
