@@ -148,6 +148,12 @@ int maplog_close(maplog *log);
  * Thread-safe: any number of threads may append to one handle. */
 int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq);
 
+/* As maplog_append, with the record's timestamp given instead of read from the clock:
+ * for importing records with their original time.  Readers' seek by time assumes
+ * timestamps mostly rise with sequence numbers (docs/DESIGN.md, "Readers"). */
+int maplog_append_ts(maplog *log, const void *buf, size_t len, uint64_t timestamp_ns,
+                     uint64_t *seq);
+
 /* As maplog_append, with the payload gathered from iovcnt buffers. */
 int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *seq);
 
@@ -270,9 +276,47 @@ typedef enum maplog_reader_info {
     MAPLOG_INFO_CLEAN_SHUTDOWN = 6,   /* 1 if the writer closed cleanly, 0 if not, -1 if open */
     MAPLOG_INFO_TORN_VALID_AFTER = 7, /* 1 if a valid record follows the torn tail's first bad
                                          one (power loss reordering writes, or damage) */
+    /* Whole-log figures, computed when asked (seals, plus a scan of unsealed segments): */
+    MAPLOG_INFO_NEXT_SEQ = 8,         /* one past the last record's sequence number */
+    MAPLOG_INFO_RECORDS = 9,          /* records present (NEXT_SEQ - FIRST_SEQ) */
+    MAPLOG_INFO_BYTES_USED = 10,      /* bytes of records, headers and padding included */
+    MAPLOG_INFO_BYTES_ALLOCATED = 11, /* bytes of segment files */
+    MAPLOG_INFO_FIRST_TS = 12,        /* timestamp of the first record, 0 if none */
+    MAPLOG_INFO_LAST_TS = 13,         /* largest timestamp, 0 if none */
 } maplog_reader_info;
 
 int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *value);
+
+/* ---- verifying and repairing --------------------------------------------------------- */
+
+/* Called once per problem found: the file (a name inside the log directory), the offset in
+ * it, and what is wrong.  The strings are valid during the call only. */
+typedef void (*maplog_problem_fn)(void *ctx, const char *file, uint64_t offset, const char *what);
+/* Called now and then with the bytes checked so far and the total. */
+typedef void (*maplog_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+#define MAPLOG_VERIFY_QUICK 1 /* headers, seals and digests only; no record CRCs */
+
+/* Check the log in dir and change nothing: every segment header, every seal and its XXH3
+ * digest, every record's CRC (unless MAPLOG_VERIFY_QUICK), the sequence numbers from one
+ * segment to the next, and the checkpoints.  A torn tail in the last segment is reported
+ * too (it is not data).  *problems (may be NULL) is the number found.  Returns 0 when the
+ * check ran, whatever it found; an error code when it could not (MAPLOG_ENOTLOG, ...).
+ * problem and progress may be NULL.  Works on read-only copies and beside a live writer. */
+int maplog_verify(const char *dir, int flags, maplog_problem_fn problem,
+                  maplog_progress_fn progress, void *ctx, uint64_t *problems);
+
+#define MAPLOG_RECOVER_APPLY 1 /* do it; without this flag only say what would be done */
+
+/* Say (and with MAPLOG_RECOVER_APPLY, do) what makes the log in dir valid again: cut it
+ * at the first record that is not valid -- a torn tail, or damage anywhere -- so that
+ * every record before that point stays and verify passes afterwards.  Segment files after
+ * the cut are renamed to NAME.tail-0 and cut bytes are kept in NAME.tail-OFFSET: nothing
+ * is deleted.  report gets one paragraph for a person (report_len bytes, may be 0);
+ * *dropped (may be NULL) the number of records after the cut that are no longer in the
+ * log (-1 if unknown).  Applying needs the writer lock: MAPLOG_ELOCKED while a writer
+ * runs. */
+int maplog_recover(const char *dir, int flags, char *report, size_t report_len, int64_t *dropped);
 
 #ifdef __cplusplus
 }

@@ -103,6 +103,13 @@ void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq
                mlg__scan_result *r);
 /* Offset just past the last non-zero 8-byte word in [from, seg_size), or from. */
 uint64_t mlg__high_water(const uint8_t *map, uint64_t seg_size, uint64_t from);
+/* verify.c: whole-log figures (seals, plus a scan of unsealed segments). */
+typedef struct mlg__summary {
+    uint64_t next_seq, used, allocated, first_ts, last_ts;
+} mlg__summary;
+int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
+                     char *err);
+
 /* XXH3-64 over the records [MLG_DATA_OFFSET, end). */
 uint64_t mlg__digest(const uint8_t *map, uint64_t end);
 

@@ -60,6 +60,7 @@ struct maplog_reader {
     uint64_t last_list_ns;
     int64_t torn_off, torn_bytes;
     int torn_valid_after;
+    uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
     char name[32];
     char err[MLG_ERRMSG_MAX];
 };
@@ -143,6 +144,7 @@ static int map_seg(maplog_reader *r, size_t i)
         r->have_id = 1;
     }
     r->first = r->segs[i];
+    r->dropped_to = 0;
     r->off = MLG_DATA_OFFSET;
     r->seq = r->first;
     r->ix_off = MLG_DATA_OFFSET;
@@ -284,6 +286,14 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         int st = mlg__rec_check(r->map, r->size, r->off, r->seq, &v);
         if (st == MLG_REC_OK) {
             index_note(r, r->off, r->seq, v.ts);
+            /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are
+             * page-cache pages behind a read-only private mapping; touching them again
+             * (a seek back) just maps them again, so earlier pointers stay valid. */
+            if (r->off - r->dropped_to >= ((uint64_t)8 << 20)) {
+                uint64_t to = r->off & ~(uint64_t)4095;
+                madvise(r->map + r->dropped_to, to - r->dropped_to, MADV_DONTNEED);
+                r->dropped_to = to;
+            }
             rec->seq = r->seq;
             rec->timestamp_ns = v.ts;
             rec->data = v.payload;
@@ -580,6 +590,26 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
     case MAPLOG_INFO_TORN_VALID_AFTER:
         *value = r->torn_valid_after;
         return 0;
+    case MAPLOG_INFO_NEXT_SEQ:
+    case MAPLOG_INFO_RECORDS:
+    case MAPLOG_INFO_BYTES_USED:
+    case MAPLOG_INFO_BYTES_ALLOCATED:
+    case MAPLOG_INFO_FIRST_TS:
+    case MAPLOG_INFO_LAST_TS: {
+        mlg__summary sum;
+        int rc = refresh_list(r);
+        if (!rc)
+            rc = mlg__log_summary(r->dirfd, r->dir, r->segs, r->nsegs, &sum, r->err);
+        if (rc)
+            return rc;
+        *value = key == MAPLOG_INFO_NEXT_SEQ          ? (int64_t)sum.next_seq
+                 : key == MAPLOG_INFO_RECORDS         ? (int64_t)(sum.next_seq - r->segs[0])
+                 : key == MAPLOG_INFO_BYTES_USED      ? (int64_t)sum.used
+                 : key == MAPLOG_INFO_BYTES_ALLOCATED ? (int64_t)sum.allocated
+                 : key == MAPLOG_INFO_FIRST_TS        ? (int64_t)sum.first_ts
+                                                      : (int64_t)sum.last_ts;
+        return 0;
+    }
     case MAPLOG_INFO_DURABLE_COUNT:
     case MAPLOG_INFO_CLEAN_SHUTDOWN: {
         /* from the last segment's checkpoint */

@@ -594,7 +594,8 @@ static int after_append(struct maplog *log, uint64_t seq)
     return 0;
 }
 
-int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq)
+static inline int append_at(maplog *log, const void *buf, size_t len, uint64_t ts, int have_ts,
+                            uint64_t *seq)
 {
     mlg__wseg *s = NULL;
     uint64_t off = 0, sq = 0;
@@ -604,7 +605,8 @@ int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq)
     if (rc)
         return rc;
     uint8_t *rec = s->map + off;
-    uint64_t ts = mlg__now_ns();
+    if (!have_ts)
+        ts = mlg__now_ns();
     if (len)
         memcpy(rec + MLG_REC_HEADER_SIZE, buf, len);
     memcpy(rec + 8, &ts, 8);
@@ -613,6 +615,16 @@ int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq)
     if (seq)
         *seq = sq;
     return after_append(log, sq);
+}
+
+int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq)
+{
+    return append_at(log, buf, len, 0, 0, seq);
+}
+
+int maplog_append_ts(maplog *log, const void *buf, size_t len, uint64_t timestamp_ns, uint64_t *seq)
+{
+    return append_at(log, buf, len, timestamp_ns, 1, seq);
 }
 
 int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *seq)

@@ -1,0 +1,68 @@
+/* mklog.c -- a test helper: write a log the tool tests can work on.
+ *   mklog DIR N [--seg BYTES] [--crash] [--slow US] [--big]
+ * Record i's payload is deterministic: text for most, binary bytes for every 5th (so the
+ * tool's hex and base64 paths are exercised), 4 KiB or more with --big.  --crash raises
+ * SIGKILL instead of closing; --slow sleeps US microseconds between appends (a live log
+ * for tail -f). */
+#define _GNU_SOURCE
+#include "maplog.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: mklog DIR N [--seg BYTES] [--crash] [--slow US] [--big]\n");
+        return 2;
+    }
+    long long n = atoll(argv[2]), seg = 64 << 20, slow = 0;
+    int crash = 0, big = 0;
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--seg") && i + 1 < argc)
+            seg = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--slow") && i + 1 < argc)
+            slow = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--crash"))
+            crash = 1;
+        else if (!strcmp(argv[i], "--big"))
+            big = 1;
+    }
+    maplog *log;
+    maplog_options *o;
+    maplog_options_create(&o);
+    maplog_options_set(o, MAPLOG_OPT_SEGMENT_SIZE, seg);
+    if (maplog_open(&log, argv[1], o)) {
+        fprintf(stderr, "mklog: %s\n", maplog_last_open_error());
+        return 1;
+    }
+    static unsigned char buf[1 << 16];
+    for (long long i = 0; i < n; i++) {
+        size_t len;
+        if (i % 5 == 4) {
+            len = (size_t)(i % 97);
+            for (size_t k = 0; k < len; k++)
+                buf[k] = (unsigned char)(i * 31 + (long long)k * 7);
+        } else {
+            len = (size_t)snprintf((char *)buf, sizeof buf,
+                                   "{\"i\":%lld,\"msg\":\"event \\\"%lld\\\" \xc3\xa9t\xc3\xa9\"}",
+                                   i, i);
+        }
+        if (big) {
+            memset(buf + len, 'b', 4096);
+            len += 4096;
+        }
+        if (maplog_append(log, buf, len, NULL)) {
+            fprintf(stderr, "mklog: %s\n", maplog_errmsg(log));
+            return 1;
+        }
+        if (slow)
+            usleep((useconds_t)slow);
+    }
+    if (crash)
+        raise(SIGKILL);
+    return maplog_close(log) ? 1 : 0;
+}

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""test_cli.py -- the maplog tool, driven as an operator would drive it.
+
+Every subcommand runs on real directories: a clean log, a log with a torn tail, a log with
+a flipped bit in a sealed segment, an empty directory, paths that are not logs, and a
+read-only copy.  JSON output is parsed with Python's json module; export | import must
+round-trip byte for byte; dump's peak memory must stay small on a log many times the
+segment size; tail -f must follow a live writer across rollovers.
+
+Usage: test_cli.py MAPLOG MKLOG    (ctest passes the two built binaries)
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+MAPLOG, MKLOG = sys.argv[1], sys.argv[2]
+SEG = 65536
+failures = []
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, flush=True)
+
+
+def run(*args, input=None, timeout=120):
+    p = subprocess.run([MAPLOG, *args], capture_output=True, input=input, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def mklog(d, n, *extra):
+    subprocess.run([MKLOG, d, str(n), "--seg", str(SEG), *extra], check=False)
+
+
+def payload(i):
+    """What mklog wrote as record i."""
+    if i % 5 == 4:
+        return bytes(((i * 31 + k * 7) & 0xFF) for k in range(i % 97))
+    return ('{"i":%d,"msg":"event \\"%d\\" \u00e9t\u00e9"}' % (i, i)).encode()
+
+
+def tree_digest(d):
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(d)):
+        p = os.path.join(d, name)
+        st = os.stat(p)
+        h.update(name.encode())
+        h.update(str(st.st_mtime_ns).encode())
+        with open(p, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def segments(d):
+    return sorted(f for f in os.listdir(d) if f.endswith(".mlog") and len(f) == 25)
+
+
+def json_records(out):
+    recs = []
+    for line in out.decode().splitlines():
+        obj = json.loads(line)  # raises on invalid JSON: the test fails loudly
+        if "text" in obj:
+            data = obj["text"].encode("utf-8")
+        else:
+            import base64
+            data = base64.b64decode(obj["base64"])
+        check(len(data) == obj["len"], "json len matches payload at seq %d" % obj["seq"])
+        recs.append((obj["seq"], obj["ts_ns"], data))
+    return recs
+
+
+base = tempfile.mkdtemp(prefix="maplog-cli-")
+try:
+    N = 6000
+    clean = os.path.join(base, "clean")
+    mklog(clean, N)
+    check(len(segments(clean)) >= 5, "clean log spans several segments")
+
+    # --help everywhere, usage errors exit 2
+    for cmd in ["dump", "tail", "verify", "stats", "recover", "export", "import"]:
+        rc, out, err = run(cmd, "--help")
+        check(rc == 0 and b"usage: maplog " + cmd.encode() in out, "%s --help" % cmd)
+    check(run("--help")[0] == 0, "maplog --help")
+    check(run()[0] == 2, "no command is a usage error")
+    check(run("frobnicate", clean)[0] == 2, "unknown command is a usage error")
+    check(run("dump", "--from", "x", clean)[0] == 2, "bad number is a usage error")
+    check(run("dump", "--since", "yesterday", clean)[0] == 2, "bad time is a usage error")
+    check(run("dump")[0] == 2, "missing directory is a usage error")
+
+    # dump: every format, selections
+    rc, out, err = run("dump", "--format", "json", clean)
+    recs = json_records(out)
+    check(rc == 0 and len(recs) == N, "dump --format json: %d records" % len(recs))
+    check(all(r[0] == i and r[2] == payload(i) for i, r in enumerate(recs)),
+          "dump json payloads are the bytes written (text and binary)")
+    rc, out, _ = run("dump", clean)
+    lines = out.decode().splitlines()
+    check(rc == 0 and len(lines) == N, "dump text: one line a record")
+    check("hex:" in lines[4] and lines[0].split()[0] == "0", "text shows binary as hex")
+    rc, out, _ = run("dump", "--format", "raw", "--from", "7", "--to", "7", clean)
+    check(out == payload(7), "dump --format raw gives exact bytes")
+    rc, out, _ = run("dump", "--format", "hex", "--from", "4", "--to", "4", clean)
+    check(rc == 0 and out.startswith(b"seq 4 "), "dump --format hex")
+    rc, out, _ = run("dump", "--format", "json", "--from", "100", "--to", "199", clean)
+    r = json_records(out)
+    check([x[0] for x in r] == list(range(100, 200)), "--from/--to inclusive")
+    rc, out, _ = run("dump", "--format", "json", "--limit", "5", "--reverse", clean)
+    r = json_records(out)
+    check([x[0] for x in r] == [N - 1, N - 2, N - 3, N - 4, N - 5], "--reverse --limit")
+    t_mid = recs[N // 2][1]
+    rc, out, _ = run("dump", "--format", "json", "--since", "@%.9f" % (t_mid / 1e9), clean)
+    r = json_records(out)
+    check(rc == 0 and r and r[0][1] >= t_mid - 1000 and r[0][0] <= N // 2 + 1, "--since @seconds")
+    rc, out, _ = run("dump", "--format", "json", "--until", "@%.9f" % (recs[9][1] / 1e9), clean)
+    check(len(json_records(out)) >= 10 and len(json_records(out)) < N, "--until")
+
+    # a closed pipe ends dump quietly
+    p = subprocess.Popen([MAPLOG, "dump", clean], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    rc = p.wait()
+    check(rc == 0 and err == "", "dump | head: no broken-pipe noise (rc %d, %r)" % (rc, err))
+
+    # tail
+    rc, out, _ = run("tail", "-n", "3", "--format", "json", clean)
+    check([x[0] for x in json_records(out)] == [N - 3, N - 2, N - 1], "tail -n 3")
+
+    # stats, verify, recover on a clean log
+    rc, out, _ = run("stats", "--json", clean)
+    st = json.loads(out)
+    check(rc == 0 and st["records"] == N and st["next_seq"] == N and st["clean_shutdown"] is True,
+          "stats --json on a clean log: %s" % st)
+    check(st["segments"] == len(segments(clean)) and st["bytes_allocated"] == SEG * st["segments"],
+          "stats counts segments and bytes")
+    rc, out, _ = run("stats", clean)
+    check(rc == 0 and b"last shutdown:   clean" in out, "stats text")
+    rc, out, _ = run("verify", clean)
+    check(rc == 0 and b"0 problems" in out, "verify on a clean log")
+    rc, out, _ = run("verify", "--quick", clean)
+    check(rc == 0, "verify --quick on a clean log")
+    rc, out, _ = run("recover", clean)
+    check(rc == 0 and out.startswith(b"nothing to do"), "recover on a clean log")
+
+    # a torn tail: a writer SIGKILLed, then the last record cut short by hand
+    torn = os.path.join(base, "torn")
+    mklog(torn, 1000, "--crash")
+    last = os.path.join(torn, segments(torn)[-1])
+    rc, out, _ = run("dump", "--format", "json", torn)
+    n_before = len(json_records(out))
+    check(rc == 0 and n_before == 1000, "a SIGKILLed writer's log dumps whole")
+    with open(last, "r+b") as f:  # garble the last record's payload: a torn write
+        data = f.read()
+        end = len(data.rstrip(b"\0"))
+        f.seek(end - 3)
+        f.write(b"\x99\x98\x97")
+    rc, out, err = run("dump", "--format", "json", torn)
+    check(rc == 0 and len(json_records(out)) == 999 and "torn tail" in err,
+          "dump stops before a torn tail and says so (%r)" % err)
+    rc, out, _ = run("verify", torn)
+    check(rc == 1 and b"torn tail" in out and segments(torn)[-1].encode() in out,
+          "verify reports the torn tail with the file: %r" % out)
+    rc, out, _ = run("stats", "--json", torn)
+    check(json.loads(out)["clean_shutdown"] is False, "stats says the shutdown was unclean")
+    digest = tree_digest(torn)
+    rc, out, _ = run("recover", torn)
+    check(rc == 1 and b"seq 999" in out and tree_digest(torn) == digest,
+          "recover without --apply reports and changes nothing: %r" % out)
+    rc, out, _ = run("recover", "--apply", torn)
+    check(rc == 0, "recover --apply on a torn tail: %r" % out)
+    check(run("verify", torn)[0] == 0, "verify passes after recover --apply")
+    check(len(json_records(run("dump", "--format", "json", torn)[1])) == 999, "999 records kept")
+
+    # a flipped bit in a sealed segment
+    flip = os.path.join(base, "flip")
+    shutil.copytree(clean, flip)
+    seg1 = os.path.join(flip, segments(flip)[1])
+    with open(seg1, "r+b") as f:
+        f.seek(4096 + 300)
+        b = f.read(1)
+        f.seek(4096 + 300)
+        f.write(bytes([b[0] ^ 0x04]))
+    rc, out, _ = run("verify", flip)
+    check(rc == 1 and segments(flip)[1].encode() in out and b"offset" in out
+          and b"digest" in out and b"CRC mismatch" in out,
+          "verify names the file, offset, bad CRC and digest: %r" % out)
+    rc, out, err = run("dump", "--format", "json", flip)
+    check(rc == 1 and segments(flip)[1] in err and "offset" in err,
+          "dump reports the damaged record on stderr and exits 1: %r" % err)
+    got = json_records(out)
+    check(all(x[2] == payload(x[0]) for x in got), "dump never prints the damaged record as data")
+    rc, out, _ = run("recover", flip)
+    check(rc == 1 and b"dropping" in out, "recover plans a cut in the sealed segment: %r" % out)
+    rc, out, _ = run("recover", "--apply", flip)
+    check(rc == 0 and run("verify", flip)[0] == 0, "verify passes after recover --apply: %r" % out)
+    kept = json_records(run("dump", "--format", "json", flip)[1])
+    check(kept and all(x[2] == payload(x[0]) for x in kept), "what recover kept is intact")
+    check(any(".tail-" in f for f in os.listdir(flip)), "the cut bytes are kept beside the log")
+
+    # an empty directory, a file, a directory of other things
+    empty = os.path.join(base, "empty")
+    os.mkdir(empty)
+    notalog = os.path.join(base, "notalog")
+    os.mkdir(notalog)
+    open(os.path.join(notalog, "readme.txt"), "w").write("hi\n")
+    afile = os.path.join(base, "afile")
+    open(afile, "w").write("x")
+    for d in [empty, notalog, afile, os.path.join(base, "missing")]:
+        for cmd in [["dump"], ["tail"], ["verify"], ["stats"], ["recover"],
+                    ["export", "-o", os.path.join(base, "x.out")]]:
+            rc, out, err = run(*cmd, d)
+            check(rc == 1 and d in err and "Traceback" not in err,
+                  "%s on %s: exit 1 with the path in the message (rc %d, %r)" % (cmd[0], d, rc, err))
+    check(os.listdir(empty) == [], "the tool wrote nothing into an empty directory")
+
+    # a read-only copy: every read command works and nothing changes
+    ro = os.path.join(base, "ro")
+    shutil.copytree(torn, ro)
+    mklog(os.path.join(base, "ro-src"), 500, "--crash")
+    shutil.rmtree(ro)
+    shutil.copytree(os.path.join(base, "ro-src"), ro)
+    for p in [ro] + [os.path.join(ro, f) for f in os.listdir(ro)]:
+        os.chmod(p, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH | (stat.S_IXUSR if os.path.isdir(p) else 0))
+    immutable = subprocess.run(["chattr", "+i", *[os.path.join(ro, f) for f in os.listdir(ro)], ro],
+                               capture_output=True).returncode == 0
+    digest = tree_digest(ro)
+    for cmd in [["dump"], ["tail", "-n", "5"], ["verify"], ["stats"], ["stats", "--json"],
+                ["recover"], ["export", "-o", os.path.join(base, "ro.json")]]:
+        rc, out, err = run(*cmd, ro)
+        check(rc in (0, 1) and "Permission" not in err and "Operation not permitted" not in err,
+              "%s on a read-only copy (rc %d, %r)" % (cmd[0], rc, err))
+    check(tree_digest(ro) == digest, "a read-only copy is left exactly as it was")
+    check(len(json_records(run("dump", "--format", "json", ro)[1])) == 500,
+          "a read-only copy dumps whole")
+    if immutable:
+        subprocess.run(["chattr", "-i", *[os.path.join(ro, f) for f in os.listdir(ro)], ro])
+    print("read-only copy made immutable with chattr: %s" % immutable)
+
+    # export | import, json and binary, gzip or not: byte for byte
+    orig = json_records(run("dump", "--format", "json", clean)[1])
+    for fmt in ["json", "binary"]:
+        for gz in [False, True]:
+            out_file = os.path.join(base, "export-%s%s" % (fmt, ".gz" if gz else ""))
+            args = ["export", clean, "-o", out_file, "--format", fmt] + (["--gzip"] if gz else [])
+            rc, _, err = run(*args)
+            check(rc == 0, "export %s gzip=%s: %r" % (fmt, gz, err))
+            if gz:
+                with open(out_file, "rb") as f:
+                    check(f.read(2) == b"\x1f\x8b", "--gzip writes gzip")
+            dest = os.path.join(base, "import-%s-%s" % (fmt, gz))
+            rc, _, err = run("import", out_file, dest)
+            check(rc == 0, "import %s gzip=%s: %r" % (fmt, gz, err))
+            back = json_records(run("dump", "--format", "json", dest)[1])
+            check(back == orig, "export %s gzip=%s | import round-trips byte for byte" % (fmt, gz))
+    # through a pipe, too
+    p1 = subprocess.Popen([MAPLOG, "export", clean, "-o", "-"], stdout=subprocess.PIPE)
+    p2 = subprocess.run([MAPLOG, "import", "-", os.path.join(base, "piped")], stdin=p1.stdout)
+    p1.wait()
+    check(p2.returncode == 0 and
+          json_records(run("dump", "--format", "json", os.path.join(base, "piped"))[1]) == orig,
+          "export -o - | import - round-trips")
+    check(run("import", os.path.join(base, "export-json"), clean)[0] == 1,
+          "import refuses to write into an existing log")
+
+    # tail -f follows a live writer across rollovers, and stops cleanly on SIGINT
+    live = os.path.join(base, "live")
+    w = subprocess.Popen([MKLOG, live, "4000", "--seg", str(SEG), "--slow", "200"])
+    time.sleep(0.3)
+    t = subprocess.Popen([MAPLOG, "tail", "-n", "1000000", "-f", "--format", "json", live],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    w.wait()
+    deadline = time.time() + 20
+    seen = []
+    buf = b""
+    os.set_blocking(t.stdout.fileno(), False)
+    while time.time() < deadline and len(seen) < 4000:
+        chunk = t.stdout.read()
+        if chunk:
+            buf += chunk
+            *done, buf = buf.split(b"\n")
+            seen += [json.loads(x)["seq"] for x in done]
+        else:
+            time.sleep(0.05)
+    t.send_signal(signal.SIGINT)
+    rc = t.wait(timeout=10)
+    check(seen == list(range(4000)), "tail -f saw every record in order (%d of 4000)" % len(seen))
+    check(len(segments(live)) >= 3, "the followed log rolled over (%d segments)" % len(segments(live)))
+    check(rc == 0, "tail -f exits 0 on SIGINT (rc %d)" % rc)
+
+    # flat memory: dump of a log many segments long
+    big = os.path.join(base, "big")
+    subprocess.run([MKLOG, big, "40000", "--seg", str(16 << 20), "--big"], check=True)
+    size = sum(os.path.getsize(os.path.join(big, f)) for f in segments(big))
+    p = subprocess.Popen([MAPLOG, "dump", "--format", "json", big], stdout=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)  # this process's own peak, not other children's
+    peak = ru.ru_maxrss
+    print("dump of a %d MB log: peak RSS %d MB" % (size >> 20, peak >> 10))
+    check(os.waitstatus_to_exitcode(status) == 0 and peak < 48 * 1024,
+          "dump keeps its memory flat: peak RSS %d KB for a %d MB log" % (peak, size >> 20))
+finally:
+    subprocess.run(["chattr", "-R", "-i", base], capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+print("%d checks, %d failed" % (checks, len(failures)))
+print("%d passed, %d failed" % (1 if not failures else 0, 1 if failures else 0))
+sys.exit(1 if failures else 0)
