@@ -94,6 +94,20 @@ typedef enum maplog_option {
     /* 1 (default): touch every page of the next segment ahead of time so a rollover costs
      * the appender no page faults; 0: leave the pages to be faulted in on first write. */
     MAPLOG_OPT_PREFAULT = 9,
+    /* Retention: remove the oldest segments, whole and in order, once the log holds more
+     * than this many segment files (0, the default: no limit).  The segment being written
+     * is never removed.  Applied after each segment is sealed (so a returned maplog_sync()
+     * has applied it) and about once a second.  A reader that still maps a removed segment
+     * keeps reading it: removing a mapped file is safe on POSIX. */
+    MAPLOG_OPT_RETAIN_SEGMENTS = 10,
+    /* Retention: keep at most this many bytes of segment files (0: no limit). */
+    MAPLOG_OPT_RETAIN_BYTES = 11,
+    /* Retention: remove sealed segments whose newest record is older than this many
+     * milliseconds (0: no limit). */
+    MAPLOG_OPT_RETAIN_AGE_MS = 12,
+    /* 1: compress each sealed segment with zlib into NAME.mlogz (docs/FORMAT.md,
+     * "Archived segments"); readers and the tool read it transparently.  Default 0. */
+    MAPLOG_OPT_ARCHIVE = 13,
 } maplog_option;
 
 typedef enum maplog_durability {

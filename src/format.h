@@ -126,8 +126,30 @@ static inline uint64_t mlg__rec_size(uint64_t len)
     return (MLG_REC_HEADER_SIZE + len + 7u) & ~(uint64_t)7u;
 }
 
-/* File names: 20 zero-padded decimal digits of first_seq, then ".mlog". */
+/* An archived segment, NAME.mlogz: this 96-byte header, then a zlib stream (RFC 1950) of
+ * the segment's bytes [0, stored_len); the rest of the segment is zero. */
+typedef struct mlg__arch_header {
+    uint8_t magic[8];      /* 0   "MAPLOGZ1" */
+    uint32_t version;      /* 8   1 */
+    uint32_t header_size;  /* 12  96 */
+    uint64_t segment_size; /* 16  size of the segment it holds */
+    uint64_t stored_len;   /* 24  bytes compressed: the seal's end_offset */
+    uint64_t digest;       /* 32  the seal's digest: XXH3-64 of [4096, stored_len) */
+    uint64_t packed_len;   /* 40  bytes of zlib stream that follow */
+    uint64_t first_seq;    /* 48  the segment's first sequence number (= its name) */
+    uint64_t record_count; /* 56  the seal's record count */
+    uint64_t last_ts;      /* 64  the seal's largest timestamp (for retention by age) */
+    uint8_t log_id[16];    /* 72  the segment header's log id */
+    uint32_t reserved;     /* 88  zero */
+    uint32_t crc;          /* 92  CRC-32C of bytes [0, 92) */
+} mlg__arch_header;
+_Static_assert(sizeof(mlg__arch_header) == 96, "archive header is 96 bytes");
+#define MLG_ARCH_MAGIC "MAPLOGZ1"
+
+/* File names: 20 zero-padded decimal digits of first_seq, then ".mlog" (or ".mlogz"
+ * for an archived segment). */
 #define MLG_SEG_SUFFIX ".mlog"
+#define MLG_ARCH_SUFFIX ".mlogz"
 #define MLG_SEG_NAME_LEN 25
 #define MLG_LOCK_NAME "maplog.lock"
 #define MLG_SPARE_NAME "next.mlog-spare"

@@ -40,6 +40,10 @@ struct maplog_options {
     int64_t file_mode;
     int64_t strict_recovery;
     int64_t prefault;
+    int64_t retain_segments;
+    int64_t retain_bytes;
+    int64_t retain_age_ms;
+    int64_t archive;
 };
 void mlg__options_default(struct maplog_options *o);
 
@@ -55,6 +59,24 @@ int mlg__parse_seg_name(const char *name, uint64_t *first_seq);
  * *other counts the entries that are neither segments nor maplog's own files. */
 int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, char *err,
                        const char *dir);
+
+/* Map segment first_seq of the log read-only: the file NAME.mlog (MAP_PRIVATE), or its
+ * archive NAME.mlogz inflated into anonymous memory.  *archived says which.  Unmap with
+ * munmap(*map, *size).  0, or an error with err set (MAPLOG_ENOENT if neither exists). */
+int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **map, uint64_t *size,
+                    int *archived, char *err);
+/* Compress sealed segment first_seq into NAME.mlogz (via NAME.mlogz.tmp, fsync, rename),
+ * then remove NAME.mlog.  level: zlib level. */
+int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, char *err);
+/* Bytes the segment's file takes (the archive's size if archived), 0 if missing. */
+uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq);
+/* 1 if segment first_seq is sealed, 2 if it is archived, 0 otherwise (or unreadable);
+ * with its largest timestamp, record count, the bytes its file takes and (log_id may be
+ * NULL) its log id.  Reads only the header page (or the archive's header). */
+int mlg__seg_sealed_info(int dirfd, uint64_t first_seq, uint64_t *last_ts, uint64_t *bytes,
+                         uint64_t *count, uint8_t *log_id);
+/* Remove segment first_seq (NAME.mlog and/or NAME.mlogz).  0, or -1 with errno. */
+int mlg__seg_remove(int dirfd, uint64_t first_seq);
 
 void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_id[16]);
 /* Check the header at the start of a mapping of map_size bytes of file fname.

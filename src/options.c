@@ -19,6 +19,10 @@ void mlg__options_default(struct maplog_options *o)
     o->file_mode = 0640;
     o->strict_recovery = 1;
     o->prefault = 1;
+    o->retain_segments = 0;
+    o->retain_bytes = 0;
+    o->retain_age_ms = 0;
+    o->archive = 0;
 }
 
 int maplog_options_create(maplog_options **out)
@@ -58,6 +62,14 @@ static int64_t *slot(maplog_options *o, maplog_option key)
         return &o->strict_recovery;
     case MAPLOG_OPT_PREFAULT:
         return &o->prefault;
+    case MAPLOG_OPT_RETAIN_SEGMENTS:
+        return &o->retain_segments;
+    case MAPLOG_OPT_RETAIN_BYTES:
+        return &o->retain_bytes;
+    case MAPLOG_OPT_RETAIN_AGE_MS:
+        return &o->retain_age_ms;
+    case MAPLOG_OPT_ARCHIVE:
+        return &o->archive;
     }
     return NULL;
 }
@@ -70,7 +82,12 @@ static int valid(maplog_option key, int64_t v)
     case MAPLOG_OPT_CREATE:
     case MAPLOG_OPT_STRICT_RECOVERY:
     case MAPLOG_OPT_PREFAULT:
+    case MAPLOG_OPT_ARCHIVE:
         return v == 0 || v == 1;
+    case MAPLOG_OPT_RETAIN_SEGMENTS:
+    case MAPLOG_OPT_RETAIN_BYTES:
+    case MAPLOG_OPT_RETAIN_AGE_MS:
+        return v >= 0;
     case MAPLOG_OPT_DURABILITY:
         return v >= MAPLOG_DURABILITY_NONE && v <= MAPLOG_DURABILITY_SYNC_EVERY;
     case MAPLOG_OPT_FLUSH_INTERVAL_MS:

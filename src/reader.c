@@ -60,6 +60,7 @@ struct maplog_reader {
     uint64_t last_list_ns;
     int64_t torn_off, torn_bytes;
     int torn_valid_after;
+    int cur_gone;        /* the mapped segment was removed from the directory (retention) */
     uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
     char name[32];
     char err[MLG_ERRMSG_MAX];
@@ -95,46 +96,32 @@ static int refresh_list(maplog_reader *r)
         while (i < n && segs[i] < cur)
             i++;
         r->idx = i;
-        if (i == n || segs[i] != cur) /* removed under us: the mapping stays readable */
-            r->idx = i ? i - 1 : 0;
+        r->cur_gone = i == n || segs[i] != cur;
+        if (r->cur_gone)    /* removed under us: the mapping stays readable, and idx + 1 (with */
+            r->idx = i - 1; /* wrap-around at 0) is the first segment after it */
     }
     return 0;
 }
 
 static int map_seg(maplog_reader *r, size_t i)
 {
-    struct stat st;
+    int archived;
     unmap_current(r);
     mlg__seg_name(r->name, r->segs[i]);
     r->idx = i;
-    r->fd = openat(r->dirfd, r->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (r->fd < 0)
-        return mlg__errf(r->err, errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
-                         "%s/%s: cannot open segment: %s", r->dir, r->name, strerror(errno));
-    if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(r->fd);
-        r->fd = -1;
-        return mlg__errf(r->err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", r->dir, r->name);
+    int rc = mlg__seg_map_ro(r->dirfd, r->dir, r->segs[i], &r->map, &r->size, &archived, r->err);
+    if (rc) {
+        if (rc == MAPLOG_ENOENT && i == 0 && r->nsegs > 1)
+            mlg__errf(r->err, MAPLOG_ENOENT,
+                      "%s/%s: removed (by retention?) before this reader reached it", r->dir,
+                      r->name);
+        r->map = NULL;
+        return rc;
     }
-    r->size = (uint64_t)st.st_size;
-    if (r->size < MLG_DATA_OFFSET || r->size > MLG_MAX_SEGMENT_SIZE) {
-        close(r->fd);
-        r->fd = -1;
-        return mlg__errf(r->err, MAPLOG_ECORRUPT,
-                         "%s/%s: %" PRIu64 " bytes is not a possible segment size", r->dir, r->name,
-                         r->size);
-    }
-    void *m = mmap(NULL, r->size, PROT_READ, MAP_PRIVATE, r->fd, 0);
-    if (m == MAP_FAILED) {
-        close(r->fd);
-        r->fd = -1;
-        return mlg__errf(r->err, MAPLOG_EIO, "%s/%s: mmap failed: %s", r->dir, r->name,
-                         strerror(errno));
-    }
-    r->map = m;
-    madvise(m, r->size, MADV_SEQUENTIAL);
-    int rc =
-        mlg__header_check(r->map, r->size, r->dir, r->name, r->have_id ? r->log_id : NULL, r->err);
+    if (archived)
+        strcat(r->name, "z");
+    madvise(r->map, r->size, MADV_SEQUENTIAL);
+    rc = mlg__header_check(r->map, r->size, r->dir, r->name, r->have_id ? r->log_id : NULL, r->err);
     if (rc) {
         unmap_current(r);
         return rc;
@@ -144,6 +131,7 @@ static int map_seg(maplog_reader *r, size_t i)
         r->have_id = 1;
     }
     r->first = r->segs[i];
+    r->cur_gone = 0;
     r->dropped_to = 0;
     r->off = MLG_DATA_OFFSET;
     r->seq = r->first;
@@ -210,10 +198,9 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
         rc = mlg__errf(err, MAPLOG_ENOTLOG, "%s: not a maplog directory (no segment files)", dir);
         goto fail;
     }
-    if ((rc = map_seg(r, 0))) {
-        memcpy(err, r->err, sizeof err);
-        goto fail;
-    }
+    /* Map the first segment now; if it is damaged, the reader still opens and the first
+     * maplog_reader_next() reports it, so that a caller can skip past it. */
+    map_seg(r, 0);
     *out = r;
     return 0;
 fail:
@@ -332,6 +319,12 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
     advance:
         if (!next_first(r, &nf))
             return MAPLOG_END;
+        if (nf != r->seq && r->cur_gone)
+            return mlg__errf(r->err, MAPLOG_ENOENT,
+                             "%s/%s: records %" PRIu64 "..%" PRIu64
+                             " were removed (retention) before this reader reached them; seek "
+                             "to the first record present to go on",
+                             r->dir, r->name, r->seq, nf - 1);
         if (nf != r->seq)
             return mlg__errf(r->err, MAPLOG_ECORRUPT,
                              "%s/%s: ends at seq %" PRIu64
@@ -347,7 +340,15 @@ int maplog_reader_skip_segment(maplog_reader *r)
     if (!r)
         return MAPLOG_EINVAL;
     uint64_t nf;
-    if (!r->map || !next_first(r, &nf))
+    if (!r->map) { /* the current segment could not even be mapped */
+        if (r->idx + 1 >= r->nsegs && refresh_list(r) != 0)
+            return MAPLOG_END;
+        if (r->idx + 1 >= r->nsegs)
+            return MAPLOG_END;
+        r->idx++;
+        return 0;
+    }
+    if (!next_first(r, &nf))
         return MAPLOG_END;
     unmap_current(r);
     r->idx++;
@@ -459,19 +460,16 @@ int maplog_reader_seek(maplog_reader *r, uint64_t seq)
 /* Largest timestamp in segment i: the seal's, or UINT64_MAX if unsealed. */
 static uint64_t seg_max_ts(maplog_reader *r, size_t i)
 {
-    char name[32];
-    uint8_t page[MLG_DATA_OFFSET];
-    struct stat st;
+    uint8_t *map;
+    uint64_t size, v = UINT64_MAX;
+    int archived;
     mlg__seal seal;
-    uint64_t v = UINT64_MAX;
-    mlg__seg_name(name, r->segs[i]);
-    int fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
+    char err[MLG_ERRMSG_MAX];
+    if (mlg__seg_map_ro(r->dirfd, r->dir, r->segs[i], &map, &size, &archived, err))
         return v;
-    if (fstat(fd, &st) == 0 && pread(fd, page, sizeof page, 0) == (ssize_t)sizeof page &&
-        mlg__seal_read(page, (uint64_t)st.st_size, r->segs[i], &seal) == 1)
+    if (mlg__seal_read(map, size, r->segs[i], &seal) == 1)
         v = seal.last_ts;
-    close(fd);
+    munmap(map, size);
     return v;
 }
 

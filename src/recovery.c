@@ -97,10 +97,27 @@ static int all_zero(const uint8_t *map, uint64_t size)
 static int check_old(struct maplog *log, const char *name, uint64_t first, uint64_t next_first,
                      int have_id, int *cut)
 {
-    int fd = -1, rc;
+    int fd = -1, rc = 0;
     uint64_t size;
     uint8_t *map = NULL;
     mlg__seal seal;
+    uint64_t last_ts, bytes, count;
+    uint8_t id[16];
+    if (mlg__seg_sealed_info(log->dirfd, first, &last_ts, &bytes, &count, id) == 2) {
+        /* archived: sealed by construction; its header gives the count and the log id */
+        if (!have_id)
+            memcpy(log->log_id, id, 16);
+        else if (memcmp(log->log_id, id, 16) != 0)
+            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+                           "%s/%sz: offset 72: log id differs from the log's other segments",
+                           log->dir, name);
+        else if (first + count != next_first)
+            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+                           "%s/%sz: archived with %" PRIu64
+                           " records, but the next segment starts at seq %" PRIu64,
+                           log->dir, name, count, next_first);
+        return rc;
+    }
     if ((rc = open_seg(log, name, &fd, &size)))
         goto out;
     if (size < MLG_DATA_OFFSET || size > MLG_MAX_SEGMENT_SIZE) {
@@ -417,6 +434,15 @@ int mlg__recover(struct maplog *log)
                          MLG_SPARE_NAME, strerror(errno));
     if ((rc = mlg__list_segments(log->dirfd, &seqs, &n, &other, mlg__werr, log->dir)))
         return rc;
+    for (size_t i = 0; i < n; i++) { /* what an archiving cut short leaves behind */
+        char z[48];
+        mlg__seg_name(name, seqs[i]);
+        snprintf(z, sizeof z, "%sz.tmp", name);
+        mlg__unlinkat(log->dirfd, z, 0);
+        z[strlen(z) - 4] = 0; /* NAME.mlogz: a duplicate when NAME.mlog is still there */
+        if (faccessat(log->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+            mlg__unlinkat(log->dirfd, z, 0);
+    }
     while (n > 0) {
         int dropped;
         mlg__seg_name(name, seqs[n - 1]);

@@ -14,12 +14,16 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <zlib.h>
 
 void mlg__seg_name(char out[32], uint64_t first_seq)
 {
@@ -29,7 +33,9 @@ void mlg__seg_name(char out[32], uint64_t first_seq)
 int mlg__parse_seg_name(const char *name, uint64_t *first_seq)
 {
     uint64_t v = 0;
-    if (strlen(name) != MLG_SEG_NAME_LEN || strcmp(name + 20, MLG_SEG_SUFFIX) != 0)
+    size_t l = strlen(name);
+    if (!((l == MLG_SEG_NAME_LEN && strcmp(name + 20, MLG_SEG_SUFFIX) == 0) ||
+          (l == MLG_SEG_NAME_LEN + 1 && strcmp(name + 20, MLG_ARCH_SUFFIX) == 0)))
         return 0;
     for (int i = 0; i < 20; i++) {
         if (name[i] < '0' || name[i] > '9')
@@ -82,7 +88,8 @@ int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, cha
             }
             v[cnt++] = s;
         } else if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-                   strcmp(e->d_name, MLG_LOCK_NAME) && strcmp(e->d_name, MLG_SPARE_NAME)) {
+                   strcmp(e->d_name, MLG_LOCK_NAME) && strcmp(e->d_name, MLG_SPARE_NAME) &&
+                   !strstr(e->d_name, ".tail-") && !strstr(e->d_name, ".mlogz.tmp")) {
             oth++;
         }
     }
@@ -91,6 +98,11 @@ int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, cha
         goto out;
     }
     qsort(v, cnt, sizeof *v, cmp_u64);
+    size_t u = 0; /* NAME.mlog and NAME.mlogz both present (archiving cut short): once */
+    for (size_t i = 0; i < cnt; i++)
+        if (u == 0 || v[u - 1] != v[i])
+            v[u++] = v[i];
+    cnt = u;
     *seqs = v;
     *n = cnt;
     if (other)
@@ -297,4 +309,247 @@ uint64_t mlg__high_water(const uint8_t *map, uint64_t seg_size, uint64_t from)
 uint64_t mlg__digest(const uint8_t *map, uint64_t end)
 {
     return XXH3_64bits(map + MLG_DATA_OFFSET, end - MLG_DATA_OFFSET);
+}
+
+/* ---- archived segments ------------------------------------------------------------------- */
+
+uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq)
+{
+    char name[40];
+    struct stat st;
+    mlg__seg_name(name, first_seq);
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return (uint64_t)st.st_size;
+    strcat(name, "z");
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return (uint64_t)st.st_size;
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t n, off_t off)
+{
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t r = pread(fd, p, n, off);
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **map, uint64_t *size,
+                    int *archived, char *err)
+{
+    char name[40];
+    struct stat st;
+    int rc = 0;
+    *map = NULL;
+    *archived = 0;
+    mlg__seg_name(name, first_seq);
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", dir, name);
+        }
+        *size = (uint64_t)st.st_size;
+        if (*size < MLG_DATA_OFFSET || *size > MLG_MAX_SEGMENT_SIZE) {
+            close(fd);
+            return mlg__errf(err, MAPLOG_ECORRUPT,
+                             "%s/%s: %" PRIu64 " bytes is not a possible segment size", dir, name,
+                             *size);
+        }
+        void *m = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+        close(fd);
+        if (m == MAP_FAILED)
+            return mlg__errf(err, MAPLOG_EIO, "%s/%s: mmap failed: %s", dir, name, strerror(errno));
+        *map = m;
+        return 0;
+    }
+    int open_errno = errno;
+    strcat(name, "z");
+    fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        name[strlen(name) - 1] = 0;
+        return mlg__errf(err, open_errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
+                         "%s/%s: cannot open segment: %s", dir, name, strerror(open_errno));
+    }
+    mlg__arch_header h;
+    uint8_t *packed = NULL, *out = NULL;
+    if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < sizeof h || read_all(fd, &h, sizeof h, 0)) {
+        rc = mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: shorter than an archive header", dir, name);
+        goto out;
+    }
+    if (memcmp(h.magic, MLG_ARCH_MAGIC, 8) != 0 ||
+        h.crc != mlg__crc32c(0, &h, offsetof(mlg__arch_header, crc))) {
+        rc = mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad archive header", dir, name);
+        goto out;
+    }
+    if (h.version != 1 || h.header_size != sizeof h || h.first_seq != first_seq ||
+        h.segment_size < MLG_DATA_OFFSET || h.segment_size > MLG_MAX_SEGMENT_SIZE ||
+        h.stored_len > h.segment_size || h.stored_len < MLG_DATA_OFFSET ||
+        h.packed_len != (uint64_t)st.st_size - sizeof h) {
+        rc = mlg__errf(err, MAPLOG_ECORRUPT,
+                       "%s/%s: offset 8: archive header fields out of range (or file cut short)",
+                       dir, name);
+        goto out;
+    }
+    packed = malloc(h.packed_len ? h.packed_len : 1);
+    out = mmap(NULL, h.segment_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!packed || out == MAP_FAILED) {
+        out = out == MAP_FAILED ? NULL : out;
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s/%s: out of memory inflating", dir, name);
+        goto out;
+    }
+    if (read_all(fd, packed, h.packed_len, sizeof h)) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: read failed", dir, name);
+        goto out;
+    }
+    uLongf dlen = (uLongf)h.stored_len;
+    int zr = uncompress(out, &dlen, packed, (uLong)h.packed_len);
+    if (zr != Z_OK || dlen != h.stored_len) {
+        rc = mlg__errf(err, MAPLOG_ECORRUPT,
+                       "%s/%s: offset 64: the compressed data is damaged (zlib: %s)", dir, name,
+                       zr == Z_OK ? "short" : zError(zr));
+        goto out;
+    }
+    mprotect(out, h.segment_size, PROT_READ);
+    *map = out;
+    *size = h.segment_size;
+    *archived = 1;
+    out = NULL;
+out:
+    if (out)
+        munmap(out, h.segment_size);
+    free(packed);
+    close(fd);
+    return rc;
+}
+
+int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, char *err)
+{
+    char name[40], zname[48], tmp[56];
+    uint8_t *map = NULL, *packed = NULL;
+    uint64_t size;
+    int archived, rc, fd = -1;
+    mlg__seal seal;
+    mlg__seg_name(name, first_seq);
+    snprintf(zname, sizeof zname, "%sz", name);
+    snprintf(tmp, sizeof tmp, "%sz.tmp", name);
+    if ((rc = mlg__seg_map_ro(dirfd, dir, first_seq, &map, &size, &archived, err)))
+        return rc;
+    if (archived)
+        goto out;
+    if (mlg__seal_read(map, size, first_seq, &seal) != 1) {
+        rc = mlg__errf(err, MAPLOG_EINVAL, "%s/%s: not sealed, not archived", dir, name);
+        goto out;
+    }
+    uLongf plen = compressBound((uLong)seal.end_offset);
+    packed = malloc(sizeof(mlg__arch_header) + plen);
+    if (!packed) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s/%s: out of memory compressing", dir, name);
+        goto out;
+    }
+    if (compress2(packed + sizeof(mlg__arch_header), &plen, map, (uLong)seal.end_offset, level) !=
+        Z_OK) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s/%s: zlib failed", dir, name);
+        goto out;
+    }
+    mlg__arch_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, MLG_ARCH_MAGIC, 8);
+    h.version = 1;
+    h.header_size = sizeof h;
+    h.record_count = seal.record_count;
+    h.last_ts = seal.last_ts;
+    memcpy(h.log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
+    h.segment_size = size;
+    h.stored_len = seal.end_offset;
+    h.digest = seal.digest;
+    h.packed_len = plen;
+    h.first_seq = first_seq;
+    h.crc = mlg__crc32c(0, &h, offsetof(mlg__arch_header, crc));
+    memcpy(packed, &h, sizeof h);
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    size_t left = sizeof h + plen;
+    const uint8_t *p = packed;
+    while (fd >= 0 && left) {
+        ssize_t w = write(fd, p, left);
+        if (w <= 0)
+            break;
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fd < 0 || left || fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, zname) < 0 ||
+        fsync(dirfd) < 0) {
+        rc = mlg__errf(err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+                       "%s/%s: writing the archive failed: %s", dir, zname, strerror(errno));
+        unlinkat(dirfd, tmp, 0);
+        goto out;
+    }
+    if (unlinkat(dirfd, name, 0) < 0)
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: removing after archiving failed: %s", dir, name,
+                       strerror(errno));
+out:
+    if (fd >= 0)
+        close(fd);
+    free(packed);
+    if (map)
+        munmap(map, size);
+    return rc;
+}
+
+int mlg__seg_sealed_info(int dirfd, uint64_t first_seq, uint64_t *last_ts, uint64_t *bytes,
+                         uint64_t *count, uint8_t *log_id)
+{
+    char name[40];
+    struct stat st;
+    uint8_t page[MLG_DATA_OFFSET];
+    mlg__seal seal;
+    int ok = 0;
+    mlg__seg_name(name, first_seq);
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        ok = fstat(fd, &st) == 0 && read_all(fd, page, sizeof page, 0) == 0 &&
+             mlg__seal_read(page, (uint64_t)st.st_size, first_seq, &seal) == 1;
+        if (ok) {
+            *last_ts = seal.last_ts;
+            *bytes = (uint64_t)st.st_size;
+            *count = seal.record_count;
+            if (log_id)
+                memcpy(log_id, ((const mlg__seg_header *)(const void *)page)->log_id, 16);
+        }
+        close(fd);
+        return ok;
+    }
+    strcat(name, "z");
+    fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    mlg__arch_header h;
+    ok = fstat(fd, &st) == 0 && read_all(fd, &h, sizeof h, 0) == 0 &&
+         memcmp(h.magic, MLG_ARCH_MAGIC, 8) == 0 &&
+         h.crc == mlg__crc32c(0, &h, offsetof(mlg__arch_header, crc)) && h.first_seq == first_seq;
+    if (ok) {
+        *last_ts = h.last_ts;
+        *bytes = (uint64_t)st.st_size;
+        *count = h.record_count;
+        if (log_id)
+            memcpy(log_id, h.log_id, 16);
+    }
+    close(fd);
+    return ok ? 2 : 0;
+}
+
+int mlg__seg_remove(int dirfd, uint64_t first_seq)
+{
+    char name[40];
+    mlg__seg_name(name, first_seq);
+    int a = unlinkat(dirfd, name, 0);
+    strcat(name, "z");
+    int b = unlinkat(dirfd, name, 0);
+    return a == 0 || b == 0 ? 0 : -1;
 }

@@ -54,35 +54,25 @@ static void view_close(seg_view *v)
 static int view_open(int dirfd, const char *dir, uint64_t first, const uint8_t *id, int scan,
                      seg_view *v, char *err)
 {
-    struct stat st;
+    int archived;
     memset(v, 0, sizeof *v);
     v->fd = -1;
     v->first = first;
     mlg__seg_name(v->name, first);
-    v->fd = openat(dirfd, v->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (v->fd < 0)
-        return mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open: %s", dir, v->name, strerror(errno));
-    if (fstat(v->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        mlg__errf(v->header_err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", dir, v->name);
+    int rc = mlg__seg_map_ro(dirfd, dir, first, &v->map, &v->size, &archived, v->header_err);
+    if (archived)
+        strcat(v->name, "z");
+    if (rc == MAPLOG_ENOENT || rc == MAPLOG_EIO || rc == MAPLOG_ENOMEM)
+        return mlg__errf(err, rc, "%s", v->header_err);
+    if (rc) /* damaged: reported as the segment's problem */
         return 0;
-    }
-    v->size = (uint64_t)st.st_size;
-    if (v->size < MLG_DATA_OFFSET || v->size > MLG_MAX_SEGMENT_SIZE) {
-        mlg__errf(v->header_err, MAPLOG_ECORRUPT,
-                  "%s/%s: %" PRIu64 " bytes is not a possible segment size", dir, v->name, v->size);
-        return 0;
-    }
-    void *m = mmap(NULL, v->size, PROT_READ, MAP_PRIVATE, v->fd, 0);
-    if (m == MAP_FAILED)
-        return mlg__errf(err, MAPLOG_EIO, "%s/%s: mmap failed: %s", dir, v->name, strerror(errno));
-    v->map = m;
     if (mlg__header_check(v->map, v->size, dir, v->name, id, v->header_err) != 0)
         return 0;
     v->header_ok = 1;
     v->seal_state = mlg__seal_read(v->map, v->size, first, &v->seal);
     v->have_ck = mlg__ckpt_best(v->map, v->size, first, &v->ck);
     if (scan) {
-        madvise(m, v->size, MADV_SEQUENTIAL);
+        madvise(v->map, v->size, MADV_SEQUENTIAL);
         mlg__scan(v->map, v->size, MLG_DATA_OFFSET, first, v->size, &v->scan);
         v->hw = mlg__high_water(v->map, v->size, v->scan.end);
     }

@@ -26,7 +26,8 @@ typedef struct mlg__wseg {
     /* Under sync_mu: */
     uint64_t flushed_end; /* write-back started up to here */
     uint64_t synced_end, synced_count, synced_ts, ckpt_gen;
-    int sealed; /* sealed, synced and unmapped */
+    int sealed;   /* sealed, synced and unmapped */
+    int archived; /* compressed to NAME.mlogz (or removed by retention): nothing to do */
     char name[32];
     struct mlg__wseg *next; /* seal queue, then the retired list */
 } mlg__wseg;
@@ -57,7 +58,8 @@ struct maplog {
                                  sync returns this, with sync_err as its message */
     char sync_err[MLG_ERRMSG_MAX];
 
-    int64_t rec_info[8]; /* maplog_recovery_key -> value */
+    uint64_t retention_check_ns; /* when the background thread last applied retention */
+    int64_t rec_info[8];         /* maplog_recovery_key -> value */
     char rec_report[MLG_ERRMSG_MAX];
 };
 

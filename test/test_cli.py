@@ -119,11 +119,16 @@ try:
     r = json_records(out)
     check([x[0] for x in r] == [N - 1, N - 2, N - 3, N - 4, N - 5], "--reverse --limit")
     t_mid = recs[N // 2][1]
-    rc, out, _ = run("dump", "--format", "json", "--since", "@%.9f" % (t_mid / 1e9), clean)
+    rc, out, _ = run("dump", "--format", "json", "--since",
+                     "@%d.%09d" % (t_mid // 10**9, t_mid % 10**9), clean)
     r = json_records(out)
-    check(rc == 0 and r and r[0][1] >= t_mid - 1000 and r[0][0] <= N // 2 + 1, "--since @seconds")
-    rc, out, _ = run("dump", "--format", "json", "--until", "@%.9f" % (recs[9][1] / 1e9), clean)
-    check(len(json_records(out)) >= 10 and len(json_records(out)) < N, "--until")
+    first_at = min(i for i, x in enumerate(recs) if x[1] >= t_mid)
+    check(rc == 0 and r and r[0][0] == first_at and r[0][1] >= t_mid,
+          "--since @seconds starts at the first record at or after it")
+    t9 = recs[9][1]
+    rc, out, _ = run("dump", "--format", "json", "--until", "@%d.%09d" % (t9 // 10**9, t9 % 10**9),
+                     clean)
+    check(json_records(out) == [x for x in recs if x[1] <= t9], "--until is inclusive")
 
     # a closed pipe ends dump quietly
     p = subprocess.Popen([MAPLOG, "dump", clean], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -75,12 +75,20 @@ static void fmt_time(char *buf, size_t n, uint64_t ns)
  * UTC (or local time with --local).  Returns 0 and *ns, or -1. */
 static int parse_time(const char *s, uint64_t *ns)
 {
-    if (s[0] == '@') {
+    if (s[0] == '@') { /* exact to the nanosecond: no floating point */
         char *end;
-        double v = strtod(s + 1, &end);
-        if (*end || v < 0)
+        if (s[1] < '0' || s[1] > '9')
             return -1;
-        *ns = (uint64_t)(v * 1e9);
+        errno = 0;
+        uint64_t sec = strtoull(s + 1, &end, 10), frac = 0, scale = 100000000u;
+        if (errno || sec > UINT64_MAX / 1000000000u)
+            return -1;
+        if (*end == '.')
+            for (end++; *end >= '0' && *end <= '9'; end++, scale /= 10)
+                frac += (uint64_t)(*end - '0') * scale;
+        if (*end)
+            return -1;
+        *ns = sec * 1000000000u + frac;
         return 0;
     }
     struct tm tm;

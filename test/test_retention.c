@@ -1,0 +1,191 @@
+/* test_retention.c -- retention removes exactly what its policy says, whole segments in
+ * order, while a reader is in the middle of the oldest one; archived (zlib) segments read
+ * back transparently, verify, seek, and survive reopening. */
+#include "harness.h"
+
+#define SEG (64 * 1024)
+
+static int count_files(const char *dir, const char *suffix, uint64_t *oldest)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    *oldest = UINT64_MAX;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name), sl = strlen(suffix);
+        if (l == 20 + sl && strcmp(e->d_name + 20, suffix) == 0) {
+            uint64_t s = strtoull(e->d_name, NULL, 10);
+            if (s < *oldest)
+                *oldest = s;
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static size_t len_of(uint64_t s)
+{
+    return 40 + (size_t)(s % 90);
+}
+
+static void append_n(maplog *log, uint64_t n)
+{
+    unsigned char buf[200];
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t next;
+        maplog_next_seq(log, &next);
+        t_fill(buf, len_of(next), next);
+        ASSERT_OK(maplog_append(log, buf, len_of(next), NULL));
+    }
+}
+
+/* read from the reader's position to the end; every record intact; returns count */
+static uint64_t read_rest(maplog_reader *r, uint64_t expect_first, int *end_rc)
+{
+    maplog_record rec;
+    unsigned char want[200];
+    uint64_t n = 0;
+    int rc;
+    while ((rc = maplog_reader_next(r, &rec)) == 0) {
+        ASSERT_EQ(rec.seq, expect_first + n);
+        ASSERT_EQ(rec.len, len_of(rec.seq));
+        t_fill(want, rec.len, rec.seq);
+        ASSERT_MEM(rec.data, want, rec.len);
+        n++;
+    }
+    *end_rc = rc;
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    maplog *log;
+    maplog_reader *r;
+    maplog_record rec;
+    char d[600];
+    uint64_t oldest, next;
+    int rc;
+    t_seed_init(argc, argv);
+    const char *base = t_mkscratch("retention");
+
+    /* 1. by segment count, with a reader in the middle of segment 0 */
+    snprintf(d, sizeof d, "%s/count", base);
+    ASSERT_OK(t_open(&log, d, SEG, MAPLOG_OPT_RETAIN_SEGMENTS, 3LL, 0));
+    append_n(log, 300);
+    ASSERT_OK(maplog_reader_open(&r, d, 0));
+    for (int i = 0; i < 10; i++)
+        ASSERT_OK(maplog_reader_next(r, &rec));
+    append_n(log, 5000); /* many rollovers */
+    ASSERT_OK(maplog_sync(log));
+    ASSERT_EQ(count_files(d, ".mlog", &oldest), 3);
+    ASSERT_OK(maplog_next_seq(log, &next));
+    printf("retain 3 segments: 3 files left, oldest starts at seq %" PRIu64 "\n", oldest);
+    /* the reader finishes segment 0, which is gone from the directory but still mapped */
+    uint64_t got = read_rest(r, 10, &rc);
+    ASSERT_TRUE(got > 100 && rc == MAPLOG_ENOENT, "read %" PRIu64 " more, then rc %d: %s", got, rc,
+                maplog_reader_errmsg(r));
+    printf("reader mid-segment: read the rest of segment 0 (%" PRIu64 " records), then: %s\n", got,
+           maplog_reader_errmsg(r));
+    maplog_reader_close(r);
+    ASSERT_OK(maplog_reader_open(&r, d, 0));
+    int64_t first;
+    ASSERT_OK(maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first));
+    ASSERT_EQ(first, oldest);
+    ASSERT_EQ(read_rest(r, oldest, &rc), next - oldest);
+    ASSERT_EQ(rc, MAPLOG_END);
+    ASSERT_EQ(maplog_reader_seek(r, 0), MAPLOG_ENOENT);
+    maplog_reader_close(r);
+    ASSERT_OK(maplog_close(log));
+
+    /* 2. by bytes */
+    snprintf(d, sizeof d, "%s/bytes", base);
+    ASSERT_OK(t_open(&log, d, SEG, MAPLOG_OPT_RETAIN_BYTES, 4LL * SEG, 0));
+    append_n(log, 6000);
+    ASSERT_OK(maplog_sync(log));
+    int files = count_files(d, ".mlog", &oldest);
+    ASSERT_TRUE(files == 4, "retain 4 segments' bytes: %d files", files);
+    ASSERT_OK(maplog_close(log));
+
+    /* 3. by age: sealed segments older than 50 ms go, the current one stays */
+    snprintf(d, sizeof d, "%s/age", base);
+    ASSERT_OK(t_open(&log, d, SEG, MAPLOG_OPT_RETAIN_AGE_MS, 50LL, 0));
+    append_n(log, 3000);
+    ASSERT_OK(maplog_sync(log));
+    int before = count_files(d, ".mlog", &oldest);
+    struct timespec ts = {0, 120000000};
+    nanosleep(&ts, NULL);
+    append_n(log, 1);
+    ASSERT_OK(maplog_sync(log));
+    ASSERT_OK(maplog_next_seq(log, &next));
+    ASSERT_EQ(count_files(d, ".mlog", &oldest), 1);
+    printf("retain 50 ms: %d segments before, 1 after (the current, from seq %" PRIu64 ")\n",
+           before, oldest);
+    ASSERT_OK(maplog_close(log));
+
+    /* 4. archive: sealed segments become .mlogz; everything reads back */
+    snprintf(d, sizeof d, "%s/archive", base);
+    ASSERT_OK(t_open(&log, d, SEG, MAPLOG_OPT_ARCHIVE, 1LL, 0));
+    append_n(log, 6000);
+    ASSERT_OK(maplog_sync(log));
+    int plain = count_files(d, ".mlog", &oldest);
+    int archived = 0;
+    for (int i = 0; i < 500 && archived < plain + archived - 1; i++) {
+        archived = count_files(d, ".mlogz", &oldest);
+        plain = count_files(d, ".mlog", &oldest);
+        if (plain == 1)
+            break;
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    ASSERT_EQ(plain, 1); /* only the current segment is left uncompressed */
+    ASSERT_TRUE(archived >= 5, "%d archived", archived);
+    ASSERT_OK(maplog_close(log));
+    long long packed = 0;
+    {
+        DIR *dd = opendir(d);
+        struct dirent *e;
+        while ((e = readdir(dd)))
+            if (strstr(e->d_name, ".mlogz"))
+                packed += t_file_size(t_path(d, e->d_name));
+        closedir(dd);
+    }
+    printf("archive: %d sealed segments compressed to %lld bytes (%.1f%% of %d bytes)\n", archived,
+           packed, 100.0 * (double)packed / (archived * (double)SEG), archived * SEG);
+    ASSERT_OK(maplog_reader_open(&r, d, 0));
+    ASSERT_EQ(read_rest(r, 0, &rc), 6000);
+    ASSERT_EQ(rc, MAPLOG_END);
+    ASSERT_OK(maplog_reader_seek(r, 1234));
+    ASSERT_OK(maplog_reader_next(r, &rec));
+    ASSERT_EQ(rec.seq, 1234);
+    maplog_reader_close(r);
+    uint64_t problems = 99;
+    ASSERT_OK(maplog_verify(d, 0, NULL, NULL, NULL, &problems));
+    ASSERT_EQ(problems, 0);
+    ASSERT_OK(maplog_verify(d, MAPLOG_VERIFY_QUICK, NULL, NULL, NULL, &problems));
+    ASSERT_EQ(problems, 0);
+    /* reopening recovers over archived segments and continues */
+    ASSERT_OK(t_open(&log, d, SEG, MAPLOG_OPT_ARCHIVE, 1LL, 0));
+    ASSERT_OK(maplog_next_seq(log, &next));
+    ASSERT_EQ(next, 6000);
+    append_n(log, 10);
+    ASSERT_OK(maplog_close(log));
+    /* a damaged archive is reported, not read as data */
+    {
+        char z[700];
+        snprintf(z, sizeof z, "%s/%020d.mlogz", d, 0);
+        unsigned char b = 0;
+        t_pread(z, &b, 1, 300);
+        b ^= 0xff;
+        t_pwrite(z, &b, 1, 300);
+        ASSERT_OK(maplog_verify(d, 0, NULL, NULL, NULL, &problems));
+        ASSERT_TRUE(problems >= 1, "damaged archive not reported");
+        ASSERT_OK(maplog_reader_open(&r, d, 0));
+        rc = maplog_reader_next(r, &rec);
+        ASSERT_TRUE(rc == MAPLOG_ECORRUPT, "rc %d", rc);
+        printf("damaged archive: %s\n", maplog_reader_errmsg(r));
+        maplog_reader_close(r);
+    }
+    t_scratch_done();
+    printf("1 passed, 0 failed\n");
+    return 0;
+}
