@@ -143,6 +143,12 @@ static int map_seg(maplog_reader *r, size_t i)
 
 /* Is a writer holding the log?  A shared lock attempt on the lock file tells, without
  * writing anything; a missing lock file means no writer. */
+static int next_first_if(maplog_reader *r, uint64_t *nf, int force);
+static int next_first(maplog_reader *r, uint64_t *nf)
+{
+    return next_first_if(r, nf, 1);
+}
+
 static int writer_alive(maplog_reader *r)
 {
     int fd = openat(r->dirfd, MLG_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -154,10 +160,13 @@ static int writer_alive(maplog_reader *r)
 }
 
 /* The first seq of the segment after the mapped one, re-listing the directory if the
- * mapped one is the last we know of.  1 and *nf set if there is one. */
-static int next_first(maplog_reader *r, uint64_t *nf)
+ * mapped one is the last we know of -- at most once a millisecond unless force (a sealed
+ * segment must have a successor), so a follower at the live end of the log does not
+ * readdir on every call.  1 and *nf set if there is one. */
+static int next_first_if(maplog_reader *r, uint64_t *nf, int force)
 {
-    if (r->idx + 1 >= r->nsegs && refresh_list(r) != 0)
+    if (r->idx + 1 >= r->nsegs && (force || mlg__mono_ns() - r->last_list_ns > 1000000u) &&
+        refresh_list(r) != 0)
         return 0;
     if (r->idx + 1 < r->nsegs) {
         *nf = r->segs[r->idx + 1];
@@ -300,7 +309,9 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
                              r->dir, r->name, r->off, mlg__rec_status_str(st), r->seq,
                              seal.record_count, seal.end_offset);
         }
-        int has_next = next_first(r, &nf);
+        /* unsealed: a successor may exist if the writer rolled over and died before sealing
+         * (or is about to seal); look for one, but not on every call at the live end */
+        int has_next = next_first_if(r, &nf, st != MLG_REC_EMPTY);
         if (has_next && nf == r->seq)
             goto advance; /* complete; anything after it is a torn tail the writer left */
         if (has_next && (nf < r->seq || !writer_alive(r)))
@@ -548,19 +559,20 @@ int maplog_reader_wait(maplog_reader *r, int timeout_ms)
         return MAPLOG_EINVAL;
     uint64_t start = mlg__mono_ns();
     uint64_t limit = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
-    long sleep_ns = 1000;
-    for (unsigned spins = 0;; spins++) {
+    long sleep_ns = 50000;
+    for (;;) {
         if (progress_possible(r))
             return 0;
         uint64_t waited = mlg__mono_ns() - start;
         if (waited >= limit)
             return MAPLOG_ETIMEDOUT;
-        if (spins < 32) {
+        if (waited < 50000) { /* spin (yielding) for 50 us: a busy log answers in that time */
             sched_yield();
             continue;
         }
-        /* Bounded back-off: from 1 us to 1 ms, so an idle follower costs ~1000 wake-ups a
-         * second at most and a busy one sees a record within microseconds. */
+        /* Then bounded back-off from 50 us (the kernel's default timer slack: a shorter
+         * sleep is not shorter) to 1 ms, so an idle follower costs at most ~1000 wake-ups
+         * a second. */
         struct timespec ts = {0, sleep_ns};
         nanosleep(&ts, NULL);
         if (sleep_ns < 1000000)

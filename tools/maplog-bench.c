@@ -2,7 +2,7 @@
  * maplog-bench -- maplog against the stores users would pick instead, and against the
  * hardware, on the same workloads in one run.
  *
- *   append     N records of each size, 1 and 2 threads: maplog, write(2) to an O_APPEND
+ *   append     N records of each size, 1, 2 and 4 threads: maplog, write(2) to an O_APPEND
  *              file, stdio fwrite, and (when built with them) LMDB (MDB_APPEND, NOSYNC),
  *              SQLite (WAL, synchronous=OFF, 1000 rows per transaction), RocksDB (WAL on,
  *              sync off); two limits: memcpy into pre-faulted anonymous memory and into a
@@ -15,6 +15,7 @@
  *              rollovers (it says how many).
  *   sync       appends/s and latency per durability mode, and msync(MS_SYNC) of the
  *              dirty range against fdatasync.
+ *   follow     append-to-reader latency with the reader in another process.
  *   rss        peak resident memory while replaying a log larger than memory allowed.
  *
  * Every figure is the median of --reps runs, with the spread (min..max).  The machine,
@@ -29,6 +30,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -814,6 +816,85 @@ static void bench_sync(void)
     }
 }
 
+/* ---- append to reader latency, across processes ---------------------------------------- */
+
+/* A writer appends 64-byte records carrying CLOCK_MONOTONIC at append, one every pace_ns;
+ * a reader in another process follows with maplog_reader_wait and takes, per record, the
+ * time from the append call to the moment next() returned it.  Small segments, so the
+ * run crosses rollovers. */
+static void bench_follow(void)
+{
+    const uint64_t n = opt.quick ? 100000 : 300000, pace_ns = 5000;
+    int p[2];
+    printf("\nappend-to-reader latency, reader in another process (64 B, one record every %" PRIu64
+           " us, 1 MiB segments)\n",
+           pace_ns / 1000);
+    rm_rf(path("follow"));
+    long long seg_saved = opt.seg;
+    opt.seg = 1 << 20;
+    maplog *log = ml_open(path("follow"));
+    opt.seg = seg_saved;
+    if (pipe(p))
+        die("pipe", strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+        maplog_reader *r;
+        maplog_record rec;
+        uint64_t *lat = malloc(n * sizeof *lat), got = 0;
+        if (maplog_reader_open(&r, path("follow"), 0))
+            _exit(1);
+        while (got < n) {
+            int rc = maplog_reader_next(r, &rec);
+            if (rc == MAPLOG_END) {
+                maplog_reader_wait(r, 5000);
+                continue;
+            }
+            if (rc)
+                _exit(2);
+            uint64_t sent;
+            memcpy(&sent, rec.data, 8);
+            lat[got++] = now_ns() - sent;
+        }
+        qsort(lat, n, sizeof *lat, cmp_u64);
+        uint64_t out[4] = {lat[n / 2], lat[n * 99 / 100], lat[n * 999 / 1000], lat[n - 1]};
+        if (write(p[1], out, sizeof out) != sizeof out)
+            _exit(3);
+        _exit(0);
+    }
+    unsigned char buf[64] = {0};
+    uint64_t next = now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        while (now_ns() < next) /* pace, but leave the CPU to the reader on a small box */
+            sched_yield();
+        next += pace_ns;
+        uint64_t t = now_ns();
+        memcpy(buf, &t, 8);
+        if (maplog_append(log, buf, sizeof buf, NULL))
+            die("append", maplog_errmsg(log));
+    }
+    uint64_t res[4] = {0};
+    if (read(p[0], res, sizeof res) != sizeof res)
+        die("follower", "no result");
+    int st;
+    waitpid(pid, &st, 0);
+    ml_close(log);
+    maplog_reader *r;
+    int64_t segs = 0;
+    if (maplog_reader_open(&r, path("follow"), 0) == 0) {
+        maplog_reader_info_get(r, MAPLOG_INFO_SEGMENTS, &segs);
+        maplog_reader_close(r);
+    }
+    printf("  follow   append -> reader         64 B  p50 %6" PRIu64 " ns  p99 %6" PRIu64
+           " ns  p99.9 %7" PRIu64 " ns  max %9" PRIu64 " ns (%" PRId64 " rollovers)\n",
+           res[0], res[1], res[2], res[3], segs - 1);
+    if (csv)
+        fprintf(csv, "follow,maplog,64,1,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",\n",
+                res[0], res[1], res[2], res[3]);
+    close(p[0]);
+    close(p[1]);
+    rm_rf(path("follow"));
+}
+
 /* ---- resident memory while replaying -------------------------------------------------- */
 
 static void bench_rss(void)
@@ -895,7 +976,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: maplog-bench [--dir DIR] [--mb MB] [--sizes 64,256,4096] [--threads 1,2]\n"
             "                    [--reps N] [--segment-mb MB] [--csv FILE] [--quick]\n"
-            "                    [--only append,replay,latency,sync,rss]\n"
+            "                    [--only append,replay,latency,sync,follow,rss]\n"
             "Measures maplog and its peers; see the comment at the top of maplog-bench.c.\n");
     exit(2);
 }
@@ -905,7 +986,7 @@ int main(int argc, char **argv)
     snprintf(opt.dir, sizeof opt.dir, "bench-tmp");
     opt.bytes = 256ull << 20;
     parse_list("64,256,4096", opt.sizes, &opt.nsizes, 8);
-    parse_list("1,2", opt.threads, &opt.nthreads, 4);
+    parse_list("1,2,4", opt.threads, &opt.nthreads, 4);
     opt.reps = 3;
     opt.seg = 64ll << 20;
     for (int i = 1; i < argc; i++) {
@@ -949,6 +1030,8 @@ int main(int argc, char **argv)
         bench_latency();
     if (want("sync"))
         bench_sync();
+    if (want("follow"))
+        bench_follow();
     if (want("rss"))
         bench_rss();
     rm_rf(opt.dir);
