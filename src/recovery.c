@@ -20,8 +20,8 @@
  *     and the recovery report says so.
  *  4. Bytes past the end are zeroed (they are not records and must not become part of
  *     one), the result is synced, and a checkpoint says where the log now ends.
- *  5. A last segment that is entirely zero (a rollover cut short before its header
- *     reached the disk) holds nothing and is removed.  An unsealed older segment whose
+ *  5. A last segment that is full-size and entirely zero (a rollover cut short before
+ *     its header reached the disk) holds nothing and is removed.  An unsealed older segment whose
  *     records end before the next one begins had a torn tail when the power went out
  *     before the background seal: if no later segment holds synced records, the log is
  *     cut there and the later segments are set aside as "<name>.tail-0".
@@ -400,14 +400,17 @@ static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
     *dropped = 0;
     if ((rc = open_seg(log, name, &fd, &size)))
         goto out;
-    if (size > 0) {
+    if (size >= MLG_MIN_SEGMENT_SIZE && size <= MLG_MAX_SEGMENT_SIZE) {
         map = mlg__os.mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
         if (map == MAP_FAILED) {
             map = NULL;
             goto out;
         }
     }
-    if (size == 0 || all_zero(map, size)) {
+    /* maplog sizes a segment (ftruncate) before it names it: only a full-size, all-zero
+     * file is a rollover cut short.  A zero-length or odd-sized one is someone else's
+     * doing, and recover_last() refuses it with its name. */
+    if (size >= MLG_MIN_SEGMENT_SIZE && size % 4096 == 0 && all_zero(map, size)) {
         if (mlg__unlinkat(log->dirfd, name, 0) < 0)
             rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot remove empty segment: %s",
                            log->dir, name, strerror(errno));

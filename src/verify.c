@@ -510,7 +510,8 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
         size_t later = n - c.seg - 1 + (size_t)c.before_seg;
         if (later)
             REPORT("; %zu segment file%s after the cut %s renamed to NAME.tail-0", later,
-                   later > 1 ? "s" : "", flags & MAPLOG_RECOVER_APPLY ? "were" : "would be");
+                   later > 1 ? "s" : "",
+                   flags & MAPLOG_RECOVER_APPLY ? (later > 1 ? "were" : "was") : "would be");
         REPORT(".");
     }
     if (!(flags & MAPLOG_RECOVER_APPLY))

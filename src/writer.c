@@ -815,8 +815,9 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
     log->lockfd = mlg__openat(log->dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
                               (mode_t)log->opt.file_mode);
     if (log->lockfd < 0) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s", dir, MLG_LOCK_NAME,
-                       strerror(errno));
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s%s", dir, MLG_LOCK_NAME,
+                       strerror(errno),
+                       errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
         goto fail;
     }
     if (flock(log->lockfd, LOCK_EX | LOCK_NB) < 0) {

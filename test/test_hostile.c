@@ -1,0 +1,190 @@
+/* test_hostile.c -- a log directory someone has tampered with: symlinks planted where
+ * maplog's files go (the target outside the directory must never be touched), files
+ * created with the configured mode, zero-length files named like segments, a segment of
+ * another log, files that are not segments.  Each gets a clear error or is skipped;
+ * nothing is written outside the directory. */
+#include "harness.h"
+
+#define SEG (64 * 1024)
+
+static void write_file(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "w");
+    ASSERT_TRUE(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", p);
+}
+
+static int same_text(const char *p, const char *text)
+{
+    char buf[256] = "";
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strcmp(buf, text) == 0;
+}
+
+static void make_log(const char *dir, int n, long long mode)
+{
+    maplog *log;
+    if (mode)
+        ASSERT_OK(t_open(&log, dir, SEG, MAPLOG_OPT_FILE_MODE, mode, 0));
+    else
+        ASSERT_OK(t_open(&log, dir, SEG, 0));
+    for (int i = 0; i < n; i++)
+        ASSERT_OK(maplog_append(log, "record", 6, NULL));
+    ASSERT_OK(maplog_close(log));
+}
+
+int main(int argc, char **argv)
+{
+    char d[600], victim[600], p[700];
+    maplog *log;
+    maplog_reader *r;
+    maplog_record rec;
+    struct stat st;
+    int rc;
+    t_seed_init(argc, argv);
+    const char *base = t_mkscratch("hostile");
+    snprintf(victim, sizeof victim, "%s/victim.txt", base);
+    write_file(victim, "precious\n");
+    umask(022);
+
+    /* 1. file modes: 0640 by default, the option otherwise */
+    snprintf(d, sizeof d, "%s/modes", base);
+    make_log(d, 10, 0);
+    ASSERT_TRUE(stat(t_path(d, "00000000000000000000.mlog"), &st) == 0, "segment exists");
+    ASSERT_EQ(st.st_mode & 0777, 0640);
+    snprintf(d, sizeof d, "%s/modes600", base);
+    make_log(d, 10, 0600);
+    ASSERT_TRUE(stat(t_path(d, "00000000000000000000.mlog"), &st) == 0, "segment exists");
+    ASSERT_EQ(st.st_mode & 0777, 0600);
+
+    /* 2. a symlink where the spare goes: removed as a link, the target untouched */
+    snprintf(d, sizeof d, "%s/spare-link", base);
+    make_log(d, 10, 0);
+    ASSERT_TRUE(symlink(victim, t_path(d, "next.mlog-spare")) == 0, "symlink");
+    ASSERT_OK(t_open(&log, d, SEG, 0));
+    ASSERT_OK(maplog_append(log, "x", 1, NULL));
+    ASSERT_OK(maplog_close(log));
+    ASSERT_TRUE(same_text(victim, "precious\n"), "the spare symlink's target was written");
+
+    /* 3. a symlink named like a segment: refused by the writer, skipped by readers */
+    snprintf(d, sizeof d, "%s/seg-link", base);
+    make_log(d, 10, 0);
+    snprintf(p, sizeof p, "%s/%020d.mlog", d, 10);
+    ASSERT_TRUE(symlink(victim, p) == 0, "symlink");
+    rc = t_open(&log, d, SEG, 0);
+    ASSERT_TRUE(rc != 0, "a symlinked segment was opened");
+    printf("symlinked segment, open: %s\n", maplog_last_open_error());
+    ASSERT_TRUE(strstr(maplog_last_open_error(), "symlink") != NULL ||
+                    strstr(maplog_last_open_error(), "link") != NULL,
+                "message says why: %s", maplog_last_open_error());
+    ASSERT_OK(maplog_reader_open(&r, d, 0));
+    int n = 0;
+    while ((rc = maplog_reader_next(r, &rec)) == 0)
+        n++;
+    ASSERT_EQ(n, 10);
+    maplog_reader_close(r);
+    uint64_t problems;
+    ASSERT_OK(maplog_verify(d, 0, NULL, NULL, NULL, &problems));
+    ASSERT_TRUE(problems >= 1, "verify reports the symlink");
+    ASSERT_TRUE(same_text(victim, "precious\n"), "a segment symlink's target was written");
+
+    /* 4. a symlink where the lock goes */
+    snprintf(d, sizeof d, "%s/lock-link", base);
+    make_log(d, 10, 0);
+    unlink(t_path(d, "maplog.lock"));
+    ASSERT_TRUE(symlink(victim, t_path(d, "maplog.lock")) == 0, "symlink");
+    rc = t_open(&log, d, SEG, 0);
+    ASSERT_TRUE(rc != 0, "opened through a symlinked lock");
+    printf("symlinked lock, open: %s\n", maplog_last_open_error());
+    ASSERT_TRUE(same_text(victim, "precious\n"), "the lock symlink's target was written");
+
+    /* 5. zero-length files named like segments */
+    snprintf(d, sizeof d, "%s/zero-len", base);
+    make_log(d, 10, 0);
+    snprintf(p, sizeof p, "%s/%020d.mlog", d, 10);
+    write_file(p, "");
+    ASSERT_OK(maplog_reader_open(&r, d, 0)); /* readers: the 10 records, then a clear error */
+    n = 0;
+    while ((rc = maplog_reader_next(r, &rec)) == 0)
+        n++;
+    ASSERT_EQ(n, 10);
+    ASSERT_TRUE(rc == MAPLOG_ECORRUPT, "rc %d", rc);
+    printf("zero-length last segment, read: %s\n", maplog_reader_errmsg(r));
+    maplog_reader_close(r);
+    rc = t_open(&log, d, SEG, 0); /* not something maplog makes: refused, by name */
+    ASSERT_EQ(rc, MAPLOG_ECORRUPT);
+    printf("zero-length last segment, open: %s\n", maplog_last_open_error());
+    char report[2048];
+    ASSERT_OK(maplog_recover(d, MAPLOG_RECOVER_APPLY, report, sizeof report, NULL));
+    printf("zero-length last segment, recover --apply: %s\n", report);
+    ASSERT_OK(t_open(&log, d, SEG, 0));
+    uint64_t next;
+    ASSERT_OK(maplog_next_seq(log, &next));
+    ASSERT_EQ(next, 10);
+    ASSERT_OK(maplog_close(log));
+    ASSERT_TRUE(stat(p, &st) != 0, "the bad file was set aside");
+    snprintf(p, sizeof p, "%s/%020d.mlog", d, 0); /* a zero-length first segment */
+    ASSERT_TRUE(truncate(p, 0) == 0, "truncate");
+    snprintf(p, sizeof p, "%s/%020d.mlog", d, 5);
+    write_file(p, "");
+    rc = t_open(&log, d, SEG, 0);
+    ASSERT_TRUE(rc == MAPLOG_ECORRUPT, "zero-length older segment: rc %d", rc);
+    printf("zero-length segment, open: %s\n", maplog_last_open_error());
+
+    /* 6. a segment of another log, renamed to fit */
+    char other[600];
+    snprintf(d, sizeof d, "%s/foreign", base);
+    snprintf(other, sizeof other, "%s/other", base);
+    make_log(d, 3000, 0);
+    make_log(other, 3000, 0);
+    {
+        DIR *dd = opendir(d);
+        struct dirent *e;
+        char last[64] = "";
+        while ((e = readdir(dd)))
+            if (strlen(e->d_name) == 25 && strcmp(e->d_name, last) > 0)
+                snprintf(last, sizeof last, "%s", e->d_name);
+        closedir(dd);
+        /* the other log's segment with the same name (same sizes, same sequence) */
+        char src[700], dst[700];
+        snprintf(src, sizeof src, "%s/%s", other, last);
+        snprintf(dst, sizeof dst, "%s/%s", d, last);
+        ASSERT_TRUE(rename(src, dst) == 0, "swap in %s", last);
+    }
+    rc = t_open(&log, d, SEG, 0);
+    ASSERT_EQ(rc, MAPLOG_ECORRUPT);
+    printf("another log's segment, open: %s\n", maplog_last_open_error());
+    ASSERT_TRUE(strstr(maplog_last_open_error(), "log id") != NULL, "%s", maplog_last_open_error());
+    ASSERT_OK(maplog_reader_open(&r, d, 0));
+    while ((rc = maplog_reader_next(r, &rec)) == 0)
+        ;
+    ASSERT_EQ(rc, MAPLOG_ECORRUPT);
+    printf("another log's segment, read: %s\n", maplog_reader_errmsg(r));
+    maplog_reader_close(r);
+
+    /* 7. files that are not segments are ignored by readers and the writer */
+    snprintf(d, sizeof d, "%s/extra", base);
+    make_log(d, 10, 0);
+    write_file(t_path(d, "README"), "hello");
+    write_file(t_path(d, "00000000000000000000.mlog.bak"), "junk");
+    write_file(t_path(d, "123.mlog"), "junk");
+    mkdir(t_path(d, "subdir"), 0755);
+    ASSERT_OK(t_open(&log, d, SEG, 0));
+    ASSERT_OK(maplog_append(log, "y", 1, NULL));
+    ASSERT_OK(maplog_close(log));
+    ASSERT_OK(maplog_reader_open(&r, d, 0));
+    n = 0;
+    while ((rc = maplog_reader_next(r, &rec)) == 0)
+        n++;
+    ASSERT_EQ(n, 11);
+    maplog_reader_close(r);
+
+    ASSERT_TRUE(same_text(victim, "precious\n"), "the file outside the log was changed");
+    t_scratch_done();
+    printf("1 passed, 0 failed\n");
+    return 0;
+}
