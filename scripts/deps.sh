@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what building and testing maplog needs, when it is missing (Debian/Ubuntu).
-# Usage: scripts/deps.sh [--fuzz]   (--fuzz adds clang and its sanitizer runtimes)
+# Usage: scripts/deps.sh [--fuzz|--bench]
+#   --fuzz adds clang and its sanitizer runtimes; --bench the peer stores' -dev packages
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
@@ -10,6 +11,11 @@ command -v make >/dev/null 2>&1 || need+=(make)
 have_pkg zlib1g-dev || [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 have_pkg libxxhash-dev || [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ "${1:-}" = "--bench" ]; then
+  have_pkg liblmdb-dev || need+=(liblmdb-dev)
+  have_pkg libsqlite3-dev || need+=(libsqlite3-dev)
+  have_pkg librocksdb-dev || need+=(librocksdb-dev)
+fi
 if [ "${1:-}" = "--fuzz" ]; then
   command -v clang >/dev/null 2>&1 || need+=(clang)
   have_pkg libclang-rt-dev || ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need+=(libclang-rt-dev)
