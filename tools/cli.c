@@ -806,6 +806,8 @@ static int cmd_export(int argc, char **argv)
             werr = sink_write(&k, &rec.seq, 8) || sink_write(&k, &rec.timestamp_ns, 8) ||
                    sink_write(&k, &len, 4) || sink_write(&k, rec.data, rec.len);
         } else {
+            free(line); /* open_memstream allocates anew each time */
+            line = NULL;
             FILE *mem = open_memstream(&line, &line_len);
             cli_out = mem;
             json_record(&rec);
