@@ -252,9 +252,17 @@ static void print_record(const maplog_record *r, int format)
         if (printable_utf8(p, r->len)) {
             fwrite(p, 1, r->len, cli_out);
         } else {
+            static const char hx[] = "0123456789abcdef";
+            char buf[512];
             fputs("hex:", cli_out);
-            for (size_t k = 0; k < r->len; k++)
-                fprintf(cli_out, "%02x", p[k]);
+            for (size_t k = 0; k < r->len;) {
+                size_t m = 0;
+                for (; k < r->len && m + 2 <= sizeof buf; k++) {
+                    buf[m++] = hx[p[k] >> 4];
+                    buf[m++] = hx[p[k] & 15];
+                }
+                fwrite(buf, 1, m, cli_out);
+            }
         }
         fputc('\n', cli_out);
     }
