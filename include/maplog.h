@@ -301,6 +301,10 @@ typedef enum maplog_reader_info {
 
 int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *value);
 
+/* The log's identity: 16 random bytes chosen when the log was created, the same in every
+ * segment (docs/FORMAT.md).  MAPLOG_ENOENT if no segment could be read yet. */
+int maplog_reader_log_id(maplog_reader *r, uint8_t id[16]);
+
 /* ---- verifying and repairing --------------------------------------------------------- */
 
 /* Called once per problem found: the file (a name inside the log directory), the offset in

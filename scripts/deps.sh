@@ -11,6 +11,9 @@ command -v make >/dev/null 2>&1 || need+=(make)
 have_pkg zlib1g-dev || [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 have_pkg libxxhash-dev || [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# maplog ship and its integration test: the NATS C client and a real server
+have_pkg libnats-dev || [ -f /usr/include/nats/nats.h ] || need+=(libnats-dev)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 if [ "${1:-}" = "--bench" ]; then
   have_pkg liblmdb-dev || need+=(liblmdb-dev)
   have_pkg libsqlite3-dev || need+=(libsqlite3-dev)

@@ -648,3 +648,28 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
     }
     return MAPLOG_EINVAL;
 }
+
+int maplog_reader_log_id(maplog_reader *r, uint8_t id[16])
+{
+    if (!r || !id)
+        return MAPLOG_EINVAL;
+    if (!r->have_id) {
+        for (size_t i = 0; i < r->nsegs && !r->have_id; i++) {
+            uint8_t *map;
+            uint64_t size;
+            int archived;
+            char err[MLG_ERRMSG_MAX];
+            if (mlg__seg_map_ro(r->dirfd, r->dir, r->segs[i], &map, &size, &archived, err) == 0) {
+                if (mlg__header_check(map, size, r->dir, "segment", NULL, err) == 0) {
+                    memcpy(r->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
+                    r->have_id = 1;
+                }
+                munmap(map, size);
+            }
+        }
+        if (!r->have_id)
+            return mlg__errf(r->err, MAPLOG_ENOENT, "%s: no readable segment header", r->dir);
+    }
+    memcpy(id, r->log_id, 16);
+    return 0;
+}

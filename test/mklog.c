@@ -1,5 +1,5 @@
 /* mklog.c -- a test helper: write a log the tool tests can work on.
- *   mklog DIR N [--seg BYTES] [--crash] [--slow US] [--big]
+ *   mklog DIR N [--seg BYTES] [--crash] [--slow US] [--big] [--pad BYTES]
  * Record i's payload is deterministic: text for most, binary bytes for every 5th (so the
  * tool's hex and base64 paths are exercised), 4 KiB or more with --big.  --crash raises
  * SIGKILL instead of closing; --slow sleeps US microseconds between appends (a live log
@@ -13,13 +13,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mklog_payload.h"
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: mklog DIR N [--seg BYTES] [--crash] [--slow US] [--big]\n");
         return 2;
     }
-    long long n = atoll(argv[2]), seg = 64 << 20, slow = 0;
+    long long n = atoll(argv[2]), seg = 64 << 20, slow = 0, pad = 0;
     int crash = 0, big = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--seg") && i + 1 < argc)
@@ -30,6 +32,8 @@ int main(int argc, char **argv)
             crash = 1;
         else if (!strcmp(argv[i], "--big"))
             big = 1;
+        else if (!strcmp(argv[i], "--pad") && i + 1 < argc)
+            pad = atoll(argv[++i]);
     }
     maplog *log;
     maplog_options *o;
@@ -41,20 +45,7 @@ int main(int argc, char **argv)
     }
     static unsigned char buf[1 << 16];
     for (long long i = 0; i < n; i++) {
-        size_t len;
-        if (i % 5 == 4) {
-            len = (size_t)(i % 97);
-            for (size_t k = 0; k < len; k++)
-                buf[k] = (unsigned char)(i * 31 + (long long)k * 7);
-        } else {
-            len = (size_t)snprintf((char *)buf, sizeof buf,
-                                   "{\"i\":%lld,\"msg\":\"event \\\"%lld\\\" \xc3\xa9t\xc3\xa9\"}",
-                                   i, i);
-        }
-        if (big) {
-            memset(buf + len, 'b', 4096);
-            len += 4096;
-        }
+        size_t len = mklog_payload(buf, sizeof buf, i, big, (size_t)pad);
         if (maplog_append(log, buf, len, NULL)) {
             fprintf(stderr, "mklog: %s\n", maplog_errmsg(log));
             return 1;

@@ -1090,9 +1090,9 @@ int maplog_cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"dump", cmd_dump},    {"tail", cmd_tail},       {"verify", cmd_verify},
-                {"stats", cmd_stats},  {"recover", cmd_recover}, {"export", cmd_export},
-                {"import", cmd_import}};
+    } cmds[] = {{"dump", cmd_dump},     {"tail", cmd_tail},       {"verify", cmd_verify},
+                {"stats", cmd_stats},   {"recover", cmd_recover}, {"export", cmd_export},
+                {"import", cmd_import}, {"ship", maplog_cli_ship}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) {
             int rc = cmds[i].fn(argc - 1, argv + 1);

@@ -8,5 +8,7 @@
 extern FILE *cli_out;
 /* Run the tool: argv[0] is "maplog", argv[1] the command.  Returns the exit status. */
 int maplog_cli_main(int argc, char **argv);
+/* `maplog ship` (ship.c); without libnats it says how to get it. */
+int maplog_cli_ship(int argc, char **argv);
 
 #endif

@@ -1,0 +1,393 @@
+/*
+ * ship.c -- `maplog ship`: follow a log and publish every record to a NATS JetStream
+ * stream, exactly once, across shipper restarts, server restarts and cluster failover.
+ *
+ * Exactly once, by construction:
+ *   - every message carries Nats-Msg-Id "<log id>:<seq>" (the stream's duplicate window
+ *     drops a resend) and Nats-Expected-Last-Msg-Id, the id of the record before it, so
+ *     the stream refuses a message whose predecessor it does not hold: no gap can form,
+ *     however many publishes are in flight when something fails;
+ *   - the stream itself is the cursor: on start, and after any failed publish, the shipper
+ *     reads the stream's last message back (js_GetLastMsg), checks it is this log's, and
+ *     continues from the record after it.  Nothing to keep in step on local disk.
+ * Publishes are asynchronous with at most --max-inflight outstanding, so throughput is not
+ * one round trip per record.  The server being down is never a reason to drop a record:
+ * the shipper retries with back-off (the client library reconnects; the shipper re-reads
+ * its position and goes on), reporting on stderr.
+ *
+ * The stream must hold this log's records only (Expected-Last-Msg-Id is per stream).
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "maplog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef HAVE_NATS
+
+int maplog_cli_ship(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fprintf(stderr, "maplog: ship: this maplog was built without the NATS client.\n"
+                    "Install it (apt-get install libnats-dev) and rebuild: CMake finds it.\n");
+    return 2;
+}
+
+#else
+#include <nats/nats.h>
+
+static volatile sig_atomic_t stop;
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static _Atomic int pub_failed;
+static char fail_text[256];
+
+static void on_pub_err(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+    (void)js, (void)closure;
+    if (!atomic_exchange(&pub_failed, 1))
+        snprintf(fail_text, sizeof fail_text, "%s (%d)",
+                 pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err), (int)pae->ErrCode);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct shipper {
+    const char *dir, *servers, *stream, *subject;
+    int once, create, replicas;
+    int64_t inflight;
+    char log_id[40]; /* the log id in hex: the first part of every Nats-Msg-Id */
+    natsConnection *nc;
+    jsCtx *js;
+} shipper;
+
+/* The log's identity for message ids: the 16-byte log id, in hex.  0, 1 when the log has
+ * no record yet (nothing to ship), -1 on error. */
+static int log_identity(shipper *s)
+{
+    maplog_reader *r;
+    maplog_record rec;
+    uint8_t id[16];
+    if (maplog_reader_open(&r, s->dir, 0)) {
+        fprintf(stderr, "maplog: ship: %s\n", maplog_last_open_error());
+        return -1;
+    }
+    int rc = maplog_reader_log_id(r, id);
+    if (rc == 0)
+        for (int i = 0; i < 16; i++)
+            snprintf(s->log_id + 2 * i, 3, "%02x", id[i]);
+    else
+        fprintf(stderr, "maplog: ship: %s\n", maplog_reader_errmsg(r));
+    int empty = rc == 0 && maplog_reader_next(r, &rec) == MAPLOG_END;
+    maplog_reader_close(r);
+    return rc ? -1 : empty ? 1 : 0;
+}
+
+static int connect_all(shipper *s)
+{
+    natsOptions *o = NULL;
+    char *list = strdup(s->servers), *save = NULL;
+    const char *urls[16];
+    int n = 0;
+    for (char *t = strtok_r(list, ",", &save); t && n < 16; t = strtok_r(NULL, ",", &save))
+        urls[n++] = t;
+    natsStatus st = natsOptions_Create(&o);
+    if (st == NATS_OK)
+        st = natsOptions_SetServers(o, urls, n);
+    if (st == NATS_OK)
+        st = natsOptions_SetMaxReconnect(o, -1); /* forever: never give up on records */
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectWait(o, 250);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectBufSize(o, 64 << 20);
+    if (st == NATS_OK)
+        st = natsOptions_SetTimeout(o, 2000);
+    long backoff = 100;
+    while (st == NATS_OK && !stop) {
+        st = natsConnection_Connect(&s->nc, o);
+        if (st == NATS_OK)
+            break;
+        fprintf(stderr, "maplog: ship: cannot reach %s (%s); retrying in %ld ms\n", s->servers,
+                natsStatus_GetText(st), backoff);
+        sleep_ms(backoff);
+        backoff = backoff < 5000 ? backoff * 2 : 5000;
+        st = NATS_OK;
+    }
+    natsOptions_Destroy(o);
+    free(list);
+    if (st != NATS_OK || stop)
+        return -1;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = s->inflight;
+    jo.PublishAsync.ErrHandler = on_pub_err;
+    jo.Wait = 5000;
+    if (natsConnection_JetStream(&s->js, s->nc, &jo) != NATS_OK) {
+        fprintf(stderr, "maplog: ship: cannot get a JetStream context\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Make sure the stream exists (creating it with --create-stream). */
+static int ensure_stream(shipper *s)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+        natsStatus st = js_GetStreamInfo(&si, s->js, s->stream, NULL, &jerr);
+        if (st == NATS_OK) {
+            jsStreamInfo_Destroy(si);
+            return 0;
+        }
+        if (st == NATS_NOT_FOUND && s->create) {
+            jsStreamConfig cfg;
+            const char *subjects[1] = {s->subject};
+            jsStreamConfig_Init(&cfg);
+            cfg.Name = s->stream;
+            cfg.Subjects = subjects;
+            cfg.SubjectsLen = 1;
+            cfg.Storage = js_FileStorage;
+            cfg.Replicas = s->replicas;
+            cfg.Duplicates = (int64_t)10 * 60 * 1000000000; /* 10 minutes, in ns */
+            st = js_AddStream(&si, s->js, &cfg, NULL, &jerr);
+            if (st == NATS_OK) {
+                jsStreamInfo_Destroy(si);
+                return 0;
+            }
+        } else if (st == NATS_NOT_FOUND) {
+            fprintf(stderr, "maplog: ship: no stream %s (create it, or use --create-stream)\n",
+                    s->stream);
+            return -1;
+        }
+        fprintf(stderr, "maplog: ship: stream %s not ready (%s, %d); retrying in %ld ms\n",
+                s->stream, natsStatus_GetText(st), (int)jerr, backoff);
+        sleep_ms(backoff);
+    }
+    return -1;
+}
+
+/* Where to go on: the record after the stream's last message (which must be ours). */
+static int resume_point(shipper *s, uint64_t first_present, uint64_t *next, char *last_id,
+                        size_t last_id_len)
+{
+    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+        natsMsg *m = NULL;
+        jsErrCode jerr = 0;
+        natsStatus st = js_GetLastMsg(&m, s->js, s->stream, s->subject, NULL, &jerr);
+        if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {
+            *next = first_present;
+            last_id[0] = 0;
+            return 0;
+        }
+        if (st == NATS_OK) {
+            const char *id = NULL, *seq = NULL;
+            natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+            natsMsgHeader_Get(m, "Maplog-Seq", &seq);
+            int ours = id && seq && strncmp(id, s->log_id, strlen(s->log_id)) == 0 &&
+                       id[strlen(s->log_id)] == ':';
+            if (!ours) {
+                fprintf(stderr,
+                        "maplog: ship: stream %s's last message (id %s) is not from this log "
+                        "(%s): refusing to mix logs in one stream\n",
+                        s->stream, id ? id : "none", s->log_id);
+                natsMsg_Destroy(m);
+                return -1;
+            }
+            *next = strtoull(seq, NULL, 10) + 1;
+            snprintf(last_id, last_id_len, "%s", id);
+            natsMsg_Destroy(m);
+            return 0;
+        }
+        fprintf(stderr, "maplog: ship: cannot read the stream's last message (%s); retrying\n",
+                natsStatus_GetText(st));
+        sleep_ms(backoff);
+    }
+    return -1;
+}
+
+int maplog_cli_ship(int argc, char **argv)
+{
+    shipper s = {0};
+    s.inflight = 4096;
+    s.replicas = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fprintf(cli_out,
+                    "usage: maplog ship DIR --server nats://HOST:PORT[,...] --stream NAME\n"
+                    "                   --subject SUBJ [--once] [--max-inflight N]\n"
+                    "                   [--create-stream [--replicas R]]\n"
+                    "Publish every record of the log to a NATS JetStream stream, exactly once,\n"
+                    "following the log as it grows (like tail -f) until interrupted; --once\n"
+                    "ships what exists and exits.  Each message carries the headers\n"
+                    "Nats-Msg-Id (<log>:<seq>), Maplog-Seq and Maplog-Ts; the payload is the\n"
+                    "record.  Restarts resume after the stream's last message.  The stream\n"
+                    "must hold this log's records only.\n");
+            return 0;
+        }
+        if (!strcmp(a, "--once")) {
+            s.once = 1;
+        } else if (!strcmp(a, "--create-stream")) {
+            s.create = 1;
+        } else if (v && !strcmp(a, "--server")) {
+            s.servers = v, i++;
+        } else if (v && !strcmp(a, "--stream")) {
+            s.stream = v, i++;
+        } else if (v && !strcmp(a, "--subject")) {
+            s.subject = v, i++;
+        } else if (v && !strcmp(a, "--max-inflight")) {
+            s.inflight = atoll(v), i++;
+        } else if (v && !strcmp(a, "--replicas")) {
+            s.replicas = atoi(v), i++;
+        } else if (a[0] != '-' && !s.dir) {
+            s.dir = a;
+        } else {
+            fprintf(stderr, "maplog: ship: unknown or incomplete option %s\n", a);
+            return 2;
+        }
+    }
+    if (!s.dir || !s.servers || !s.stream || !s.subject || s.inflight < 1) {
+        fprintf(stderr, "maplog: ship: DIR, --server, --stream and --subject, please\n");
+        return 2;
+    }
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
+    int rc;
+    while ((rc = log_identity(&s)) == 1 && !s.once && !stop)
+        sleep_ms(200); /* an empty log: wait for its first record */
+    if (rc)
+        return rc < 0 ? 1 : 0;
+    if (connect_all(&s) || ensure_stream(&s))
+        return 1;
+
+    maplog_reader *r;
+    if (maplog_reader_open(&r, s.dir, 0)) {
+        fprintf(stderr, "maplog: ship: %s\n", maplog_last_open_error());
+        return 1;
+    }
+    int64_t first_present = 0;
+    maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first_present);
+    uint64_t next, shipped = 0;
+    char prev_id[96], id[96], seqs[24], tss[24];
+    int status = 0;
+    double t0 = now_s();
+    if (resume_point(&s, (uint64_t)first_present, &next, prev_id, sizeof prev_id)) {
+        status = 1;
+        goto out;
+    }
+    if (next > (uint64_t)first_present && maplog_reader_seek(r, next) != 0) {
+        fprintf(stderr, "maplog: ship: %s\n", maplog_reader_errmsg(r));
+        status = 1;
+        goto out;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 10000;
+    while (!stop) {
+        maplog_record rec;
+        int rrc = maplog_reader_next(r, &rec);
+        int at_end = rrc == MAPLOG_END;
+        if (rrc && !at_end) {
+            fprintf(stderr, "maplog: ship: %s\n", maplog_reader_errmsg(r));
+            status = 1;
+            break;
+        }
+        if (!at_end) {
+            natsMsg *m = NULL;
+            snprintf(id, sizeof id, "%s:%" PRIu64, s.log_id, rec.seq);
+            snprintf(seqs, sizeof seqs, "%" PRIu64, rec.seq);
+            snprintf(tss, sizeof tss, "%" PRIu64, rec.timestamp_ns);
+            natsStatus st = natsMsg_Create(&m, s.subject, NULL, rec.data, (int)rec.len);
+            if (st == NATS_OK)
+                st = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+            if (st == NATS_OK)
+                st = prev_id[0] ? natsMsgHeader_Set(m, "Nats-Expected-Last-Msg-Id", prev_id)
+                                : natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", "0");
+            if (st == NATS_OK)
+                st = natsMsgHeader_Set(m, "Maplog-Seq", seqs);
+            if (st == NATS_OK)
+                st = natsMsgHeader_Set(m, "Maplog-Ts", tss);
+            if (st == NATS_OK)
+                st = js_PublishMsgAsync(s.js, &m, &po);
+            if (m)
+                natsMsg_Destroy(m);
+            if (st == NATS_OK) {
+                snprintf(prev_id, sizeof prev_id, "%s", id);
+                shipped++;
+            } else {
+                atomic_store(&pub_failed, 1);
+                snprintf(fail_text, sizeof fail_text, "publish: %s", natsStatus_GetText(st));
+            }
+        }
+        if (at_end || atomic_load(&pub_failed)) {
+            /* wait for every outstanding ack; on any failure, go back to what the stream
+             * holds and go on from there (the stream's checks keep it gap-free) */
+            jsPubOptions cw;
+            jsPubOptions_Init(&cw);
+            cw.MaxWait = 30000;
+            js_PublishAsyncComplete(s.js, &cw);
+            if (atomic_exchange(&pub_failed, 0)) {
+                fprintf(stderr,
+                        "maplog: ship: a publish failed (%s); resuming from the "
+                        "stream's last message\n",
+                        fail_text);
+                if (resume_point(&s, (uint64_t)first_present, &next, prev_id, sizeof prev_id)) {
+                    status = 1;
+                    break;
+                }
+                if (maplog_reader_seek(r, next) != 0 && next > (uint64_t)first_present) {
+                    fprintf(stderr, "maplog: ship: %s\n", maplog_reader_errmsg(r));
+                    status = 1;
+                    break;
+                }
+                sleep_ms(100);
+                continue;
+            }
+            if (at_end) {
+                if (s.once)
+                    break;
+                maplog_reader_wait(r, 200);
+            }
+        }
+    }
+out:;
+    jsPubOptions cw;
+    jsPubOptions_Init(&cw);
+    cw.MaxWait = 30000;
+    if (s.js)
+        js_PublishAsyncComplete(s.js, &cw);
+    double dt = now_s() - t0;
+    fprintf(stderr, "maplog: ship: %" PRIu64 " records published in %.2f s (%.0f records/s)%s\n",
+            shipped, dt, dt > 0 ? (double)shipped / dt : 0.0,
+            atomic_load(&pub_failed) ? "; the last publishes failed" : "");
+    maplog_reader_close(r);
+    jsCtx_Destroy(s.js);
+    natsConnection_Destroy(s.nc);
+    nats_Close();
+    return status;
+}
+#endif
