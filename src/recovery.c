@@ -86,6 +86,29 @@ static int map_rw(struct maplog *log, const char *name, int fd, uint64_t size, u
     return 0;
 }
 
+/* Open segment name read-write, check its size and header (learning the log id from the
+ * first one, have_id 0) and map it.  On failure *fd and *map are left for the caller to
+ * release (-1 / NULL when not opened). */
+static int open_checked(struct maplog *log, const char *name, int have_id, int *fd, uint64_t *size,
+                        uint8_t **map)
+{
+    int rc;
+    if ((rc = open_seg(log, name, fd, size)))
+        return rc;
+    if (*size < MLG_DATA_OFFSET || *size > MLG_MAX_SEGMENT_SIZE)
+        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+                         "%s/%s: %" PRIu64 " bytes is not a possible segment size", log->dir, name,
+                         *size);
+    if ((rc = map_rw(log, name, *fd, *size, map)))
+        return rc;
+    if ((rc = mlg__header_check(*map, *size, log->dir, name, have_id ? log->log_id : NULL,
+                                mlg__werr)))
+        return rc;
+    if (!have_id)
+        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)*map)->log_id, 16);
+    return 0;
+}
+
 static int all_zero(const uint8_t *map, uint64_t size)
 {
     return mlg__high_water(map, size, 0) == 0;
@@ -118,21 +141,8 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
                            log->dir, name, count, next_first);
         return rc;
     }
-    if ((rc = open_seg(log, name, &fd, &size)))
+    if ((rc = open_checked(log, name, have_id, &fd, &size, &map)))
         goto out;
-    if (size < MLG_DATA_OFFSET || size > MLG_MAX_SEGMENT_SIZE) {
-        rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
-                       "%s/%s: %" PRIu64 " bytes is not a possible segment size", log->dir, name,
-                       size);
-        goto out;
-    }
-    if ((rc = map_rw(log, name, fd, size, &map)))
-        goto out;
-    if ((rc =
-             mlg__header_check(map, size, log->dir, name, have_id ? log->log_id : NULL, mlg__werr)))
-        goto out;
-    if (!have_id)
-        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
     int sv = mlg__seal_read(map, size, first, &seal);
     if (sv == 1) {
         if (first + seal.record_count != next_first)
@@ -230,21 +240,8 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
     uint64_t size = 0;
     uint8_t *map = NULL;
     mlg__wseg *s = NULL;
-    if ((rc = open_seg(log, name, &fd, &size)))
+    if ((rc = open_checked(log, name, have_id, &fd, &size, &map)))
         goto fail;
-    if (size < MLG_DATA_OFFSET || size > MLG_MAX_SEGMENT_SIZE) {
-        rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
-                       "%s/%s: %" PRIu64 " bytes is not a possible segment size", log->dir, name,
-                       size);
-        goto fail;
-    }
-    if ((rc = map_rw(log, name, fd, size, &map)))
-        goto fail;
-    if ((rc =
-             mlg__header_check(map, size, log->dir, name, have_id ? log->log_id : NULL, mlg__werr)))
-        goto fail;
-    if (!have_id)
-        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
 
     mlg__scan_result r;
     mlg__checkpoint ck;

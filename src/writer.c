@@ -774,6 +774,21 @@ static int make_dir(const char *dir, mode_t file_mode)
     return mkdir(dir, m) == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/* Release what every handle has: the lock (by closing it), the directory, the locks. */
+static void free_handle(struct maplog *log)
+{
+    if (log->lockfd >= 0)
+        close(log->lockfd);
+    if (log->dirfd >= 0)
+        close(log->dirfd);
+    pthread_mutex_destroy(&log->mu);
+    pthread_mutex_destroy(&log->sync_mu);
+    pthread_cond_destroy(&log->bg_cv);
+    pthread_cond_destroy(&log->spare_cv);
+    free(log->dir);
+    free(log);
+}
+
 int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
 {
     int rc = 0;
@@ -841,19 +856,9 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
 fail:
     mlg__set_open_error(err);
     if (log) {
-        mlg__wseg *c = atomic_load(&log->cur);
-        mlg__seg_free(c);
+        mlg__seg_free(atomic_load(&log->cur));
         mlg__seg_free(log->spare);
-        if (log->lockfd >= 0)
-            close(log->lockfd);
-        if (log->dirfd >= 0)
-            close(log->dirfd);
-        pthread_mutex_destroy(&log->mu);
-        pthread_mutex_destroy(&log->sync_mu);
-        pthread_cond_destroy(&log->bg_cv);
-        pthread_cond_destroy(&log->spare_cv);
-        free(log->dir);
-        free(log);
+        free_handle(log);
     }
     return rc;
 }
@@ -887,16 +892,7 @@ int maplog_close(maplog *log)
         n = s->next;
         mlg__seg_free(s);
     }
-    if (log->lockfd >= 0)
-        close(log->lockfd);
-    if (log->dirfd >= 0)
-        close(log->dirfd);
-    pthread_mutex_destroy(&log->mu);
-    pthread_mutex_destroy(&log->sync_mu);
-    pthread_cond_destroy(&log->bg_cv);
-    pthread_cond_destroy(&log->spare_cv);
-    free(log->dir);
-    free(log);
+    free_handle(log);
     return rc;
 }
 
