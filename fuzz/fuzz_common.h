@@ -59,4 +59,28 @@ static void fz_write(const char *dir, const char *name, const uint8_t *data, siz
     close(fd);
 }
 
+/* Split data into up to max_files segment files in dir at 0xFF 'M' 'L' 'G' markers: the
+ * first piece is 00000000000000000000.mlog, each later piece's first two bytes (big-endian)
+ * are its first sequence number.  Returns how many files were written. */
+static int fz_split_segments(const char *dir, const uint8_t *data, size_t size, int max_files)
+{
+    size_t start = 0;
+    int files = 0;
+    for (size_t i = 0; i <= size && files < max_files; i++) {
+        if (i == size || (i + 4 <= size && memcmp(data + i, "\xffMLG", 4) == 0)) {
+            size_t skip = files ? 2 : 0;
+            if (i > start + skip) {
+                char name[64];
+                unsigned seq = files ? (unsigned)data[start] << 8 | data[start + 1] : 0u;
+                snprintf(name, sizeof name, "%020u.mlog", seq);
+                fz_write(dir, name, data + start + skip, i - start - skip);
+                files++;
+            }
+            start = i + 4;
+            i += 3;
+        }
+    }
+    return files;
+}
+
 #endif

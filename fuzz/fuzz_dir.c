@@ -9,22 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *dir = fz_scratch();
     fz_clear(dir);
-    size_t start = 0;
-    int files = 0;
-    for (size_t i = 0; i <= size && files < 4; i++) {
-        if (i == size || (i + 4 <= size && memcmp(data + i, "\xffMLG", 4) == 0)) {
-            size_t skip = files ? 2 : 0;
-            if (i > start + skip) {
-                char name[64];
-                unsigned seq = files ? (unsigned)data[start] << 8 | data[start + 1] : 0u;
-                snprintf(name, sizeof name, "%020u.mlog", seq);
-                fz_write(dir, name, data + start + skip, i - start - skip);
-                files++;
-            }
-            start = i + 4;
-            i += 3;
-        }
-    }
+    fz_split_segments(dir, data, size, 4);
     maplog_reader *r;
     maplog_record rec;
     if (maplog_reader_open(&r, dir, 0) != 0)
