@@ -9,8 +9,8 @@
  * yet", so no reader can see a half-written record, and since readers stop at the first
  * unpublished record they never see a hole either.
  *
- * What must not be on the append path is done ahead of time or behind it, by one
- * background thread per log:
+ * What must not be on the append path is done ahead of time or behind it, by two
+ * threads per log -- the preparer (ahead) and the background thread (behind):
  *   ahead:  the next segment (the "spare") is created, ftruncate'd, its blocks reserved
  *           with posix_fallocate (so a full disk is an error at rollover, never a SIGBUS
  *           on a store), mapped and pre-faulted, so that a rollover is a header memcpy, a
@@ -506,18 +506,6 @@ static void *bg_main(void *arg)
             pthread_mutex_lock(&log->mu);
             continue;
         }
-        if (!log->spare && !log->spare_busy && !log->spare_rc) {
-            mlg__wseg *s = NULL;
-            log->spare_busy = 1;
-            pthread_mutex_unlock(&log->mu);
-            int rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size);
-            pthread_mutex_lock(&log->mu);
-            log->spare = s;
-            log->spare_rc = rc; /* a failure is retried by the next rollover, not here */
-            log->spare_busy = 0;
-            pthread_cond_broadcast(&log->spare_cv);
-            continue;
-        }
         uint64_t now = mlg__mono_ns();
         if (log->opt.archive) {
             pthread_mutex_unlock(&log->mu);
@@ -569,6 +557,33 @@ static void wake_bg(struct maplog *log)
     pthread_cond_signal(&log->bg_cv);
 }
 
+/* The preparer: keeps one spare segment ready.  A thread of its own, so that preparing
+ * the next segment never waits behind a seal's fdatasync, which waits on the disk: at a
+ * sustained gigabyte a second, a 64 MiB segment fills in ~60 ms, and the spare must be
+ * ready by then.  A failure (ENOSPC) is retried when the next rollover asks again. */
+static void *prep_main(void *arg)
+{
+    struct maplog *log = arg;
+    pthread_mutex_lock(&log->mu);
+    while (!log->stop) {
+        if (!log->spare && !log->spare_busy && !log->spare_rc) {
+            mlg__wseg *s = NULL;
+            log->spare_busy = 1;
+            pthread_mutex_unlock(&log->mu);
+            int rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size);
+            pthread_mutex_lock(&log->mu);
+            log->spare = s;
+            log->spare_rc = rc;
+            log->spare_busy = 0;
+            pthread_cond_broadcast(&log->spare_cv);
+            continue;
+        }
+        pthread_cond_wait(&log->prep_cv, &log->mu);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return NULL;
+}
+
 /* ---- rollover ------------------------------------------------------------------------ */
 
 /* Called when a record did not fit in s.  Marks s full, activates the spare as the next
@@ -605,6 +620,8 @@ static int rollover(struct maplog *log, mlg__wseg *s)
     if ((rc = mlg__seg_activate(log, n, first)))
         goto out;
     log->spare = NULL;
+    log->spare_rc = 0;
+    pthread_cond_signal(&log->prep_cv); /* prepare the next one now */
     s->next = NULL;
     mlg__wseg **tail = &log->sealq;
     while (*tail)
@@ -774,6 +791,21 @@ static int make_dir(const char *dir, mode_t file_mode)
     return mkdir(dir, m) == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/* Stop the background and preparer threads (either may not have started). */
+static void stop_threads(struct maplog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    log->stop = 1;
+    pthread_cond_broadcast(&log->bg_cv);
+    pthread_cond_broadcast(&log->prep_cv);
+    pthread_mutex_unlock(&log->mu);
+    if (log->bg_started)
+        pthread_join(log->bg, NULL);
+    if (log->prep_started)
+        pthread_join(log->prep, NULL);
+    log->bg_started = log->prep_started = 0;
+}
+
 /* Release what every handle has: the lock (by closing it), the directory, the locks. */
 static void free_handle(struct maplog *log)
 {
@@ -785,6 +817,7 @@ static void free_handle(struct maplog *log)
     pthread_mutex_destroy(&log->sync_mu);
     pthread_cond_destroy(&log->bg_cv);
     pthread_cond_destroy(&log->spare_cv);
+    pthread_cond_destroy(&log->prep_cv);
     free(log->dir);
     free(log);
 }
@@ -800,15 +833,21 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
     }
     *out = NULL;
     log = calloc(1, sizeof *log);
-    if (!log || !(log->dir = strdup(dir))) {
+    if (!log) {
         rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
         goto fail;
     }
+    /* everything the failure path releases is valid from here on */
     log->dirfd = log->lockfd = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->sync_mu, NULL);
     pthread_cond_init(&log->bg_cv, NULL);
     pthread_cond_init(&log->spare_cv, NULL);
+    pthread_cond_init(&log->prep_cv, NULL);
+    if (!(log->dir = strdup(dir))) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+        goto fail;
+    }
     if (opts)
         log->opt = *opts;
     else
@@ -846,6 +885,11 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
         memcpy(err, mlg__werr, sizeof err);
         goto fail;
     }
+    if (pthread_create(&log->prep, NULL, prep_main, log) != 0) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the preparer thread", dir);
+        goto fail;
+    }
+    log->prep_started = 1;
     if (pthread_create(&log->bg, NULL, bg_main, log) != 0) {
         rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the background thread", dir);
         goto fail;
@@ -856,6 +900,7 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
 fail:
     mlg__set_open_error(err);
     if (log) {
+        stop_threads(log);
         mlg__seg_free(atomic_load(&log->cur));
         mlg__seg_free(log->spare);
         free_handle(log);
@@ -868,13 +913,7 @@ int maplog_close(maplog *log)
     int rc = 0;
     if (!log)
         return 0;
-    if (log->bg_started) {
-        pthread_mutex_lock(&log->mu);
-        log->stop = 1;
-        pthread_cond_broadcast(&log->bg_cv);
-        pthread_mutex_unlock(&log->mu);
-        pthread_join(log->bg, NULL);
-    }
+    stop_threads(log);
     mlg__wseg *cur = atomic_load(&log->cur);
     if (cur) {
         rc = do_sync(log, MLG_STATE_CLOSED);

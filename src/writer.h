@@ -42,15 +42,15 @@ struct maplog {
     _Atomic(mlg__wseg *) cur;
 
     pthread_mutex_t mu; /* rollover, the spare, the seal queue, bg state */
-    pthread_cond_t bg_cv, spare_cv;
+    pthread_cond_t bg_cv, spare_cv, prep_cv;
     mlg__wseg *spare;
     int spare_busy;
     int spare_rc; /* last failure preparing a spare, 0 if none */
     mlg__wseg *sealq, *retired;
     int dir_dirty;
     int stop;
-    int bg_started;
-    pthread_t bg;
+    int bg_started, prep_started;
+    pthread_t bg, prep;
 
     pthread_mutex_t sync_mu;  /* sealing, syncing, checkpoints, flushing */
     _Atomic uint64_t durable; /* records with seq < durable are durable */
