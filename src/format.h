@@ -103,6 +103,10 @@ typedef struct mlg__rec_header {
 } mlg__rec_header;
 
 #define MLG_REC_HEADER_SIZE 16u
+/* The rollover mark: at a rollover the writer stores this word just after the last record
+ * it reserved in the old segment (when 8 bytes are left).  It is not a record (its length
+ * is impossible); it tells a following reader the next segment exists. */
+#define MLG_ROLLED_WORD UINT64_MAX
 #define MLG_REC_VALID 0x80000000u /* set in every record's len word, so it is never 0 */
 #define MLG_REC_LEN_MASK 0x7fffffffu
 

@@ -101,6 +101,7 @@ enum mlg__rec_status {
     MLG_REC_EMPTY = 1,  /* publication word is zero: no record (yet) */
     MLG_REC_BADLEN = 2, /* length word without the valid bit, or running past the segment */
     MLG_REC_BADCRC = 3, /* CRC mismatch */
+    MLG_REC_ROLLED = 4, /* the rollover mark: the writer moved on to the next segment */
 };
 typedef struct mlg__rec_view {
     uint32_t len;

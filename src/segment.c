@@ -243,6 +243,8 @@ int mlg__rec_check(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t
     uint64_t word = __atomic_load_n((const uint64_t *)(const void *)(map + off), __ATOMIC_ACQUIRE);
     if (word == 0)
         return MLG_REC_EMPTY;
+    if (word == MLG_ROLLED_WORD)
+        return MLG_REC_ROLLED;
     uint32_t len_word = (uint32_t)word;
     v->crc_stored = (uint32_t)(word >> 32);
     v->len = len_word & MLG_REC_LEN_MASK;
@@ -268,6 +270,8 @@ const char *mlg__rec_status_str(int st)
         return "bad length word";
     case MLG_REC_BADCRC:
         return "CRC mismatch";
+    case MLG_REC_ROLLED:
+        return "rollover mark (the writer moved to the next segment)";
     }
     return "?";
 }

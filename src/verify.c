@@ -209,7 +209,7 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
                     break;
                 mlg__rec_view bad;
                 int st = mlg__rec_check(v.map, v.size, off, seq, &bad);
-                if (st == MLG_REC_EMPTY && v.seal_state != 1)
+                if ((st == MLG_REC_EMPTY || (st == MLG_REC_ROLLED && !last)) && v.seal_state != 1)
                     break; /* the end of an unsealed segment */
                 if (v.seal_state != 1 && last) {
                     /* the last segment ends here; what follows is a torn tail, unless a

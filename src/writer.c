@@ -629,6 +629,12 @@ static int rollover(struct maplog *log, mlg__wseg *s)
     *tail = s;
     log->dir_dirty = 1;
     atomic_store_explicit(&log->cur, n, memory_order_release);
+    /* The rollover mark, after the new segment has its name: a reader following the log
+     * that reaches it knows to look for the next segment now, without waiting for the
+     * seal (which waits for this segment's fdatasync). */
+    uint64_t end = MLG_RESV_OFF(atomic_load(&s->resv));
+    if (s->size - end >= 8)
+        __atomic_store_n((uint64_t *)(void *)(s->map + end), MLG_ROLLED_WORD, __ATOMIC_RELEASE);
     wake_bg(log);
 out:
     pthread_mutex_unlock(&log->mu);

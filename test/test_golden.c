@@ -81,7 +81,7 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
     uint64_t off = 4096, seq = first_seq, last_ts = 0;
     for (;;) {
         uint64_t word = le64(f + off);
-        if (word == 0)
+        if (word == 0 || word == UINT64_MAX) /* no record, or the rollover mark */
             break;
         uint32_t lw = (uint32_t)word, len = lw & 0x7fffffffu;
         ASSERT_TRUE(lw & 0x80000000u, "valid bit at %" PRIu64, off);
@@ -100,7 +100,15 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
         if (off + 16 > SEG)
             break;
     }
-    ASSERT_TRUE(all_zero(f + off, SEG - off), "nothing after the last record");
+    /* a segment the writer rolled over from carries the rollover mark right after its last
+     * record: 8 bytes of 0xFF (FORMAT.md, "The rollover mark") */
+    if (expect_sealed) {
+        for (int k = 0; k < 8; k++)
+            ASSERT_EQ(f[off + k], 0xff);
+        ASSERT_TRUE(all_zero(f + off + 8, SEG - off - 8), "nothing after the rollover mark");
+    } else {
+        ASSERT_TRUE(all_zero(f + off, SEG - off), "nothing after the last record");
+    }
     const unsigned char *s = f + 512;
     if (expect_sealed) {
         ASSERT_TRUE(memcmp(s, "SEAL", 4) == 0, "seal magic");
