@@ -68,6 +68,9 @@ int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **ma
 /* Compress sealed segment first_seq into NAME.mlogz (via NAME.mlogz.tmp, fsync, rename),
  * then remove NAME.mlog.  level: zlib level. */
 int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, char *err);
+/* Is a writer holding the log in dirfd?  A shared lock attempt on the lock file tells,
+ * without writing anything; a missing lock file means no writer. */
+int mlg__writer_alive(int dirfd);
 /* Bytes the segment's file takes (the archive's size if archived), 0 if missing. */
 uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq);
 /* 1 if segment first_seq is sealed, 2 if it is archived, 0 otherwise (or unreadable);

@@ -151,12 +151,7 @@ static int next_first(maplog_reader *r, uint64_t *nf)
 
 static int writer_alive(maplog_reader *r)
 {
-    int fd = openat(r->dirfd, MLG_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return 0;
-    int alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-    close(fd);
-    return alive;
+    return mlg__writer_alive(r->dirfd);
 }
 
 /* The first seq of the segment after the mapped one, re-listing the directory if the

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -556,4 +557,14 @@ int mlg__seg_remove(int dirfd, uint64_t first_seq)
     strcat(name, "z");
     int b = unlinkat(dirfd, name, 0);
     return a == 0 || b == 0 ? 0 : -1;
+}
+
+int mlg__writer_alive(int dirfd)
+{
+    int fd = openat(dirfd, MLG_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    int alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return alive;
 }

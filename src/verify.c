@@ -79,16 +79,6 @@ static int view_open(int dirfd, const char *dir, uint64_t first, const uint8_t *
     return 0;
 }
 
-static int writer_alive(int dirfd)
-{
-    int fd = openat(dirfd, MLG_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return 0;
-    int alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-    close(fd);
-    return alive;
-}
-
 static int open_log(const char *dir, int *dirfd, uint64_t **segs, size_t *n, char *err)
 {
     *dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -149,7 +139,7 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
         mlg__set_open_error(err);
         return rc;
     }
-    int alive = writer_alive(dirfd);
+    int alive = mlg__writer_alive(dirfd);
     for (size_t i = 0; i < n; i++) {
         struct stat st;
         char name[32];
