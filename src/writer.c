@@ -60,6 +60,23 @@ static uint64_t page_floor(uint64_t v)
 
 /* ---- segment files ------------------------------------------------------------------- */
 
+/* Drop this process's page-table entries for the whole pages of [from, to) of a segment's
+ * mapping, before write-back of that range.  Write-back write-protects every page it
+ * writes that is still mapped writable (so that a later store dirties it again), and each
+ * write-protection is a TLB shootdown: an inter-processor interrupt to every CPU running
+ * this process, the appending one included.  Profiled: at 1 GB/s of appends that was a
+ * quarter of all CPU time, and a few microseconds of stall on the append path per page.
+ * MADV_DONTNEED on a MAP_SHARED file mapping keeps the pages, dirty ones still dirty, in
+ * the page cache, so this is one shootdown for the whole range; a thread still copying a
+ * record into the range just faults its page back in. */
+static void unmap_behind(uint8_t *map, uint64_t from, uint64_t to)
+{
+    from = (from + (uint64_t)page_size - 1) & ~(uint64_t)(page_size - 1);
+    to = page_floor(to);
+    if (to > from)
+        madvise(map + from, to - from, MADV_DONTNEED); /* a failure only costs speed */
+}
+
 void mlg__seg_free(mlg__wseg *s)
 {
     if (!s)
@@ -222,6 +239,7 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
 {
     int rc;
     uint64_t from = page_floor(s->synced_end);
+    unmap_behind(s->map, from, end);
     if (end > from && mlg__msync(s->map + from, end - from, MS_SYNC) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO,
                          "%s/%s: msync(MS_SYNC) of offsets %" PRIu64 "..%" PRIu64 " failed: %s",
@@ -260,12 +278,14 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
         return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                          "%s/%s: sealing found %" PRIu64 " records but %" PRIu64 " were reserved",
                          log->dir, s->name, count, MLG_RESV_COUNT(v));
+    uint64_t digest = mlg__digest(s->map, end);
     /* Data first, then the seal: a seal that reached the disk vouches for durable data. */
+    unmap_behind(s->map, (uint64_t)page_size, s->size);
     if (mlg__fdatasync(s->fd) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
                          log->dir, s->name, strerror(errno));
     mlg__seal seal;
-    mlg__seal_fill(&seal, s->first_seq, count, end, last_ts, mlg__digest(s->map, end));
+    mlg__seal_fill(&seal, s->first_seq, count, end, last_ts, digest);
     memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync of the seal failed: %s", log->dir,
@@ -467,13 +487,18 @@ const char *maplog_errmsg(const maplog *log)
 /* ---- the background thread ----------------------------------------------------------- */
 
 /* Start write-back of what was appended to the current segment.  Under sync_mu. */
-static void flush_current(struct maplog *log)
+static void flush_current(struct maplog *log, int whole_pages)
 {
     mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);
     uint64_t end = MLG_RESV_OFF(atomic_load_explicit(&s->resv, memory_order_relaxed));
     uint64_t from = page_floor(s->flushed_end);
+    /* On FLUSH_BYTES, whole pages only: the page being appended to stays mapped and dirty,
+     * and goes with the next range.  On the interval, everything, partial page included. */
+    if (whole_pages)
+        end = page_floor(end);
     if (s->sealed || end <= from)
         return;
+    unmap_behind(s->map, from, end);
     /* Failures here only delay write-back; maplog_sync reports them where it matters. */
     mlg__msync(s->map + from, end - from, MS_ASYNC);
     mlg__os.writeback(s->fd, (off_t)from, (off_t)(end - from));
@@ -530,7 +555,7 @@ static void *bg_main(void *arg)
         if (flushing && (by_bytes || (interval && now >= next_flush))) {
             pthread_mutex_unlock(&log->mu);
             pthread_mutex_lock(&log->sync_mu);
-            flush_current(log);
+            flush_current(log, by_bytes && !(interval && now >= next_flush));
             pthread_mutex_unlock(&log->sync_mu);
             next_flush = mlg__mono_ns() + interval;
             pthread_mutex_lock(&log->mu);
