@@ -63,11 +63,9 @@ static void *os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
     return mmap(addr, len, prot, flags, fd, off);
 }
 
-static unsigned long long os_clock_ns(void)
+unsigned long long mlg__os_clock_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+    return mlg__clock_ns();
 }
 
 static int os_random(void *buf, unsigned long n)
@@ -88,7 +86,7 @@ static int os_random(void *buf, unsigned long n)
 #define MLG_OS_REAL                                                                                \
     {                                                                                              \
         os_openat, os_ftruncate, os_fallocate, os_mmap, munmap, msync, os_fsync, os_fdatasync,     \
-            os_writeback, renameat, unlinkat, os_clock_ns, os_random,                              \
+            os_writeback, renameat, unlinkat, mlg__os_clock_ns, os_random,                         \
     }
 
 mlg__os_table mlg__os = MLG_OS_REAL;

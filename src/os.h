@@ -31,6 +31,9 @@ typedef struct mlg__os_table {
 
 extern mlg__os_table mlg__os;
 
+/* The real clock_ns: clock.h's TSC-derived CLOCK_REALTIME. */
+unsigned long long mlg__os_clock_ns(void);
+
 /* Restore the real system calls (tests call this after injecting faults). */
 void mlg__os_reset(void);
 
@@ -74,6 +77,14 @@ static inline int mlg__renameat(int a, const char *b, int c, const char *d)
 static inline int mlg__unlinkat(int dirfd, const char *path, int flags)
 {
     MLG__RETRY(mlg__os.unlinkat(dirfd, path, flags));
+}
+
+/* CLOCK_REALTIME in ns for a record's timestamp: clock.h's, inline, unless a test has
+ * replaced the seam's clock. */
+#include "clock.h"
+static inline uint64_t mlg__rec_now_ns(void)
+{
+    return mlg__os.clock_ns == mlg__os_clock_ns ? mlg__clock_ns() : mlg__os.clock_ns();
 }
 
 #endif
