@@ -64,11 +64,11 @@ static void publish(uint64_t tsc, uint64_t real, uint64_t mult, uint64_t ticks)
 {
     uint32_t s = atomic_load_explicit(&mlg__clock.seq, memory_order_relaxed);
     atomic_store_explicit(&mlg__clock.seq, s + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&mlg__clock.base_tsc, tsc, memory_order_relaxed);
-    atomic_store_explicit(&mlg__clock.base_ns, real, memory_order_relaxed);
-    atomic_store_explicit(&mlg__clock.mult, mult, memory_order_relaxed);
-    atomic_store_explicit(&mlg__clock.rebase_ticks, ticks, memory_order_relaxed);
+    /* Release stores: a reader that sees any new field sees the odd seq before it. */
+    atomic_store_explicit(&mlg__clock.base_tsc, tsc, memory_order_release);
+    atomic_store_explicit(&mlg__clock.base_ns, real, memory_order_release);
+    atomic_store_explicit(&mlg__clock.mult, mult, memory_order_release);
+    atomic_store_explicit(&mlg__clock.rebase_ticks, ticks, memory_order_release);
     atomic_store_explicit(&mlg__clock.seq, s + 2, memory_order_release);
 }
 

@@ -51,12 +51,13 @@ static inline int mlg__clock_tsc_active(void)
 static inline uint64_t mlg__clock_ns(void)
 {
     uint64_t tsc = __rdtsc();
+    /* A sequence lock without fences (which TSan cannot model): acquire loads of the
+     * fields keep the second load of seq after them; on x86 they are plain loads. */
     uint32_t s = atomic_load_explicit(&mlg__clock.seq, memory_order_acquire);
-    uint64_t bt = atomic_load_explicit(&mlg__clock.base_tsc, memory_order_relaxed);
-    uint64_t bn = atomic_load_explicit(&mlg__clock.base_ns, memory_order_relaxed);
-    uint64_t m = atomic_load_explicit(&mlg__clock.mult, memory_order_relaxed);
-    uint64_t lim = atomic_load_explicit(&mlg__clock.rebase_ticks, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
+    uint64_t bt = atomic_load_explicit(&mlg__clock.base_tsc, memory_order_acquire);
+    uint64_t bn = atomic_load_explicit(&mlg__clock.base_ns, memory_order_acquire);
+    uint64_t m = atomic_load_explicit(&mlg__clock.mult, memory_order_acquire);
+    uint64_t lim = atomic_load_explicit(&mlg__clock.rebase_ticks, memory_order_acquire);
     /* tsc - bt < lim also fails for a TSC read before the base (another thread re-based
      * between our rdtsc and the loads): unsigned wrap-around. */
     if ((s & 1) || tsc - bt >= lim ||

@@ -23,6 +23,11 @@ typedef struct mlg__wseg {
     uint64_t first_seq;
     _Atomic uint64_t resv;
     _Atomic uint64_t flush_mark; /* an append reaching this offset wakes the flusher */
+    /* Biased reservation (writer.c, "the append path"): */
+    _Atomic uintptr_t owner; /* set before the segment becomes cur, then only cleared */
+    _Atomic int owner_busy;  /* the owner is between its check of owner and its store */
+    _Atomic uintptr_t solo;  /* the first thread to reserve here with a CAS ... */
+    _Atomic int mixed;       /* ... and whether any other thread did */
     /* Under sync_mu: */
     uint64_t flushed_end; /* write-back started up to here */
     uint64_t synced_end, synced_count, synced_ts, ckpt_gen;
@@ -40,6 +45,11 @@ struct maplog {
     uint8_t log_id[16];
 
     _Atomic(mlg__wseg *) cur;
+
+    /* Biased reservation: see "the append path" in writer.c. */
+    unsigned bias_skip;                         /* grants still to pass up (under mu) */
+    _Atomic uint64_t bias_grants, bias_revokes; /* counted for tests and benchmarks */
+    pthread_mutex_t bias_mu;                    /* one revocation at a time */
 
     pthread_mutex_t mu; /* rollover, the spare, the seal queue, bg state */
     pthread_cond_t bg_cv, spare_cv, prep_cv;
