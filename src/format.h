@@ -157,5 +157,6 @@ _Static_assert(sizeof(mlg__arch_header) == 96, "archive header is 96 bytes");
 #define MLG_SEG_NAME_LEN 25
 #define MLG_LOCK_NAME "maplog.lock"
 #define MLG_SPARE_NAME "next.mlog-spare"
+#define MLG_SPARE2_NAME "next.mlog-spare2" /* the writer keeps up to two spares ready */
 
 #endif

@@ -4,7 +4,8 @@
  * The rule, as Redis states it for its AOF: find valid_up_to, the end of the last complete
  * record, and cut there -- but never cut what was promised.  In order:
  *
- *  1. A leftover spare segment (next.mlog-spare) never held a record: remove it.
+ *  1. A leftover spare segment (next.mlog-spare, next.mlog-spare2) never held a record:
+ *     remove it.
  *  2. Every segment but the last must be sealed, with a record count that makes its
  *     successor's first sequence number follow without gap or overlap.  A segment a crash
  *     left unsealed (the writer rolled over, then died before the background seal) is
@@ -49,7 +50,7 @@ static int create_new(struct maplog *log)
     if (mlg__new_log_id(log->log_id) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: getrandom failed: %s", log->dir,
                          strerror(errno));
-    if ((rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size)))
+    if ((rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size, MLG_SPARE_NAME)))
         return rc;
     if ((rc = mlg__seg_activate(log, s, 0))) {
         mlg__seg_free(s);
@@ -429,9 +430,11 @@ int mlg__recover(struct maplog *log)
     char name[32];
     int rc;
 
-    if (mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0) < 0 && errno != ENOENT)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot remove old spare: %s", log->dir,
-                         MLG_SPARE_NAME, strerror(errno));
+    static const char *const spares[] = {MLG_SPARE_NAME, MLG_SPARE2_NAME};
+    for (int i = 0; i < 2; i++)
+        if (mlg__unlinkat(log->dirfd, spares[i], 0) < 0 && errno != ENOENT)
+            return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot remove old spare: %s", log->dir,
+                             spares[i], strerror(errno));
     if ((rc = mlg__list_segments(log->dirfd, &seqs, &n, &other, mlg__werr, log->dir)))
         return rc;
     for (size_t i = 0; i < n; i++) { /* what an archiving cut short leaves behind */

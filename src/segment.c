@@ -90,7 +90,8 @@ int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, cha
             v[cnt++] = s;
         } else if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
                    strcmp(e->d_name, MLG_LOCK_NAME) && strcmp(e->d_name, MLG_SPARE_NAME) &&
-                   !strstr(e->d_name, ".tail-") && !strstr(e->d_name, ".mlogz.tmp")) {
+                   strcmp(e->d_name, MLG_SPARE2_NAME) && !strstr(e->d_name, ".tail-") &&
+                   !strstr(e->d_name, ".mlogz.tmp")) {
             oth++;
         }
     }

@@ -101,7 +101,7 @@ static void prefault(uint8_t *map, uint64_t size)
         ((volatile uint8_t *)map)[o] = 0;
 }
 
-int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
+int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const char *name)
 {
     int rc = 0;
     mlg__wseg *s = calloc(1, sizeof *s);
@@ -110,33 +110,32 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
         return mlg__errf(mlg__werr, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
     s->fd = -1;
     s->size = size;
-    snprintf(s->name, sizeof s->name, "%s", MLG_SPARE_NAME);
-    s->fd =
-        mlg__openat(log->dirfd, MLG_SPARE_NAME, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                    (mode_t)log->opt.file_mode);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->fd = mlg__openat(log->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                        (mode_t)log->opt.file_mode);
     if (s->fd < 0) {
         rc = mlg__errf(mlg__werr, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
-                       "%s/%s: open failed: %s", log->dir, MLG_SPARE_NAME, strerror(errno));
+                       "%s/%s: open failed: %s", log->dir, name, strerror(errno));
         goto out;
     }
     if (mlg__ftruncate(s->fd, (off_t)size) < 0) {
         rc = mlg__errf(mlg__werr, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
-                       "%s/%s: ftruncate to %" PRIu64 " failed: %s", log->dir, MLG_SPARE_NAME, size,
+                       "%s/%s: ftruncate to %" PRIu64 " failed: %s", log->dir, name, size,
                        strerror(errno));
         goto out;
     }
     if (mlg__fallocate(s->fd, 0, (off_t)size) < 0) {
         rc = mlg__errf(mlg__werr, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
-                       "%s/%s: reserving %" PRIu64 " bytes (fallocate) failed: %s", log->dir,
-                       MLG_SPARE_NAME, size, strerror(errno));
+                       "%s/%s: reserving %" PRIu64 " bytes (fallocate) failed: %s", log->dir, name,
+                       size, strerror(errno));
         goto out;
     }
     s->map = mlg__os.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
     if (s->map == MAP_FAILED) {
         s->map = NULL;
         rc = mlg__errf(mlg__werr, errno == ENOMEM ? MAPLOG_ENOMEM : MAPLOG_EIO,
-                       "%s/%s: mmap of %" PRIu64 " bytes failed: %s", log->dir, MLG_SPARE_NAME,
-                       size, strerror(errno));
+                       "%s/%s: mmap of %" PRIu64 " bytes failed: %s", log->dir, name, size,
+                       strerror(errno));
         goto out;
     }
     /* The header is written once, now, and made durable before the file gets a name, so
@@ -150,7 +149,7 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size)
     memcpy(s->map, &h, sizeof h);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0) {
         rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync of the new header failed: %s", log->dir,
-                       MLG_SPARE_NAME, strerror(errno));
+                       name, strerror(errno));
         goto out;
     }
     if (log->opt.prefault)
@@ -160,7 +159,7 @@ out:
         int had_fd = s->fd >= 0;
         mlg__seg_free(s);
         if (had_fd)
-            mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
+            mlg__unlinkat(log->dirfd, name, 0);
         return rc;
     }
     *out = s;
@@ -173,9 +172,9 @@ int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq)
 {
     char name[32];
     mlg__seg_name(name, first_seq);
-    if (mlg__renameat(log->dirfd, MLG_SPARE_NAME, log->dirfd, name) < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir,
-                         MLG_SPARE_NAME, name, strerror(errno));
+    if (mlg__renameat(log->dirfd, s->name, log->dirfd, name) < 0)
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir, s->name,
+                         name, strerror(errno));
     memcpy(s->name, name, sizeof name);
     s->first_seq = first_seq;
     s->synced_end = s->flushed_end = MLG_DATA_OFFSET;
@@ -584,22 +583,34 @@ static void wake_bg(struct maplog *log)
     pthread_cond_signal(&log->bg_cv);
 }
 
-/* The preparer: keeps one spare segment ready.  A thread of its own, so that preparing
+/* The spare file name not used by a prepared spare.  Under mu, with no spare being made. */
+static const char *free_spare_name(struct maplog *log)
+{
+    return log->nspare && !strcmp(log->spare[0]->name, MLG_SPARE_NAME) ? MLG_SPARE2_NAME
+                                                                       : MLG_SPARE_NAME;
+}
+
+/* The preparer: keeps two spare segments ready.  A thread of its own, so that preparing
  * the next segment never waits behind a seal's fdatasync, which waits on the disk: at a
- * sustained gigabyte a second, a 64 MiB segment fills in ~60 ms, and the spare must be
- * ready by then.  A failure (ENOSPC) is retried when the next rollover asks again. */
+ * sustained 2 GB/s, a 64 MiB segment fills in ~33 ms, and pre-faulting one takes 16-28 ms
+ * here.  Two, because making one sometimes waits far longer than that: posix_fallocate
+ * and the header's msync wait on the file system journal behind a seal's fdatasync (33 ms
+ * and more, traced); with one spare, the appender waited for it at about one rollover in
+ * two.  A failure (ENOSPC) is retried when the next rollover asks again. */
 static void *prep_main(void *arg)
 {
     struct maplog *log = arg;
     pthread_mutex_lock(&log->mu);
     while (!log->stop) {
-        if (!log->spare && !log->spare_busy && !log->spare_rc) {
+        if (log->nspare < 2 && !log->spare_busy && !log->spare_rc) {
             mlg__wseg *s = NULL;
+            const char *name = free_spare_name(log);
             log->spare_busy = 1;
             pthread_mutex_unlock(&log->mu);
-            int rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size);
+            int rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size, name);
             pthread_mutex_lock(&log->mu);
-            log->spare = s;
+            if (s)
+                log->spare[log->nspare++] = s;
             log->spare_rc = rc;
             log->spare_busy = 0;
             pthread_cond_broadcast(&log->spare_cv);
@@ -625,30 +636,32 @@ static int rollover(struct maplog *log, mlg__wseg *s)
         goto out; /* another thread rolled over already */
     /* No record goes into s from now on; several threads may get here for the same s. */
     atomic_fetch_or(&s->resv, MLG_RESV_FULL);
-    while (!log->spare) {
+    while (!log->nspare) {
         if (log->spare_busy) {
             pthread_cond_wait(&log->spare_cv, &log->mu); /* releases mu: recheck below */
         } else {
             /* Appending outran the background thread, or it failed: prepare one here. */
             mlg__wseg *n = NULL;
             log->spare_busy = 1;
-            rc = mlg__seg_create(log, &n, (uint64_t)log->opt.segment_size);
+            rc = mlg__seg_create(log, &n, (uint64_t)log->opt.segment_size, free_spare_name(log));
             log->spare_busy = 0;
             log->spare_rc = 0;
             pthread_cond_broadcast(&log->spare_cv);
             if (rc)
                 goto out; /* s stays FULL: every append fails the same way until space frees */
-            log->spare = n;
+            log->spare[log->nspare++] = n;
         }
         if (atomic_load_explicit(&log->cur, memory_order_relaxed) != s)
             goto out; /* rolled over by another thread while we waited */
     }
     /* FULL is set, so the count is final: the next segment starts right after it. */
     uint64_t first = s->first_seq + MLG_RESV_COUNT(atomic_load(&s->resv));
-    mlg__wseg *n = log->spare;
+    mlg__wseg *n = log->spare[0];
     if ((rc = mlg__seg_activate(log, n, first)))
         goto out;
-    log->spare = NULL;
+    log->spare[0] = log->spare[1];
+    log->spare[1] = NULL;
+    log->nspare--;
     log->spare_rc = 0;
     pthread_cond_signal(&log->prep_cv); /* prepare the next one now */
     s->next = NULL;
@@ -1078,7 +1091,8 @@ fail:
     if (log) {
         stop_threads(log);
         mlg__seg_free(atomic_load(&log->cur));
-        mlg__seg_free(log->spare);
+        for (int i = 0; i < log->nspare; i++)
+            mlg__seg_free(log->spare[i]);
         free_handle(log);
     }
     return rc;
@@ -1095,9 +1109,9 @@ int maplog_close(maplog *log)
         rc = do_sync(log, MLG_STATE_CLOSED);
         mlg__seg_free(cur);
     }
-    if (log->spare) {
-        mlg__seg_free(log->spare);
-        mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
+    for (int i = 0; i < log->nspare; i++) {
+        mlg__unlinkat(log->dirfd, log->spare[i]->name, 0);
+        mlg__seg_free(log->spare[i]);
     }
     for (mlg__wseg *s = log->sealq, *n; s; s = n) { /* only after a failed seal */
         n = s->next;

@@ -53,7 +53,8 @@ struct maplog {
 
     pthread_mutex_t mu; /* rollover, the spare, the seal queue, bg state */
     pthread_cond_t bg_cv, spare_cv, prep_cv;
-    mlg__wseg *spare;
+    mlg__wseg *spare[2]; /* prepared segments, next to use first */
+    int nspare;
     int spare_busy;
     int spare_rc; /* last failure preparing a spare, 0 if none */
     mlg__wseg *sealq, *retired;
@@ -77,7 +78,8 @@ struct maplog {
  * to append to.  Called with dirfd open and the lock held. */
 int mlg__recover(struct maplog *log);
 /* writer.c helpers recovery uses */
-int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size);
+/* Prepare a spare segment under the file name name (MLG_SPARE_NAME or MLG_SPARE2_NAME). */
+int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const char *name);
 int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq);
 void mlg__seg_free(mlg__wseg *s);
 int mlg__seal_seg(struct maplog *log, mlg__wseg *s);
