@@ -45,6 +45,23 @@ int main(int argc, char **argv)
     }
     t_fill(big, 4096, 7);
     ASSERT_EQ(mlg__crc32c(0, big, 4096), mlg__crc32c_sw(0, big, 4096));
+    /* Long buffers take the three-way path (blocks of 3 x 64, 3 x 256, 3 x 8192 bytes, combined
+     * by shift tables): every length around the block edges, and random ones, agree. */
+    static unsigned char huge[3 * 3 * 8192 + 64];
+    t_fill(huge, sizeof huge, t_rand());
+    static const size_t edges[] = {767,  768,   769,   1535,  1536,  1537,
+                                   4096, 24575, 24576, 24577, 49152, 3 * 3 * 8192};
+    for (size_t k = 0; k < sizeof edges / sizeof edges[0]; k++)
+        for (size_t al = 0; al < 9; al++) {
+            CTX("long buffer, len %zu align %zu", edges[k], al);
+            ASSERT_EQ(mlg__crc32c(1, huge + al, edges[k]), mlg__crc32c_sw(1, huge + al, edges[k]));
+        }
+    for (int round = 0; round < 300; round++) {
+        size_t len = (size_t)t_rand_below(3 * 3 * 8192), al = (size_t)t_rand_below(64);
+        uint32_t seed = (uint32_t)t_rand();
+        CTX("long round %d len %zu align %zu", round, len, al);
+        ASSERT_EQ(mlg__crc32c(seed, huge + al, len), mlg__crc32c_sw(seed, huge + al, len));
+    }
     printf("1 passed, 0 failed\n");
     return 0;
 }
