@@ -274,7 +274,17 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
     uint64_t end = MLG_RESV_OFF(v), count = s->synced_count, last_ts = s->synced_ts;
     if (s->sealed || !s->map)
         return 0;
-    wait_published(s, s->synced_end, end, &count, &last_ts);
+    if (atomic_load_explicit(&s->owner_pub, memory_order_acquire) == MLG_RESV_COUNT(v)) {
+        /* One thread published every record as their owner: nothing in flight, and it
+         * kept the largest timestamp.  Walking 64 MiB of small records, a cache miss each,
+         * took the sealer ~25 ms of a segment's ~33 ms at full speed. */
+        count = MLG_RESV_COUNT(v);
+        uint64_t t = atomic_load_explicit(&s->owner_max_ts, memory_order_relaxed);
+        if (t > last_ts)
+            last_ts = t;
+    } else {
+        wait_published(s, s->synced_end, end, &count, &last_ts);
+    }
     if (count != MLG_RESV_COUNT(v))
         return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                          "%s/%s: sealing found %" PRIu64 " records but %" PRIu64 " were reserved",
@@ -862,6 +872,18 @@ static inline void publish(uint8_t *rec, uint32_t len, uint32_t crc)
     __atomic_store_n((uint64_t *)(void *)rec, w, __ATOMIC_RELEASE);
 }
 
+/* After publishing a record in s: if this thread owns s, count it (see owner_pub). */
+static inline void owner_published(mlg__wseg *s, uint64_t ts)
+{
+    if (atomic_load_explicit(&s->owner, memory_order_relaxed) != bias_me())
+        return;
+    if (ts > atomic_load_explicit(&s->owner_max_ts, memory_order_relaxed))
+        atomic_store_explicit(&s->owner_max_ts, ts, memory_order_relaxed);
+    atomic_store_explicit(&s->owner_pub,
+                          atomic_load_explicit(&s->owner_pub, memory_order_relaxed) + 1,
+                          memory_order_release);
+}
+
 static int after_append(struct maplog *log, uint64_t seq)
 {
     if (log->opt.durability == MAPLOG_DURABILITY_SYNC_EVERY &&
@@ -889,6 +911,7 @@ static inline __attribute__((always_inline)) int append_at(maplog *log, const vo
     memcpy(rec + 8, &ts, 8);
     uint32_t crc = mlg__record_crc(sq, (uint32_t)len | MLG_REC_VALID, ts, buf, len);
     publish(rec, (uint32_t)len, crc);
+    owner_published(s, ts);
     if (seq)
         *seq = sq;
     return after_append(log, sq);
@@ -929,6 +952,7 @@ int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *s
     memcpy(rec + 8, &ts, 8);
     uint32_t crc = mlg__record_crcv(sq, (uint32_t)len | MLG_REC_VALID, ts, iov, iovcnt);
     publish(rec, (uint32_t)len, crc);
+    owner_published(s, ts);
     if (seq)
         *seq = sq;
     return after_append(log, sq);

@@ -28,6 +28,10 @@ typedef struct mlg__wseg {
     _Atomic int owner_busy;  /* the owner is between its check of owner and its store */
     _Atomic uintptr_t solo;  /* the first thread to reserve here with a CAS ... */
     _Atomic int mixed;       /* ... and whether any other thread did */
+    /* Written only by the owner thread, for the records it publishes while it is the owner:
+     * when owner_pub reaches the segment's record count, every record is published, and
+     * the seal need not walk them all to find out (nor to find the largest timestamp). */
+    _Atomic uint64_t owner_pub, owner_max_ts;
     /* Under sync_mu: */
     uint64_t flushed_end; /* write-back started up to here */
     uint64_t synced_end, synced_count, synced_ts, ckpt_gen;
