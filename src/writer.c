@@ -792,9 +792,18 @@ static void bias_revoke(struct maplog *log, mlg__wseg *s)
 }
 
 /* The record at off in s, of need bytes, is ours: wake the flusher if it crossed the
- * FLUSH_BYTES mark. */
+ * FLUSH_BYTES mark.
+ *
+ * And prefetch, for writing, the line 2 KiB past the record.  Hardware prefetchers stop
+ * at page boundaries, so the first record into each new page paid a TLB miss (a
+ * two-dimensional page walk in a VM) and cache misses on its lines: traced, half of the
+ * appends slower than 450 ns were the 2% that cross into a new page.  With the prefetch,
+ * 64-byte appends slower than 450 ns went from 0.27-0.31% to 0.03-0.09%.  A prefetch
+ * never faults; it stays inside the mapping anyway. */
 static inline void reserved(struct maplog *log, mlg__wseg *s, uint64_t off, uint64_t need)
 {
+    if (off + need + 2048 < s->size)
+        __builtin_prefetch(s->map + off + need + 2048, 1, 3);
     uint64_t m = atomic_load_explicit(&s->flush_mark, memory_order_relaxed);
     if (off + need >= m && m != UINT64_MAX &&
         atomic_compare_exchange_strong(&s->flush_mark, &m, UINT64_MAX))
