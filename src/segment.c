@@ -286,6 +286,8 @@ void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq
     r->last_ts = 0;
     r->stop = MLG_REC_OK;
     while (off < limit) {
+        if (off + 2048 < seg_size) /* as in maplog_reader_next: across page boundaries */
+            __builtin_prefetch(map + off + 2048, 0, 3);
         int st = mlg__rec_check(map, seg_size, off, seq, &v);
         if (st != MLG_REC_OK) {
             r->stop = st;
