@@ -93,12 +93,63 @@ void mlg__seg_free(mlg__wseg *s)
 static void prefault(uint8_t *map, uint64_t size)
 {
     /* MADV_POPULATE_WRITE (Linux 5.14) faults every page in writable in one call; older
-     * kernels say EINVAL, and then we touch each page ourselves.  Either way the first
-     * append to each page finds it present and writable. */
+     * kernels say EINVAL, and then we touch each page ourselves, with an atomic add of
+     * zero: it write-faults the page but cannot change a byte an appender already wrote
+     * (the segment may be in use while this runs).  Either way the first append to each
+     * page finds it present and writable. */
     if (madvise(map, size, MADV_POPULATE_WRITE) == 0)
         return;
     for (uint64_t o = 0; o < size; o += (uint64_t)page_size)
-        ((volatile uint8_t *)map)[o] = 0;
+        __atomic_fetch_add((uint64_t *)(void *)(map + o), 0, __ATOMIC_RELAXED);
+}
+
+#define MLG_POP_DONE UINT64_MAX
+
+void mlg__seg_prefault(struct maplog *log, mlg__wseg *s)
+{
+    if (log->opt.prefault)
+        prefault(s->map + page_size, s->size - (uint64_t)page_size);
+    s->pop_off = MLG_POP_DONE;
+}
+
+/* Pre-fault the next chunk of s, from where its appender is (if it has one yet).  Called
+ * by the preparer with mu held, for a spare or the current segment: a rollover may take a
+ * spare before it is all pre-faulted, and the appender then faults in any page it reaches
+ * first, on its own CPU, instead of waiting for the preparer to finish.  Marks s done when
+ * it is, or when the segment is full or about to be sealed. */
+#define MLG_POP_CHUNK ((uint64_t)4 << 20)
+static void populate_chunk(struct maplog *log, mlg__wseg *s)
+{
+    uint64_t v = atomic_load_explicit(&s->resv, memory_order_relaxed);
+    uint64_t at = (MLG_RESV_OFF(v) + (uint64_t)page_size - 1) & ~(uint64_t)(page_size - 1);
+    /* Never behind the appender: those pages are in use, or handed to write-back. */
+    uint64_t off = s->pop_off > at ? s->pop_off : at;
+    if (off < (uint64_t)page_size)
+        off = (uint64_t)page_size;
+    if (!log->opt.prefault || s->stop_pop || (v & MLG_RESV_FULL) || off >= s->size) {
+        s->pop_off = MLG_POP_DONE;
+        return;
+    }
+    uint64_t len = s->size - off < MLG_POP_CHUNK ? s->size - off : MLG_POP_CHUNK;
+    s->populating = 1;
+    pthread_mutex_unlock(&log->mu);
+    prefault(s->map + off, len);
+    pthread_mutex_lock(&log->mu);
+    s->populating = 0;
+    s->pop_off = off + len;
+    pthread_cond_broadcast(&log->pop_cv);
+}
+
+/* The segment to pre-fault next, soonest needed first: the current one, then the spares. */
+static mlg__wseg *to_populate(struct maplog *log)
+{
+    mlg__wseg *c = atomic_load_explicit(&log->cur, memory_order_acquire);
+    if (c && c->map && c->pop_off != MLG_POP_DONE)
+        return c;
+    for (int i = 0; i < log->nspare; i++)
+        if (log->spare[i]->pop_off != MLG_POP_DONE)
+            return log->spare[i];
+    return NULL;
 }
 
 int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const char *name)
@@ -152,8 +203,6 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const ch
                        name, strerror(errno));
         goto out;
     }
-    if (log->opt.prefault)
-        prefault(s->map + page_size, size - (uint64_t)page_size);
 out:
     if (rc) {
         int had_fd = s->fd >= 0;
@@ -274,6 +323,12 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
     uint64_t end = MLG_RESV_OFF(v), count = s->synced_count, last_ts = s->synced_ts;
     if (s->sealed || !s->map)
         return 0;
+    /* The preparer may still be pre-faulting it (appends outran that): stop it first. */
+    pthread_mutex_lock(&log->mu);
+    s->stop_pop = 1;
+    while (s->populating)
+        pthread_cond_wait(&log->pop_cv, &log->mu);
+    pthread_mutex_unlock(&log->mu);
     if (atomic_load_explicit(&s->owner_pub, memory_order_acquire) == MLG_RESV_COUNT(v)) {
         /* One thread published every record as their owner: nothing in flight, and it
          * kept the largest timestamp.  Walking 64 MiB of small records, a cache miss each,
@@ -292,6 +347,13 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
     uint64_t digest = mlg__digest(s->map, end);
     /* Data first, then the seal: a seal that reached the disk vouches for durable data. */
     unmap_behind(s->map, (uint64_t)page_size, s->size);
+    /* A spare being made goes first: its posix_fallocate and header msync need the file
+     * system journal, and behind this fdatasync they waited 30-45 ms (traced), with the
+     * appender waiting for the spare.  Making one takes a few ms uncontended. */
+    pthread_mutex_lock(&log->mu);
+    while (log->spare_busy && !log->stop)
+        pthread_cond_wait(&log->spare_cv, &log->mu);
+    pthread_mutex_unlock(&log->mu);
     if (mlg__fdatasync(s->fd) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
                          log->dir, s->name, strerror(errno));
@@ -600,19 +662,25 @@ static const char *free_spare_name(struct maplog *log)
                                                                        : MLG_SPARE_NAME;
 }
 
-/* The preparer: keeps two spare segments ready.  A thread of its own, so that preparing
- * the next segment never waits behind a seal's fdatasync, which waits on the disk: at a
- * sustained 2 GB/s, a 64 MiB segment fills in ~33 ms, and pre-faulting one takes 16-28 ms
- * here.  Two, because making one sometimes waits far longer than that: posix_fallocate
- * and the header's msync wait on the file system journal behind a seal's fdatasync (33 ms
- * and more, traced); with one spare, the appender waited for it at about one rollover in
- * two.  A failure (ENOSPC) is retried when the next rollover asks again. */
+/* The preparer: keeps two spare segments made, and pre-faults them and the current one
+ * ahead of the appender.  A thread of its own, so that preparing the next segment never
+ * waits behind a seal's fdatasync, which waits on the disk: at a sustained 2 GB/s, a 64 MiB
+ * segment fills in ~33 ms, and pre-faulting one takes 16-40 ms here.  Two, because making
+ * one sometimes waits far longer than that: posix_fallocate and the header's msync wait on
+ * the file system journal behind a seal's fdatasync (30-45 ms, traced); with one spare, the
+ * appender waited for it at about one rollover in two.  A spare is usable as soon as it is
+ * made, before it is pre-faulted: an appender that gets ahead of the pre-faulting faults
+ * pages in itself, on its own CPU, rather than sit idle at the rollover.  A failure
+ * (ENOSPC) is retried when the next rollover asks again. */
 static void *prep_main(void *arg)
 {
     struct maplog *log = arg;
     pthread_mutex_lock(&log->mu);
     while (!log->stop) {
+        mlg__wseg *p;
         if (log->nspare < 2 && !log->spare_busy && !log->spare_rc) {
+            /* Making spares goes before pre-faulting them: it is quick, unless it waits
+             * on the file system journal, and then it is better started early. */
             mlg__wseg *s = NULL;
             const char *name = free_spare_name(log);
             log->spare_busy = 1;
@@ -624,9 +692,11 @@ static void *prep_main(void *arg)
             log->spare_rc = rc;
             log->spare_busy = 0;
             pthread_cond_broadcast(&log->spare_cv);
-            continue;
+        } else if ((p = to_populate(log))) {
+            populate_chunk(log, p); /* one chunk, then look again */
+        } else {
+            pthread_cond_wait(&log->prep_cv, &log->mu);
         }
-        pthread_cond_wait(&log->prep_cv, &log->mu);
     }
     pthread_mutex_unlock(&log->mu);
     return NULL;
@@ -1036,6 +1106,7 @@ static void free_handle(struct maplog *log)
     pthread_cond_destroy(&log->bg_cv);
     pthread_cond_destroy(&log->spare_cv);
     pthread_cond_destroy(&log->prep_cv);
+    pthread_cond_destroy(&log->pop_cv);
     free(log->dir);
     free(log);
 }
@@ -1064,6 +1135,7 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
     pthread_cond_init(&log->bg_cv, NULL);
     pthread_cond_init(&log->spare_cv, NULL);
     pthread_cond_init(&log->prep_cv, NULL);
+    pthread_cond_init(&log->pop_cv, NULL);
     if (!(log->dir = strdup(dir))) {
         rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
         goto fail;

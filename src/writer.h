@@ -35,8 +35,12 @@ typedef struct mlg__wseg {
     /* Under sync_mu: */
     uint64_t flushed_end; /* write-back started up to here */
     uint64_t synced_end, synced_count, synced_ts, ckpt_gen;
-    int sealed;   /* sealed, synced and unmapped */
-    int archived; /* compressed to NAME.mlogz (or removed by retention): nothing to do */
+    int sealed; /* sealed, synced and unmapped */
+    /* Under mu: the preparer is pre-faulting a chunk of this segment's mapping; stop_pop
+     * tells it to do no more (the segment is about to be sealed and unmapped). */
+    int populating, stop_pop;
+    uint64_t pop_off; /* pre-faulted up to here; MLG_POP_DONE: nothing left to do */
+    int archived;     /* compressed to NAME.mlogz (or removed by retention): nothing to do */
     char name[32];
     struct mlg__wseg *next; /* seal queue, then the retired list */
 } mlg__wseg;
@@ -56,7 +60,7 @@ struct maplog {
     pthread_mutex_t bias_mu;                    /* one revocation at a time */
 
     pthread_mutex_t mu; /* rollover, the spare, the seal queue, bg state */
-    pthread_cond_t bg_cv, spare_cv, prep_cv;
+    pthread_cond_t bg_cv, spare_cv, prep_cv, pop_cv;
     mlg__wseg *spare[2]; /* prepared segments, next to use first */
     int nspare;
     int spare_busy;
@@ -85,6 +89,8 @@ int mlg__recover(struct maplog *log);
 /* Prepare a spare segment under the file name name (MLG_SPARE_NAME or MLG_SPARE2_NAME). */
 int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const char *name);
 int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq);
+/* Pre-fault all of a segment not in use yet (MAPLOG_OPT_PREFAULT permitting). */
+void mlg__seg_prefault(struct maplog *log, mlg__wseg *s);
 void mlg__seg_free(mlg__wseg *s);
 int mlg__seal_seg(struct maplog *log, mlg__wseg *s);
 int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t count,
