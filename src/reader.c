@@ -274,11 +274,6 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
                 return rc;
         }
         mlg__rec_view v;
-        /* Hardware prefetchers stop at page boundaries; reading ahead 2 KiB keeps the next
-         * page's lines (and its TLB entry) on the way.  Replaying 64-byte records: 43 -> 63-68
-         * M records/s.  A prefetch never faults. */
-        if (r->off + 2048 < r->size)
-            __builtin_prefetch(r->map + r->off + 2048, 0, 3);
         int st = mlg__rec_check(r->map, r->size, r->off, r->seq, &v);
         if (st == MLG_REC_OK) {
             index_note(r, r->off, r->seq, v.ts);
