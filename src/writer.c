@@ -60,6 +60,11 @@ static uint64_t page_floor(uint64_t v)
     return v & ~(uint64_t)(page_size - 1);
 }
 
+static uint64_t page_ceil(uint64_t v)
+{
+    return page_floor(v + (uint64_t)page_size - 1);
+}
+
 /* ---- segment files ------------------------------------------------------------------- */
 
 /* Drop this process's page-table entries for the whole pages of [from, to) of a segment's
@@ -73,7 +78,7 @@ static uint64_t page_floor(uint64_t v)
  * record into the range just faults its page back in. */
 static void unmap_behind(uint8_t *map, uint64_t from, uint64_t to)
 {
-    from = (from + (uint64_t)page_size - 1) & ~(uint64_t)(page_size - 1);
+    from = page_ceil(from);
     to = page_floor(to);
     if (to > from)
         madvise(map + from, to - from, MADV_DONTNEED); /* a failure only costs speed */
@@ -121,7 +126,7 @@ void mlg__seg_prefault(struct maplog *log, mlg__wseg *s)
 static void populate_chunk(struct maplog *log, mlg__wseg *s)
 {
     uint64_t v = atomic_load_explicit(&s->resv, memory_order_relaxed);
-    uint64_t at = (MLG_RESV_OFF(v) + (uint64_t)page_size - 1) & ~(uint64_t)(page_size - 1);
+    uint64_t at = page_ceil(MLG_RESV_OFF(v));
     /* Never behind the appender: those pages are in use, or handed to write-back. */
     uint64_t off = s->pop_off > at ? s->pop_off : at;
     if (off < (uint64_t)page_size)
@@ -323,12 +328,6 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
     uint64_t end = MLG_RESV_OFF(v), count = s->synced_count, last_ts = s->synced_ts;
     if (s->sealed || !s->map)
         return 0;
-    /* The preparer may still be pre-faulting it (appends outran that): stop it first. */
-    pthread_mutex_lock(&log->mu);
-    s->stop_pop = 1;
-    while (s->populating)
-        pthread_cond_wait(&log->pop_cv, &log->mu);
-    pthread_mutex_unlock(&log->mu);
     if (atomic_load_explicit(&s->owner_pub, memory_order_acquire) == MLG_RESV_COUNT(v)) {
         /* One thread published every record as their owner: nothing in flight, and it
          * kept the largest timestamp.  Walking 64 MiB of small records, a cache miss each,
@@ -345,15 +344,19 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
                          "%s/%s: sealing found %" PRIu64 " records but %" PRIu64 " were reserved",
                          log->dir, s->name, count, MLG_RESV_COUNT(v));
     uint64_t digest = mlg__digest(s->map, end);
-    /* Data first, then the seal: a seal that reached the disk vouches for durable data. */
-    unmap_behind(s->map, (uint64_t)page_size, s->size);
-    /* A spare being made goes first: its posix_fallocate and header msync need the file
-     * system journal, and behind this fdatasync they waited 30-45 ms (traced), with the
-     * appender waiting for the spare.  Making one takes a few ms uncontended. */
+    /* Before unmapping and syncing, under mu: stop the preparer pre-faulting s (appends may
+     * have outrun it), and let a spare being made go first: its posix_fallocate and header
+     * msync need the file system journal, and behind this fdatasync they waited 30-45 ms
+     * (traced), with the appender waiting for the spare.  Making one takes a few ms. */
     pthread_mutex_lock(&log->mu);
+    s->stop_pop = 1;
+    while (s->populating)
+        pthread_cond_wait(&log->pop_cv, &log->mu);
     while (log->spare_busy && !log->stop)
         pthread_cond_wait(&log->spare_cv, &log->mu);
     pthread_mutex_unlock(&log->mu);
+    /* Data first, then the seal: a seal that reached the disk vouches for durable data. */
+    unmap_behind(s->map, (uint64_t)page_size, s->size);
     if (mlg__fdatasync(s->fd) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
                          log->dir, s->name, strerror(errno));
@@ -625,10 +628,11 @@ static void *bg_main(void *arg)
         mlg__wseg *cur = atomic_load_explicit(&log->cur, memory_order_acquire);
         int by_bytes = MLG_RESV_OFF(atomic_load_explicit(&cur->resv, memory_order_relaxed)) >=
                        atomic_load_explicit(&cur->flush_mark, memory_order_relaxed);
-        if (flushing && (by_bytes || (interval && now >= next_flush))) {
+        int due = interval && now >= next_flush;
+        if (flushing && (by_bytes || due)) {
             pthread_mutex_unlock(&log->mu);
             pthread_mutex_lock(&log->sync_mu);
-            flush_current(log, by_bytes && !(interval && now >= next_flush));
+            flush_current(log, !due); /* by bytes alone: whole pages */
             pthread_mutex_unlock(&log->sync_mu);
             next_flush = mlg__mono_ns() + interval;
             pthread_mutex_lock(&log->mu);
@@ -861,8 +865,8 @@ static void bias_revoke(struct maplog *log, mlg__wseg *s)
     pthread_mutex_unlock(&log->bias_mu);
 }
 
-/* The record at off in s, of need bytes, is ours: wake the flusher if it crossed the
- * FLUSH_BYTES mark.
+/* The record of need bytes that resv value v placed in s is ours: report its segment,
+ * offset and sequence number, and wake the flusher if it crossed the FLUSH_BYTES mark.
  *
  * And prefetch, for writing, the line 2 KiB past the record.  Hardware prefetchers stop
  * at page boundaries, so the first record into each new page paid a TLB miss (a
@@ -870,8 +874,13 @@ static void bias_revoke(struct maplog *log, mlg__wseg *s)
  * appends slower than 450 ns were the 2% that cross into a new page.  With the prefetch,
  * 64-byte appends slower than 450 ns went from 0.27-0.31% to 0.03-0.09%.  A prefetch
  * never faults; it stays inside the mapping anyway. */
-static inline void reserved(struct maplog *log, mlg__wseg *s, uint64_t off, uint64_t need)
+static inline void reserved(struct maplog *log, mlg__wseg *s, uint64_t v, uint64_t need,
+                            mlg__wseg **segp, uint64_t *offp, uint64_t *seqp)
 {
+    uint64_t off = MLG_RESV_OFF(v);
+    *segp = s;
+    *offp = off;
+    *seqp = s->first_seq + MLG_RESV_COUNT(v);
     if (off + need + 2048 < s->size)
         __builtin_prefetch(s->map + off + need + 2048, 1, 3);
     uint64_t m = atomic_load_explicit(&s->flush_mark, memory_order_relaxed);
@@ -900,10 +909,7 @@ static int reserve_shared(struct maplog *log, uint64_t need, mlg__wseg **segp, u
         while (!(v & MLG_RESV_FULL) && need <= s->size - MLG_RESV_OFF(v)) {
             if (atomic_compare_exchange_weak_explicit(&s->resv, &v, v + (1ull << 32) + need,
                                                       memory_order_relaxed, memory_order_relaxed)) {
-                reserved(log, s, MLG_RESV_OFF(v), need);
-                *segp = s;
-                *offp = MLG_RESV_OFF(v);
-                *seqp = s->first_seq + MLG_RESV_COUNT(v);
+                reserved(log, s, v, need, segp, offp, seqp);
                 return 0;
             }
         }
@@ -933,10 +939,7 @@ static inline int reserve(struct maplog *log, size_t len, mlg__wseg **segp, uint
             if (!(v & MLG_RESV_FULL) && need <= s->size - MLG_RESV_OFF(v)) {
                 atomic_store_explicit(&s->resv, v + (1ull << 32) + need, memory_order_relaxed);
                 atomic_store_explicit(&s->owner_busy, 0, memory_order_release);
-                reserved(log, s, MLG_RESV_OFF(v), need);
-                *segp = s;
-                *offp = MLG_RESV_OFF(v);
-                *seqp = s->first_seq + MLG_RESV_COUNT(v);
+                reserved(log, s, v, need, segp, offp, seqp);
                 return 0;
             }
         }
