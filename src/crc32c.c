@@ -290,7 +290,38 @@ record_crc_hw(uint64_t seq, uint32_t len_word, uint64_t ts, const void *payload,
     uint64_t c = _mm_crc32_u64(0xffffffffu, seq);
     c = _mm_crc32_u32((uint32_t)c, len_word);
     c = _mm_crc32_u64(c, ts);
-    return crc32c_hw(~(uint32_t)c, payload, len);
+    if (len >= 3 * CRC_TINY)
+        return crc32c_hw(~(uint32_t)c, payload, len);
+    /* Short payloads (most records): straight-line steps, no alignment loop. */
+    const uint8_t *p = payload;
+    for (; len >= 32; len -= 32, p += 32) {
+        uint64_t w[4];
+        memcpy(w, p, 32);
+        c = _mm_crc32_u64(c, w[0]);
+        c = _mm_crc32_u64(c, w[1]);
+        c = _mm_crc32_u64(c, w[2]);
+        c = _mm_crc32_u64(c, w[3]);
+    }
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        c = _mm_crc32_u64(c, w);
+    }
+    if (len & 4) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        c = _mm_crc32_u32((uint32_t)c, w);
+        p += 4;
+    }
+    if (len & 2) {
+        uint16_t w;
+        memcpy(&w, p, 2);
+        c = _mm_crc32_u16((uint32_t)c, w);
+        p += 2;
+    }
+    if (len & 1)
+        c = _mm_crc32_u8((uint32_t)c, *p);
+    return ~(uint32_t)c;
 }
 #endif
 

@@ -103,6 +103,8 @@ static int refresh_list(maplog_reader *r)
     return 0;
 }
 
+#define WINDOW ((uint64_t)8 << 20)
+
 static int map_seg(maplog_reader *r, size_t i)
 {
     int archived;
@@ -236,7 +238,7 @@ const char *maplog_reader_errmsg(const maplog_reader *r)
 static int judge_last(maplog_reader *r, int st)
 {
     mlg__checkpoint ck;
-    mlg__rec_view bad, next;
+    mlg__rec_view bad = {0}, next;
     if (mlg__ckpt_best(r->map, r->size, r->first, &ck) && r->off < ck.end_offset)
         return mlg__errf(r->err, MAPLOG_ECORRUPT,
                          "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
@@ -280,7 +282,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
             /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are
              * page-cache pages behind a read-only private mapping; touching them again
              * (a seek back) just maps them again, so earlier pointers stay valid. */
-            if (r->off - r->dropped_to >= ((uint64_t)8 << 20)) {
+            if (r->off - r->dropped_to >= WINDOW) {
                 uint64_t to = r->off & ~(uint64_t)4095;
                 madvise(r->map + r->dropped_to, to - r->dropped_to, MADV_DONTNEED);
                 r->dropped_to = to;

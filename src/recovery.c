@@ -294,7 +294,7 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
          * reaching the disk out of order (nothing past the checkpoint was promised); after
          * a process crash it cannot happen, so it is damage.  Either way the bytes are cut
          * from the log -- but kept in a file beside it, never dropped silently. */
-        mlg__rec_view bad, next;
+        mlg__rec_view bad = {0}, next;
         mlg__rec_check(map, size, r.end, first + r.count, &bad);
         if (mlg__rec_check(map, size, r.end + bad.size, first + r.count + 1, &next) == MLG_REC_OK) {
             if ((rc = save_tail(log, name, map, r.end, hw)))

@@ -236,36 +236,6 @@ void mlg__ckpt_write(void *map, const mlg__checkpoint *c)
            sizeof w);
 }
 
-int mlg__rec_check(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
-                   mlg__rec_view *v)
-{
-    if (off < MLG_DATA_OFFSET || off > seg_size || seg_size - off < MLG_REC_HEADER_SIZE ||
-        (off & 7))
-        return MLG_REC_EMPTY; /* no room for even a header: the segment is full here */
-    /* Records are checked in order (replay, recovery, verify), and hardware prefetchers stop
-     * at page boundaries: reading ahead 2 KiB keeps the next page's lines and TLB entry on
-     * the way.  Replaying 64-byte records: 43 -> 63-68 M records/s.  Never faults. */
-    if (seg_size - off > 2048)
-        __builtin_prefetch(map + off + 2048, 0, 3);
-    uint64_t word = __atomic_load_n((const uint64_t *)(const void *)(map + off), __ATOMIC_ACQUIRE);
-    if (word == 0)
-        return MLG_REC_EMPTY;
-    if (word == MLG_ROLLED_WORD)
-        return MLG_REC_ROLLED;
-    uint32_t len_word = (uint32_t)word;
-    v->crc_stored = (uint32_t)(word >> 32);
-    v->len = len_word & MLG_REC_LEN_MASK;
-    if (!(len_word & MLG_REC_VALID) || v->len > seg_size - off - MLG_REC_HEADER_SIZE)
-        return MLG_REC_BADLEN;
-    memcpy(&v->ts, map + off + 8, 8);
-    v->payload = map + off + MLG_REC_HEADER_SIZE;
-    v->size = mlg__rec_size(v->len);
-    if (v->size > seg_size - off) /* the padding would run past the end */
-        return MLG_REC_BADLEN;
-    v->crc_computed = mlg__record_crc(seq, len_word, v->ts, v->payload, v->len);
-    return v->crc_computed == v->crc_stored ? MLG_REC_OK : MLG_REC_BADCRC;
-}
-
 const char *mlg__rec_status_str(int st)
 {
     switch (st) {
