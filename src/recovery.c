@@ -52,7 +52,7 @@ static int create_new(struct maplog *log)
                          strerror(errno));
     if ((rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size, MLG_SPARE_NAME)))
         return rc;
-    mlg__seg_prefault(log, s); /* before the first append, as the preparer does for spares */
+    mlg__seg_prefault(log, s); /* before the first append, as the pre-faulter does for spares */
     if ((rc = mlg__seg_activate(log, s, 0))) {
         mlg__seg_free(s);
         mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0);

@@ -9,12 +9,12 @@
  * yet", so no reader can see a half-written record, and since readers stop at the first
  * unpublished record they never see a hole either.
  *
- * What must not be on the append path is done ahead of time or behind it, by two
- * threads per log -- the preparer (ahead) and the background thread (behind):
- *   ahead:  the next segment (the "spare") is created, ftruncate'd, its blocks reserved
+ * What must not be on the append path is done ahead of time or behind it, by three
+ * threads per log -- the maker and the pre-faulter (ahead), the background thread (behind):
+ *   ahead:  the next segments (the "spares") are created, ftruncate'd, their blocks reserved
  *           with posix_fallocate (so a full disk is an error at rollover, never a SIGBUS
- *           on a store), mapped and pre-faulted, so that a rollover is a header memcpy, a
- *           rename and a pointer swap;
+ *           on a store) and mapped by the maker, and pre-faulted by the pre-faulter, so
+ *           that a rollover is a rename and a pointer swap;
  *   behind: a full segment is sealed -- wait for in-flight appends, XXH3 digest, seal
  *           block, fdatasync, unmap -- and dirty pages of the current one are handed to
  *           write-back on the flush policy (msync(MS_ASYNC), which Linux treats as a no-op
@@ -118,9 +118,9 @@ void mlg__seg_prefault(struct maplog *log, mlg__wseg *s)
 }
 
 /* Pre-fault the next chunk of s, from where its appender is (if it has one yet).  Called
- * by the preparer with mu held, for a spare or the current segment: a rollover may take a
+ * by the pre-faulter with mu held, for a spare or the current segment: a rollover may take a
  * spare before it is all pre-faulted, and the appender then faults in any page it reaches
- * first, on its own CPU, instead of waiting for the preparer to finish.  Marks s done when
+ * first, on its own CPU, instead of waiting for the pre-faulter to finish.  Marks s done when
  * it is, or when the segment is full or about to be sealed. */
 #define MLG_POP_CHUNK ((uint64_t)4 << 20)
 static void populate_chunk(struct maplog *log, mlg__wseg *s)
@@ -344,7 +344,7 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
                          "%s/%s: sealing found %" PRIu64 " records but %" PRIu64 " were reserved",
                          log->dir, s->name, count, MLG_RESV_COUNT(v));
     uint64_t digest = mlg__digest(s->map, end);
-    /* Before unmapping and syncing, under mu: stop the preparer pre-faulting s (appends may
+    /* Before unmapping and syncing, under mu: stop the pre-faulter pre-faulting s (appends may
      * have outrun it), and let a spare being made go first: its posix_fallocate and header
      * msync need the file system journal, and behind this fdatasync they waited 30-45 ms
      * (traced), with the appender waiting for the spare.  Making one takes a few ms. */
@@ -666,25 +666,25 @@ static const char *free_spare_name(struct maplog *log)
                                                                        : MLG_SPARE_NAME;
 }
 
-/* The preparer: keeps two spare segments made, and pre-faults them and the current one
- * ahead of the appender.  A thread of its own, so that preparing the next segment never
+/* Ahead of the appender, two threads: the maker keeps two spare segments made, and the
+ * pre-faulter pre-faults them and the current one.  Threads of their own, so that neither
  * waits behind a seal's fdatasync, which waits on the disk: at a sustained 2 GB/s, a 64 MiB
- * segment fills in ~33 ms, and pre-faulting one takes 16-40 ms here.  Two, because making
- * one sometimes waits far longer than that: posix_fallocate and the header's msync wait on
- * the file system journal behind a seal's fdatasync (30-45 ms, traced); with one spare, the
- * appender waited for it at about one rollover in two.  A spare is usable as soon as it is
- * made, before it is pre-faulted: an appender that gets ahead of the pre-faulting faults
+ * segment fills in ~33 ms, and pre-faulting one takes 16-40 ms here.  Two spares, because
+ * making one sometimes waits far longer than that: posix_fallocate and the header's msync
+ * wait on the file system journal and the disk queue behind a seal's fdatasync (40-50 ms,
+ * traced); with one spare, the appender waited for it at about one rollover in two.  And
+ * two threads, because while the maker waits there, the pre-faulting must go on: with one
+ * thread doing both, the appender faulted in half its pages itself (perf: half its time in
+ * the kernel's page zeroing) while the other core idled.  A spare is usable as soon as it
+ * is made, before it is pre-faulted: an appender that gets ahead of the pre-faulting faults
  * pages in itself, on its own CPU, rather than sit idle at the rollover.  A failure
  * (ENOSPC) is retried when the next rollover asks again. */
-static void *prep_main(void *arg)
+static void *maker_main(void *arg)
 {
     struct maplog *log = arg;
     pthread_mutex_lock(&log->mu);
     while (!log->stop) {
-        mlg__wseg *p;
         if (log->nspare < 2 && !log->spare_busy && !log->spare_rc) {
-            /* Making spares goes before pre-faulting them: it is quick, unless it waits
-             * on the file system journal, and then it is better started early. */
             mlg__wseg *s = NULL;
             const char *name = free_spare_name(log);
             log->spare_busy = 1;
@@ -696,11 +696,25 @@ static void *prep_main(void *arg)
             log->spare_rc = rc;
             log->spare_busy = 0;
             pthread_cond_broadcast(&log->spare_cv);
-        } else if ((p = to_populate(log))) {
-            populate_chunk(log, p); /* one chunk, then look again */
+            pthread_cond_broadcast(&log->prep_cv); /* a new spare to pre-fault */
         } else {
             pthread_cond_wait(&log->prep_cv, &log->mu);
         }
+    }
+    pthread_mutex_unlock(&log->mu);
+    return NULL;
+}
+
+static void *prefault_main(void *arg)
+{
+    struct maplog *log = arg;
+    pthread_mutex_lock(&log->mu);
+    while (!log->stop) {
+        mlg__wseg *p = to_populate(log);
+        if (p)
+            populate_chunk(log, p); /* one chunk, then look again */
+        else
+            pthread_cond_wait(&log->prep_cv, &log->mu);
     }
     pthread_mutex_unlock(&log->mu);
     return NULL;
@@ -747,7 +761,7 @@ static int rollover(struct maplog *log, mlg__wseg *s)
     log->spare[1] = NULL;
     log->nspare--;
     log->spare_rc = 0;
-    pthread_cond_signal(&log->prep_cv); /* prepare the next one now */
+    pthread_cond_broadcast(&log->prep_cv); /* make the next one, pre-fault this one */
     s->next = NULL;
     mlg__wseg **tail = &log->sealq;
     while (*tail)
@@ -1081,7 +1095,7 @@ static int make_dir(const char *dir, mode_t file_mode)
     return mkdir(dir, m) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-/* Stop the background and preparer threads (either may not have started). */
+/* Stop the background, maker and pre-faulter threads (any may not have started). */
 static void stop_threads(struct maplog *log)
 {
     pthread_mutex_lock(&log->mu);
@@ -1093,7 +1107,9 @@ static void stop_threads(struct maplog *log)
         pthread_join(log->bg, NULL);
     if (log->prep_started)
         pthread_join(log->prep, NULL);
-    log->bg_started = log->prep_started = 0;
+    if (log->maker_started)
+        pthread_join(log->maker, NULL);
+    log->bg_started = log->prep_started = log->maker_started = 0;
 }
 
 /* Release what every handle has: the lock (by closing it), the directory, the locks. */
@@ -1182,8 +1198,13 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
     }
     /* The opening thread owns the first segment: appends usually come from it. */
     atomic_store(&atomic_load(&log->cur)->owner, bias_grant(log));
-    if (pthread_create(&log->prep, NULL, prep_main, log) != 0) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the preparer thread", dir);
+    if (pthread_create(&log->maker, NULL, maker_main, log) != 0) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the spare-making thread", dir);
+        goto fail;
+    }
+    log->maker_started = 1;
+    if (pthread_create(&log->prep, NULL, prefault_main, log) != 0) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the pre-faulting thread", dir);
         goto fail;
     }
     log->prep_started = 1;

@@ -36,7 +36,7 @@ typedef struct mlg__wseg {
     uint64_t flushed_end; /* write-back started up to here */
     uint64_t synced_end, synced_count, synced_ts, ckpt_gen;
     int sealed; /* sealed, synced and unmapped */
-    /* Under mu: the preparer is pre-faulting a chunk of this segment's mapping; stop_pop
+    /* Under mu: the pre-faulter is pre-faulting a chunk of this segment's mapping; stop_pop
      * tells it to do no more (the segment is about to be sealed and unmapped). */
     int populating, stop_pop;
     uint64_t pop_off; /* pre-faulted up to here; MLG_POP_DONE: nothing left to do */
@@ -68,8 +68,8 @@ struct maplog {
     mlg__wseg *sealq, *retired;
     int dir_dirty;
     int stop;
-    int bg_started, prep_started;
-    pthread_t bg, prep;
+    int bg_started, prep_started, maker_started;
+    pthread_t bg, prep, maker; /* prep pre-faults; maker makes spares */
 
     pthread_mutex_t sync_mu;  /* sealing, syncing, checkpoints, flushing */
     _Atomic uint64_t durable; /* records with seq < durable are durable */
