@@ -504,7 +504,17 @@ static int do_sync(struct maplog *log, uint32_t state)
         goto out;
     if (!s->sealed) {
         uint64_t end = MLG_RESV_OFF(v), count = s->synced_count, last_ts = s->synced_ts;
-        wait_published(s, s->synced_end, end, &count, &last_ts);
+        /* At close no append runs, so the owner's count is final: when it published every
+         * record, skip the walk (a cache miss per small record: 25 ms per 64 MiB), as the
+         * seal does.  While appends run, its timestamp could be a newer record's: walk. */
+        if (state == MLG_STATE_CLOSED &&
+            atomic_load_explicit(&s->owner_pub, memory_order_acquire) == MLG_RESV_COUNT(v)) {
+            uint64_t t = atomic_load_explicit(&s->owner_max_ts, memory_order_relaxed);
+            count = MLG_RESV_COUNT(v);
+            last_ts = t > last_ts ? t : last_ts;
+        } else {
+            wait_published(s, s->synced_end, end, &count, &last_ts);
+        }
         if ((rc = mlg__sync_range(log, s, end, count, last_ts, state)))
             goto out;
     }
