@@ -143,6 +143,35 @@ static void rm_rf(const char *p)
     nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The bench works in a directory of its own, made under --dir, and removes only that:
+ * --dir may hold other files (/tmp, say), and must not lose them. */
+static pid_t workdir_owner;
+static void remove_workdir(void)
+{
+    if (getpid() == workdir_owner) /* not from a forked reader that exits */
+        rm_rf(opt.dir);
+}
+
+static void make_workdir(void)
+{
+    char parent[1024];
+    snprintf(parent, sizeof parent, "%s", opt.dir);
+    for (char *p = parent + 1; *p; p++) /* mkdir -p */
+        if (*p == '/') {
+            *p = 0;
+            mkdir(parent, 0755);
+            *p = '/';
+        }
+    if (mkdir(parent, 0755) && errno != EEXIST)
+        die(parent, strerror(errno));
+    if (snprintf(opt.dir, sizeof opt.dir, "%s/maplog-bench-XXXXXX", parent) >=
+            (int)sizeof opt.dir ||
+        !mkdtemp(opt.dir))
+        die(parent, "cannot make a work directory in it");
+    workdir_owner = getpid();
+    atexit(remove_workdir);
+}
+
 static char *path(const char *name)
 {
     static char b[4][1200];
@@ -1205,8 +1234,8 @@ static void machine(int argc, char **argv)
     if (f)
         fclose(f);
     uname(&u);
-    mkdir(opt.dir, 0755);
-    statfs(opt.dir, &sf);
+    if (statfs(opt.dir, &sf))
+        die(opt.dir, strerror(errno));
     const char *fs = sf.f_type == 0xEF53       ? "ext4"
                      : sf.f_type == 0x58465342 ? "xfs"
                      : sf.f_type == 0x9123683E ? "btrfs"
@@ -1277,6 +1306,7 @@ int main(int argc, char **argv)
     }
     if (opt.csv && !(csv = fopen(opt.csv, "w")))
         die(opt.csv, strerror(errno));
+    make_workdir();
     machine(argc, argv);
     if (want("append"))
         bench_append();
@@ -1291,7 +1321,6 @@ int main(int argc, char **argv)
     if (want("rss"))
         bench_rss();
     bench_targets();
-    rm_rf(opt.dir);
     if (csv)
         fclose(csv);
     return 0;
