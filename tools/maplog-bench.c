@@ -222,6 +222,28 @@ static double result(const char *workload, const char *sys, int size)
 }
 
 /* One result row: workload, system, size, threads, records/s stats, MB/s median. */
+/* A CSV field (RFC 4180): quoted when it holds a comma or a quote.  Four buffers in turn,
+ * for up to four fields in one fprintf. */
+static const char *cf(const char *v)
+{
+    static char b[4][512];
+    static int k;
+    if (!v)
+        return "";
+    if (!strpbrk(v, ",\"\n"))
+        return v;
+    char *o = b[k++ & 3], *p = o;
+    *p++ = '"';
+    for (; *v && p < o + sizeof b[0] - 3; v++) {
+        if (*v == '"')
+            *p++ = '"';
+        *p++ = *v;
+    }
+    *p++ = '"';
+    *p = 0;
+    return o;
+}
+
 static void row(const char *workload, const char *sys, int size, int threads, stat3 rps,
                 const char *note)
 {
@@ -230,8 +252,8 @@ static void row(const char *workload, const char *sys, int size, int threads, st
     printf("  %-8s %-22s %5d B %dT %12.0f rec/s (%.0f..%.0f) %9.1f MB/s %s\n", workload, sys, size,
            threads, rps.med, rps.min, rps.max, mbs, note ? note : "");
     if (csv)
-        fprintf(csv, "%s,%s,%d,%d,%.0f,%.0f,%.0f,%.1f,%s\n", workload, sys, size, threads, rps.med,
-                rps.min, rps.max, mbs, note ? note : "");
+        fprintf(csv, "%s,%s,%d,%d,%.0f,%.0f,%.0f,%.1f,%s\n", workload, cf(sys), size, threads,
+                rps.med, rps.min, rps.max, mbs, cf(note));
     fflush(stdout);
 }
 
@@ -851,8 +873,8 @@ static void percentiles(const char *sys, int size, uint64_t *lat, uint64_t n, co
            " ns  max %9" PRIu64 " ns %s\n",
            sys, size, p50, p99, p999, mx, note ? note : "");
     if (csv)
-        fprintf(csv, "latency,%s,%d,1,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s\n", sys,
-                size, p50, p99, p999, mx, note ? note : "");
+        fprintf(csv, "latency,%s,%d,1,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s\n",
+                cf(sys), size, p50, p99, p999, mx, cf(note));
 }
 
 static void bench_latency(void)
@@ -948,7 +970,7 @@ static void bench_sync(void)
         snprintf(name, sizeof name, "%s", modes[m].name);
         printf("  mode %-18s %12.0f appends/s\n", name, (double)n / dt);
         if (csv)
-            fprintf(csv, "durability,%s,%d,1,%.0f,,,,\n", name, size, (double)n / dt);
+            fprintf(csv, "durability,%s,%d,1,%.0f,,,,\n", cf(name), size, (double)n / dt);
         percentiles(name, size, lat, n, NULL);
         free(lat);
     }
@@ -1134,7 +1156,7 @@ static void target(const char *what, double value, const char *unit, const char 
 {
     printf("  %-44s %9.2f%-3s  %-30s %s\n", what, value, unit, goal, met ? "met" : "NOT MET");
     if (csv)
-        fprintf(csv, "target,%s,64,1,%.3f,,,,%s\n", what, value, met ? "met" : "not met");
+        fprintf(csv, "target,%s,64,1,%.3f,,,,%s\n", cf(what), value, met ? "met" : "not met");
 }
 
 static void bench_targets(void)
