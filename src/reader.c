@@ -151,6 +151,14 @@ static int next_first(maplog_reader *r, uint64_t *nf)
     return next_first_if(r, nf, 1);
 }
 
+/* No record fits after the reader's offset in the mapped segment: the log goes on in the
+ * next one (or nowhere yet).  A full segment may hold no rollover mark (it needs 8 bytes),
+ * so this is the only sign that a successor is due. */
+static int seg_full(const maplog_reader *r)
+{
+    return r->off > r->size || r->size - r->off < MLG_REC_HEADER_SIZE;
+}
+
 static int writer_alive(maplog_reader *r)
 {
     return mlg__writer_alive(r->dirfd);
@@ -308,7 +316,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         }
         /* unsealed: a successor may exist if the writer rolled over and died before sealing
          * (or is about to seal); look for one, but not on every call at the live end */
-        int has_next = next_first_if(r, &nf, st != MLG_REC_EMPTY);
+        int has_next = next_first_if(r, &nf, st != MLG_REC_EMPTY || seg_full(r));
         if (has_next && nf == r->seq)
             goto advance; /* complete; anything after it is a torn tail the writer left */
         if (has_next && (nf < r->seq || !writer_alive(r)))
@@ -542,7 +550,10 @@ static int progress_possible(maplog_reader *r)
     mlg__seal seal;
     if (mlg__seal_read(r->map, r->size, r->first, &seal) == 1 && r->off >= seal.end_offset)
         return 1;
-    if (mlg__mono_ns() - r->last_list_ns > 1000000u) {
+    /* The directory is listed at most once a millisecond at the live end -- but at the end
+     * of a full segment the next one is due, and there may be no rollover mark to say so:
+     * a follower there waited for the next listing, up to a millisecond per rollover. */
+    if (seg_full(r) || mlg__mono_ns() - r->last_list_ns > 1000000u) {
         uint64_t nf;
         if (next_first(r, &nf) && nf == r->seq)
             return 1;

@@ -41,6 +41,38 @@ static uint64_t append_range(maplog *log, uint64_t from, uint64_t to)
     return to;
 }
 
+/* A follower at the end of a segment that records filled exactly (no room for a rollover
+ * mark) finds the next segment as soon as it exists: the reader lists the directory then,
+ * instead of at most once a millisecond as at the live end of a segment with room left. */
+static void follow_full_segment(const char *dir)
+{
+    maplog *log;
+    maplog_reader *r;
+    maplog_record rec;
+    unsigned char buf[64];
+    const uint64_t fit = (SEG - 4096) / (16 + sizeof buf); /* 768: 80-byte records, exactly */
+    ASSERT_EQ((SEG - 4096) % (16 + sizeof buf), 0);
+    ASSERT_OK(t_open(&log, dir, SEG, 0));
+    for (uint64_t i = 0; i < fit; i++) {
+        t_fill(buf, sizeof buf, i);
+        ASSERT_OK(maplog_append(log, buf, sizeof buf, NULL));
+    }
+    ASSERT_OK(maplog_reader_open(&r, dir, 0));
+    for (uint64_t i = 0; i < fit; i++)
+        ASSERT_OK(maplog_reader_next(r, &rec));
+    ASSERT_EQ(maplog_reader_next(r, &rec), MAPLOG_END); /* full, and no successor yet */
+    t_fill(buf, sizeof buf, fit);
+    ASSERT_OK(maplog_append(log, buf, sizeof buf, NULL)); /* rolls over */
+    int rc = maplog_reader_next(r, &rec);
+    ASSERT_TRUE(rc == 0, "the record after a full segment: rc %d (%s)", rc,
+                rc == MAPLOG_END ? "not seen yet" : maplog_reader_errmsg(r));
+    ASSERT_EQ(rec.seq, fit);
+    ASSERT_MEM(rec.data, buf, sizeof buf);
+    ASSERT_EQ(maplog_reader_wait(r, 0), MAPLOG_ETIMEDOUT); /* nothing after it yet */
+    maplog_reader_close(r);
+    ASSERT_OK(maplog_close(log));
+}
+
 int main(int argc, char **argv)
 {
     maplog *log, *second;
@@ -70,6 +102,8 @@ int main(int argc, char **argv)
         ASSERT_OK(maplog_close(log));
     }
     check_all(dir, n);
+    t_scratch_done();
+    follow_full_segment(t_mkscratch("rollover-follow"));
     t_scratch_done();
     printf("1 passed, 0 failed\n");
     return 0;
