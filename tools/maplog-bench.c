@@ -172,6 +172,15 @@ static void make_workdir(void)
     atexit(remove_workdir);
 }
 
+/* Fault in a writable mapping's pages: MADV_POPULATE_WRITE (Linux 5.14), else a store
+ * per page. */
+static void populate(unsigned char *p, size_t len)
+{
+    if (madvise(p, len, MADV_POPULATE_WRITE))
+        for (size_t o = 0; o < len; o += 4096)
+            p[o] = 0;
+}
+
 static char *path(const char *name)
 {
     static char b[4][1200];
@@ -221,7 +230,6 @@ static double result(const char *workload, const char *sys, int size)
     return 0;
 }
 
-/* One result row: workload, system, size, threads, records/s stats, MB/s median. */
 /* A CSV field (RFC 4180): quoted when it holds a comma or a quote.  Four buffers in turn,
  * for up to four fields in one fprintf. */
 static const char *cf(const char *v)
@@ -244,6 +252,7 @@ static const char *cf(const char *v)
     return o;
 }
 
+/* One result row: workload, system, size, threads, records/s stats, MB/s median. */
 static void row(const char *workload, const char *sys, int size, int threads, stat3 rps,
                 const char *note)
 {
@@ -664,7 +673,6 @@ static double run_limit(int shared, int size, uint64_t n)
     int fd = -1;
     memset(src, 'x', (size_t)size + 8);
     if (shared) {
-        mkdir(opt.dir, 0755);
         fd = open(path("limit.bin"), O_RDWR | O_CREAT | O_TRUNC, 0644);
         if (fd < 0 || ftruncate(fd, (off_t)total) || posix_fallocate(fd, 0, (off_t)total))
             die("limit file", strerror(errno));
@@ -674,9 +682,7 @@ static double run_limit(int shared, int size, uint64_t n)
     }
     if (dst == MAP_FAILED)
         die("mmap", strerror(errno));
-    if (madvise(dst, total, MADV_POPULATE_WRITE))
-        for (size_t o = 0; o < total; o += 4096)
-            dst[o] = 0;
+    populate(dst, total);
     double t0 = now();
     unsigned char *p = dst;
     for (uint64_t i = 0; i < n; i++, p += size) {
@@ -702,7 +708,6 @@ static double run_new_pages(int size, uint64_t n)
 {
     uint64_t total = n * (uint64_t)size, seg = (uint64_t)opt.seg;
     int files = 0;
-    mkdir(opt.dir, 0755);
     double t0 = now();
     for (uint64_t done = 0; done < total; done += seg, files++) {
         char name[32];
@@ -713,9 +718,7 @@ static double run_new_pages(int size, uint64_t n)
         unsigned char *m = mmap(NULL, seg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (m == MAP_FAILED)
             die("mmap", strerror(errno));
-        if (madvise(m, seg, MADV_POPULATE_WRITE))
-            for (uint64_t o = 0; o < seg; o += 4096)
-                m[o] = 0;
+        populate(m, seg);
         munmap(m, seg);
         close(fd);
     }
@@ -888,14 +891,11 @@ static void bench_latency(void)
         memset(buf, 'q', (size_t)size + 8);
         /* the limit: memcpy into a pre-faulted shared mapping */
         size_t total = (size_t)n * (size_t)size;
-        mkdir(opt.dir, 0755);
         int fd = open(path("limit.bin"), O_RDWR | O_CREAT | O_TRUNC, 0644);
         if (fd < 0 || ftruncate(fd, (off_t)total) || posix_fallocate(fd, 0, (off_t)total))
             die("limit file", strerror(errno));
         unsigned char *dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (madvise(dst, total, MADV_POPULATE_WRITE))
-            for (size_t o = 0; o < total; o += 4096)
-                dst[o] = 0;
+        populate(dst, total);
         for (uint64_t i = 0; i < n; i++) {
             uint64_t t0 = now_ns();
             memcpy(dst + i * (uint64_t)size, buf, (size_t)size);
