@@ -190,6 +190,19 @@ static char *path(const char *name)
     return p;
 }
 
+/* A new file of len bytes in the work directory, its blocks reserved, mapped shared and
+ * writable (not yet faulted in); *fd is its descriptor. */
+static unsigned char *map_new_file(const char *name, size_t len, int *fd)
+{
+    *fd = open(path(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (*fd < 0 || ftruncate(*fd, (off_t)len) || posix_fallocate(*fd, 0, (off_t)len))
+        die(name, strerror(errno));
+    unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (m == MAP_FAILED)
+        die("mmap", strerror(errno));
+    return m;
+}
+
 static uint64_t nrec(int size)
 {
     uint64_t n = opt.bytes / (uint64_t)(size ? size : 1);
@@ -673,15 +686,12 @@ static double run_limit(int shared, int size, uint64_t n)
     int fd = -1;
     memset(src, 'x', (size_t)size + 8);
     if (shared) {
-        fd = open(path("limit.bin"), O_RDWR | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || ftruncate(fd, (off_t)total) || posix_fallocate(fd, 0, (off_t)total))
-            die("limit file", strerror(errno));
-        dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        dst = map_new_file("limit.bin", total, &fd);
     } else {
         dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (dst == MAP_FAILED)
+            die("mmap", strerror(errno));
     }
-    if (dst == MAP_FAILED)
-        die("mmap", strerror(errno));
     populate(dst, total);
     double t0 = now();
     unsigned char *p = dst;
@@ -712,12 +722,8 @@ static double run_new_pages(int size, uint64_t n)
     for (uint64_t done = 0; done < total; done += seg, files++) {
         char name[32];
         snprintf(name, sizeof name, "pages.%d", files);
-        int fd = open(path(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || ftruncate(fd, (off_t)seg) || posix_fallocate(fd, 0, (off_t)seg))
-            die("new pages file", strerror(errno));
-        unsigned char *m = mmap(NULL, seg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (m == MAP_FAILED)
-            die("mmap", strerror(errno));
+        int fd;
+        unsigned char *m = map_new_file(name, seg, &fd);
         populate(m, seg);
         munmap(m, seg);
         close(fd);
@@ -891,10 +897,8 @@ static void bench_latency(void)
         memset(buf, 'q', (size_t)size + 8);
         /* the limit: memcpy into a pre-faulted shared mapping */
         size_t total = (size_t)n * (size_t)size;
-        int fd = open(path("limit.bin"), O_RDWR | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || ftruncate(fd, (off_t)total) || posix_fallocate(fd, 0, (off_t)total))
-            die("limit file", strerror(errno));
-        unsigned char *dst = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        int fd;
+        unsigned char *dst = map_new_file("limit.bin", total, &fd);
         populate(dst, total);
         for (uint64_t i = 0; i < n; i++) {
             uint64_t t0 = now_ns();
@@ -1002,10 +1006,8 @@ static void bench_sync(void)
     }
     {
         size_t total = 64 << 20;
-        int fd = open(path("sync.bin"), O_RDWR | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || ftruncate(fd, (off_t)total) || posix_fallocate(fd, 0, (off_t)total))
-            die("sync file", strerror(errno));
-        unsigned char *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        int fd;
+        unsigned char *m = map_new_file("sync.bin", total, &fd);
         int rounds = opt.quick ? 50 : 300;
         uint64_t *lat = malloc((size_t)rounds * sizeof *lat);
         for (int how = 0; how < 2; how++) {
