@@ -12,8 +12,13 @@ uint32_t mlg__crc32c(uint32_t crc, const void *buf, size_t len);
 /* The portable table-driven version, always available (tests compare the two). */
 uint32_t mlg__crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
-/* "sse4.2", "armv8-crc" or "table": which implementation mlg__crc32c() uses. */
+/* "sse4.2+vpclmulqdq", "sse4.2", "armv8-crc" or "table": which implementation
+ * mlg__crc32c() uses (MAPLOG_CRC32C=sse4.2 or =table in the environment forces one). */
 const char *mlg__crc32c_impl(void);
+
+/* For tests: the implementation of that name, or NULL where this CPU lacks it. */
+typedef uint32_t (*mlg__crc32c_fn)(uint32_t crc, const void *buf, size_t len);
+mlg__crc32c_fn mlg__crc32c_get(const char *name);
 
 /* The CRC of a record with sequence number seq (not stored), length word len_word,
  * timestamp ts and payload: covers seq (8 bytes LE), len_word (4), ts (8), payload. */
