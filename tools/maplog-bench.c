@@ -1272,6 +1272,19 @@ static void machine(int argc, char **argv)
     printf("machine: %s, %ld cores, %s %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
            u.release);
     printf("file system: %s (0x%lx) at %s\n", fs, (unsigned long)sf.f_type, opt.dir);
+#if defined(__x86_64__)
+    /* Which CRC-32C path the library dispatches to (src/crc32c.c); MAPLOG_CRC32C=sse4.2
+     * or =table forces a slower one, to compare. */
+    __builtin_cpu_init();
+    const char *force = getenv("MAPLOG_CRC32C");
+    printf("crc32c: %s%s\n",
+           force ? "forced by MAPLOG_CRC32C="
+           : __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq")
+               ? "sse4.2+vpclmulqdq"
+           : __builtin_cpu_supports("sse4.2") ? "sse4.2"
+                                              : "table",
+           force ? force : "");
+#endif
     printf("command:");
     for (int i = 0; i < argc; i++)
         printf(" %s", argv[i]);
