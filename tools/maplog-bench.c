@@ -722,10 +722,12 @@ static double run_new_pages(int size, uint64_t n)
     for (uint64_t done = 0; done < total; done += seg, files++) {
         char name[32];
         snprintf(name, sizeof name, "pages.%d", files);
+        /* the last file only as large as what is left, so the cost is for total bytes */
+        uint64_t sz = total - done < seg ? (total - done + 4095) & ~(uint64_t)4095 : seg;
         int fd;
-        unsigned char *m = map_new_file(name, seg, &fd);
-        populate(m, seg);
-        munmap(m, seg);
+        unsigned char *m = map_new_file(name, sz, &fd);
+        populate(m, sz);
+        munmap(m, sz);
         close(fd);
     }
     double dt = now() - t0;
