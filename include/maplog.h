@@ -78,8 +78,11 @@ typedef enum maplog_option {
     /* Flusher: start write-back at least this often (milliseconds).  Default 1000;
      * 0 turns the time trigger off. */
     MAPLOG_OPT_FLUSH_INTERVAL_MS = 4,
-    /* Flusher: start write-back after this many bytes were appended.  Default 8 MiB;
-     * 0 turns the byte trigger off. */
+    /* Flusher: start write-back after this many bytes were appended to the segment being
+     * written.  Default 64 MiB (a default segment: sealing a full segment writes it back
+     * anyway); 0 turns the byte trigger off.  Lower bounds the unflushed data more tightly,
+     * at a cost to bursts of appends faster than the disk: write-back of the segment being
+     * appended to contends with its page faults (maplog-bench's "flush 8 MiB" row). */
     MAPLOG_OPT_FLUSH_BYTES = 5,
     /* MAPLOG_DURABILITY_SYNC_EVERY: make records durable in groups of at most this many
      * (group commit).  Default 1: every append returns only once it is durable. */

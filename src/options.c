@@ -14,7 +14,7 @@ void mlg__options_default(struct maplog_options *o)
     o->create = 1;
     o->durability = MAPLOG_DURABILITY_ASYNC;
     o->flush_interval_ms = 1000;
-    o->flush_bytes = 8 << 20;
+    o->flush_bytes = 64 << 20; /* see MAPLOG_OPT_FLUSH_BYTES in maplog.h */
     o->sync_every = 1;
     o->file_mode = 0640;
     o->strict_recovery = 1;

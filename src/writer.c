@@ -571,26 +571,59 @@ const char *maplog_errmsg(const maplog *log)
 
 /* ---- the background thread ----------------------------------------------------------- */
 
-/* Start write-back of what was appended to the current segment.  Under sync_mu. */
+/* How far every record of s is published, without waiting: from the owner's word while
+ * the owner counted every record, else by walking the headers on from what was known (a
+ * cache miss per small record: the fallback, for several appending threads and
+ * reservations).  Under sync_mu, with s mapped. */
+static uint64_t published_end(mlg__wseg *s)
+{
+    uint64_t e = atomic_load_explicit(&s->owner_pub_end, memory_order_acquire);
+    uint64_t end = MLG_RESV_OFF(atomic_load_explicit(&s->resv, memory_order_acquire));
+    if (s->pub_end < MLG_DATA_OFFSET)
+        s->pub_end = MLG_DATA_OFFSET;
+    if (e > s->pub_end)
+        s->pub_end = e;
+    while (s->pub_end < end && end - s->pub_end >= MLG_REC_HEADER_SIZE) {
+        uint64_t w = __atomic_load_n((const uint64_t *)(const void *)(s->map + s->pub_end),
+                                     __ATOMIC_ACQUIRE);
+        uint64_t size = mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
+        if (!((uint32_t)w & MLG_REC_VALID) || w == MLG_ROLLED_WORD || size > end - s->pub_end)
+            break; /* not yet published (or the end) */
+        s->pub_end += size;
+    }
+    return s->pub_end;
+}
+
+/* Start write-back of the records published in the current segment.  Not past them: a page
+ * an appender is still copying into would be locked for write-back under its stores, and
+ * write-back drops our page-table entries first (unmap_behind), so the appender would fault
+ * and wait on the page lock (traced: filemap_fault in folio_wait_bit_common).  Under
+ * sync_mu. */
 static void flush_current(struct maplog *log, int whole_pages)
 {
     mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);
-    uint64_t end = MLG_RESV_OFF(atomic_load_explicit(&s->resv, memory_order_relaxed));
+    uint64_t end = s->sealed || !s->map ? 0 : published_end(s);
     uint64_t from = page_floor(s->flushed_end);
     /* On FLUSH_BYTES, whole pages only: the page being appended to stays mapped and dirty,
      * and goes with the next range.  On the interval, everything, partial page included. */
     if (whole_pages)
         end = page_floor(end);
-    if (s->sealed || end <= from)
-        return;
-    unmap_behind(s->map, from, end);
-    /* Failures here only delay write-back; maplog_sync reports them where it matters. */
-    mlg__msync(s->map + from, end - from, MS_ASYNC);
-    mlg__os.writeback(s->fd, (off_t)from, (off_t)(end - from));
-    s->flushed_end = end;
-    if (log->opt.flush_bytes)
-        atomic_store_explicit(&s->flush_mark, end + (uint64_t)log->opt.flush_bytes,
+    if (!s->sealed && end > from) {
+        unmap_behind(s->map, from, end);
+        /* Failures here only delay write-back; maplog_sync reports them where it matters. */
+        mlg__msync(s->map + from, end - from, MS_ASYNC);
+        mlg__os.writeback(s->fd, (off_t)from, (off_t)(end - from));
+        s->flushed_end = end;
+    }
+    /* Re-armed whatever happened (a fired mark left as it is would keep the thread busy),
+     * at least a page on, so that the next whole-page flush has a page to start. */
+    if (log->opt.flush_bytes) {
+        uint64_t step = (uint64_t)log->opt.flush_bytes;
+        atomic_store_explicit(&s->flush_mark,
+                              s->flushed_end +
+                                  (step < (uint64_t)page_size ? (uint64_t)page_size : step),
                               memory_order_relaxed);
+    }
 }
 
 /* The maker, the pre-faulter and the background thread run at the creating thread's nice
@@ -652,8 +685,10 @@ static void *bg_main(void *arg)
             continue;
         }
         mlg__wseg *cur = atomic_load_explicit(&log->cur, memory_order_acquire);
-        int by_bytes = MLG_RESV_OFF(atomic_load_explicit(&cur->resv, memory_order_relaxed)) >=
-                       atomic_load_explicit(&cur->flush_mark, memory_order_relaxed);
+        /* The appender that crosses the mark swaps it for MLG_MARK_FIRED, then wakes us. */
+        uint64_t mark = atomic_load_explicit(&cur->flush_mark, memory_order_relaxed);
+        int by_bytes = mark == MLG_MARK_FIRED ||
+                       MLG_RESV_OFF(atomic_load_explicit(&cur->resv, memory_order_relaxed)) >= mark;
         int due = interval && now >= next_flush;
         if (flushing && (by_bytes || due)) {
             pthread_mutex_unlock(&log->mu);
@@ -926,9 +961,8 @@ static inline void reserved(struct maplog *log, mlg__wseg *s, uint64_t v, uint64
     if (off + need + 2048 < s->size)
         __builtin_prefetch(s->map + off + need + 2048, 1, 3);
     uint64_t m = atomic_load_explicit(&s->flush_mark, memory_order_relaxed);
-    if (off + need >= m && m != UINT64_MAX &&
-        atomic_compare_exchange_strong(&s->flush_mark, &m, UINT64_MAX))
-        wake_bg(log);
+    if (off + need >= m && atomic_compare_exchange_strong(&s->flush_mark, &m, MLG_MARK_FIRED))
+        wake_bg(log); /* (offsets stay below 2^31: neither UINT64_MAX nor FIRED is reached) */
 }
 
 /* Reserve with a CAS, rolling over as needed. */
@@ -996,16 +1030,19 @@ static inline void publish(uint8_t *rec, uint32_t len, uint32_t crc)
     __atomic_store_n((uint64_t *)(void *)rec, w, __ATOMIC_RELEASE);
 }
 
-/* After publishing a record in s: if this thread owns s, count it (see owner_pub). */
-static inline void owner_published(mlg__wseg *s, uint64_t ts)
+/* After publishing record seq, which ends at offset end, in s: if this thread owns s, count
+ * it (see owner_pub), and when it counted every record before this one, say how far every
+ * record is published (owner_pub_end). */
+static inline void owner_published(mlg__wseg *s, uint64_t seq, uint64_t ts, uint64_t end)
 {
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) != bias_me())
         return;
     if (ts > atomic_load_explicit(&s->owner_max_ts, memory_order_relaxed))
         atomic_store_explicit(&s->owner_max_ts, ts, memory_order_relaxed);
-    atomic_store_explicit(&s->owner_pub,
-                          atomic_load_explicit(&s->owner_pub, memory_order_relaxed) + 1,
-                          memory_order_release);
+    uint64_t n = atomic_load_explicit(&s->owner_pub, memory_order_relaxed);
+    if (n == seq - s->first_seq)
+        atomic_store_explicit(&s->owner_pub_end, end, memory_order_release);
+    atomic_store_explicit(&s->owner_pub, n + 1, memory_order_release);
 }
 
 static int after_append(struct maplog *log, uint64_t seq)
@@ -1035,7 +1072,7 @@ static inline __attribute__((always_inline)) int append_at(maplog *log, const vo
     memcpy(rec + 8, &ts, 8);
     uint32_t crc = mlg__record_crc(sq, (uint32_t)len | MLG_REC_VALID, ts, buf, len);
     publish(rec, (uint32_t)len, crc);
-    owner_published(s, ts);
+    owner_published(s, sq, ts, off + mlg__rec_size(len));
     if (seq)
         *seq = sq;
     return after_append(log, sq);
@@ -1076,7 +1113,7 @@ int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *s
     memcpy(rec + 8, &ts, 8);
     uint32_t crc = mlg__record_crcv(sq, (uint32_t)len | MLG_REC_VALID, ts, iov, iovcnt);
     publish(rec, (uint32_t)len, crc);
-    owner_published(s, ts);
+    owner_published(s, sq, ts, off + mlg__rec_size(len));
     if (seq)
         *seq = sq;
     return after_append(log, sq);

@@ -15,6 +15,7 @@
 #define MLG_RESV_FULL 0x80000000ull
 #define MLG_RESV_OFF(v) ((v)&0x7fffffffull)
 #define MLG_RESV_COUNT(v) ((v) >> 32)
+#define MLG_MARK_FIRED (UINT64_MAX - 1)
 
 typedef struct mlg__wseg {
     int fd;
@@ -22,7 +23,9 @@ typedef struct mlg__wseg {
     uint64_t size;
     uint64_t first_seq;
     _Atomic uint64_t resv;
-    _Atomic uint64_t flush_mark; /* an append reaching this offset wakes the flusher */
+    /* An append reaching this offset swaps it for MLG_MARK_FIRED and wakes the flusher,
+     * which acts and sets the next one; UINT64_MAX: the byte trigger is off. */
+    _Atomic uint64_t flush_mark;
     /* Biased reservation (writer.c, "the append path"): */
     _Atomic uintptr_t owner; /* set before the segment becomes cur, then only cleared */
     _Atomic int owner_busy;  /* the owner is between its check of owner and its store */
@@ -32,7 +35,11 @@ typedef struct mlg__wseg {
      * when owner_pub reaches the segment's record count, every record is published, and
      * the seal need not walk them all to find out (nor to find the largest timestamp). */
     _Atomic uint64_t owner_pub, owner_max_ts;
+    /* And, while every record before the owner's latest was one it counted, the offset
+     * just past that record: every record before it is published. */
+    _Atomic uint64_t owner_pub_end;
     /* Under sync_mu: */
+    uint64_t pub_end;     /* every record before this offset is published (0: none known) */
     uint64_t flushed_end; /* write-back started up to here */
     uint64_t synced_end, synced_count, synced_ts, ckpt_gen;
     int sealed; /* sealed, synced and unmapped */
