@@ -48,37 +48,48 @@ static void append_bytes(maplog *log, long long total, size_t len, int pause_us)
     }
 }
 
+/* In a new scratch log with these flusher settings (8 MiB segments), append total bytes of
+ * 1000-byte records (pausing pause_us every 64 KiB), then wait up to 5 s for write-back to
+ * cover want bytes, or 100 ms if want is 0; returns the bytes covered (calls counts the
+ * write-back calls), before the close, which syncs. */
+static long long flush_case(const char *name, long long durability, long long interval_ms,
+                            long long flush_bytes, long long total, int pause_us, long long want)
+{
+    maplog *log;
+    ASSERT_OK(t_open(&log, t_mkscratch(name), 8LL << 20, MAPLOG_OPT_DURABILITY, durability,
+                     MAPLOG_OPT_FLUSH_INTERVAL_MS, interval_ms, MAPLOG_OPT_FLUSH_BYTES, flush_bytes,
+                     0));
+    reset();
+    append_bytes(log, total, 1000, pause_us);
+    long long got = want ? wait_covered(want, 5000) : (usleep(100000), atomic_load(&covered));
+    ASSERT_OK(maplog_close(log));
+    t_scratch_done();
+    return got;
+}
+
 int main(int argc, char **argv)
 {
     t_seed_init(argc, argv);
     real = mlg__os;
     mlg__os.writeback = w_writeback;
-    const char *dir;
-    maplog *log;
     const long long seg = 8 << 20;
 
     /* By bytes: the time trigger off, 64 KiB a flush; 2 MiB appended must be handed to
      * write-back (all but the last partial step and the page being written) without any
-     * sync, close or interval to do it. */
-    dir = t_mkscratch("flush-bytes");
-    ASSERT_OK(t_open(&log, dir, seg, MAPLOG_OPT_FLUSH_INTERVAL_MS, 0LL, MAPLOG_OPT_FLUSH_BYTES,
-                     65536LL, 0));
-    reset();
-    append_bytes(log, 2 << 20, 1000, 2000); /* paced: the flusher keeps up */
-    long long got = wait_covered((2 << 20) - 2 * 65536, 5000);
+     * sync, close or interval to do it; paced, so the flusher keeps up. */
+    const long long async = MAPLOG_DURABILITY_ASYNC, want = (2 << 20) - 2 * 65536;
+    long long got = flush_case("flush-bytes", async, 0, 65536, 2 << 20, 2000, want);
     CTX("by bytes: %d write-back calls covered %lld bytes", atomic_load(&calls), got);
-    ASSERT_TRUE(got >= (2 << 20) - 2 * 65536, "the byte trigger started write-back");
+    ASSERT_TRUE(got >= want, "the byte trigger started write-back");
     ASSERT_TRUE(atomic_load(&calls) >= 8, "in steps of about 64 KiB, not in one go");
-    ASSERT_OK(maplog_close(log));
-    t_scratch_done();
 
     /* Only published records: with a reservation held open at about 100 KiB, 1 MiB more
      * of appends is not written back past the page it starts in (the records after it are
      * complete, but a flush is a prefix of published records); once it is committed, the
      * rest follows. */
-    dir = t_mkscratch("flush-open");
-    ASSERT_OK(t_open(&log, dir, seg, MAPLOG_OPT_FLUSH_INTERVAL_MS, 0LL, MAPLOG_OPT_FLUSH_BYTES,
-                     65536LL, 0));
+    maplog *log;
+    ASSERT_OK(t_open(&log, t_mkscratch("flush-open"), seg, MAPLOG_OPT_FLUSH_INTERVAL_MS, 0LL,
+                     MAPLOG_OPT_FLUSH_BYTES, 65536LL, 0));
     append_bytes(log, 100 << 10, 1000, 0);
     maplog_reservation res;
     ASSERT_OK(maplog_reserve(log, 1000, &res));
@@ -98,40 +109,19 @@ int main(int argc, char **argv)
     t_scratch_done();
 
     /* By time: the byte trigger off, every 20 ms; 100 KiB appended is handed on. */
-    dir = t_mkscratch("flush-time");
-    ASSERT_OK(
-        t_open(&log, dir, seg, MAPLOG_OPT_FLUSH_INTERVAL_MS, 20LL, MAPLOG_OPT_FLUSH_BYTES, 0LL, 0));
-    reset();
-    append_bytes(log, 100 << 10, 1000, 0);
-    got = wait_covered(100 << 10, 5000);
+    got = flush_case("flush-time", async, 20, 0, 100 << 10, 0, 100 << 10);
     CTX("by time: %d write-back calls covered %lld bytes", atomic_load(&calls), got);
     ASSERT_TRUE(got >= 100 << 10, "the time trigger started write-back");
-    ASSERT_OK(maplog_close(log));
-    t_scratch_done();
 
-    /* Neither trigger: nothing until close (which syncs). */
-    dir = t_mkscratch("flush-off");
-    ASSERT_OK(
-        t_open(&log, dir, seg, MAPLOG_OPT_FLUSH_INTERVAL_MS, 0LL, MAPLOG_OPT_FLUSH_BYTES, 0LL, 0));
-    reset();
-    append_bytes(log, 1 << 20, 1000, 0);
-    usleep(100000);
+    /* Neither trigger: nothing until close. */
+    flush_case("flush-off", async, 0, 0, 1 << 20, 0, 0);
     CTX("both triggers off: %d write-back calls", atomic_load(&calls));
     ASSERT_EQ(atomic_load(&calls), 0);
-    ASSERT_OK(maplog_close(log));
-    t_scratch_done();
 
     /* MAPLOG_DURABILITY_NONE: no flusher at all, whatever the triggers say. */
-    dir = t_mkscratch("flush-none");
-    ASSERT_OK(t_open(&log, dir, seg, MAPLOG_OPT_DURABILITY, (long long)MAPLOG_DURABILITY_NONE,
-                     MAPLOG_OPT_FLUSH_INTERVAL_MS, 10LL, MAPLOG_OPT_FLUSH_BYTES, 65536LL, 0));
-    reset();
-    append_bytes(log, 1 << 20, 1000, 0);
-    usleep(100000);
+    flush_case("flush-none", MAPLOG_DURABILITY_NONE, 10, 65536, 1 << 20, 0, 0);
     CTX("durability none: %d write-back calls", atomic_load(&calls));
     ASSERT_EQ(atomic_load(&calls), 0);
-    ASSERT_OK(maplog_close(log));
-    t_scratch_done();
     printf("1 passed, 0 failed\n");
     return 0;
 }
