@@ -608,7 +608,7 @@ static void flush_current(struct maplog *log, int whole_pages)
      * and goes with the next range.  On the interval, everything, partial page included. */
     if (whole_pages)
         end = page_floor(end);
-    if (!s->sealed && end > from) {
+    if (end > from) {
         unmap_behind(s->map, from, end);
         /* Failures here only delay write-back; maplog_sync reports them where it matters. */
         mlg__msync(s->map + from, end - from, MS_ASYNC);
