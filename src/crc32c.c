@@ -351,7 +351,8 @@ static uint32_t crc32c_fold_any(uint32_t crc, const void *buf, size_t len)
 }
 
 /* 0: not decided yet, 1: hardware, 2: table, 3: hardware with folding for long buffers.
- * MAPLOG_CRC32C=table or =HW_NAME forces one (the tests run each). */
+ * MAPLOG_CRC32C=table or =HW_NAME forces one; tests take each by name from
+ * mlg__crc32c_get(). */
 enum { IMPL_HW = 1, IMPL_TABLE, IMPL_FOLD };
 static atomic_int impl;
 
@@ -413,8 +414,8 @@ record_crc_hw(uint64_t seq, uint32_t len_word, uint64_t ts, const void *payload,
     c = _mm_crc32_u32((uint32_t)c, len_word);
     c = _mm_crc32_u64(c, ts);
     if (len >= 3 * CRC_TINY)
-        return len >= FOLD_MIN && atomic_load_explicit(&impl, memory_order_relaxed) == IMPL_FOLD
-                   ? crc32c_fold(~(uint32_t)c, payload, len)
+        return atomic_load_explicit(&impl, memory_order_relaxed) == IMPL_FOLD
+                   ? crc32c_fold_any(~(uint32_t)c, payload, len)
                    : crc32c_hw(~(uint32_t)c, payload, len);
     /* Short payloads (most records): straight-line steps, no alignment loop. */
     const uint8_t *p = payload;
