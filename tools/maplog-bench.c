@@ -742,6 +742,20 @@ static double run_new_pages(int size, uint64_t n)
     return (double)n / dt;
 }
 
+/* Append n records of size bytes with t threads into st, --reps times, and print the row
+ * as name; with lim (the shared-map limit's median) > 0, the row says how far it is. */
+static void append_row(const store *st, const char *name, int size, int t, uint64_t n, double lim)
+{
+    double v[16];
+    for (int r = 0; r < opt.reps; r++)
+        v[r] = run_append(st, path("store"), size, t, n);
+    stat3 s = summarize(v, opt.reps);
+    char note[64] = "";
+    if (lim > 0)
+        snprintf(note, sizeof note, "%.0f%% of shared-map limit", 100 * s.med / lim);
+    row("append", name, size, t, s, note);
+}
+
 static void bench_append(void)
 {
     printf("\nappend (median of %d; spread in parentheses)\n", opt.reps);
@@ -768,14 +782,7 @@ static void bench_append(void)
                 int t = opt.threads[ti];
                 if (t > 1 && !stores[k].threads_ok)
                     continue;
-                for (int r = 0; r < opt.reps; r++)
-                    v[r] = run_append(&stores[k], path("store"), size, t, n);
-                stat3 s = summarize(v, opt.reps);
-                char note[64] = "";
-                if (k == 0)
-                    snprintf(note, sizeof note, "%.0f%% of shared-map limit",
-                             100 * s.med / lim_shared.med);
-                row("append", stores[k].name, size, t, s, note);
+                append_row(&stores[k], stores[k].name, size, t, n, k == 0 ? lim_shared.med : 0);
             }
         }
         /* The append path alone: a segment big enough that the run crosses no rollover,
@@ -785,24 +792,14 @@ static void bench_append(void)
         long long seg = opt.seg;
         opt.seg = 1ll << 30;
         if (n * (uint64_t)(size + 16) < (uint64_t)opt.seg - 8192) {
-            for (int r = 0; r < opt.reps; r++)
-                v[r] = run_append(&stores[0], path("store"), size, 1, n);
-            stat3 s = summarize(v, opt.reps);
-            char note[64];
-            snprintf(note, sizeof note, "%.0f%% of shared-map limit", 100 * s.med / lim_shared.med);
-            row("append", "maplog (no rollover)", size, 1, s, note);
+            append_row(&stores[0], "maplog (no rollover)", size, 1, n, lim_shared.med);
         }
         opt.seg = seg;
         /* Write-back started every 8 MiB during the run (MAPLOG_OPT_FLUSH_BYTES; the default
          * is a segment's worth), for what bounding unflushed data that tightly costs here. */
         ml_flush_bytes = 8 << 20;
-        for (int r = 0; r < opt.reps; r++)
-            v[r] = run_append(&stores[0], path("store"), size, 1, n);
+        append_row(&stores[0], "maplog (flush 8 MiB)", size, 1, n, lim_shared.med);
         ml_flush_bytes = -1;
-        stat3 fs = summarize(v, opt.reps);
-        char fnote[64];
-        snprintf(fnote, sizeof fnote, "%.0f%% of shared-map limit", 100 * fs.med / lim_shared.med);
-        row("append", "maplog (flush 8 MiB)", size, 1, fs, fnote);
     }
 }
 
