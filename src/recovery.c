@@ -323,8 +323,7 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
     s->synced_end = s->flushed_end = MLG_DATA_OFFSET; /* sync what we found, once */
     s->ckpt_gen = have_ck ? ck.generation : 0;
     atomic_store(&s->resv, (r.count << 32) | r.end | (sealed ? MLG_RESV_FULL : 0));
-    atomic_store(&s->flush_mark,
-                 log->opt.flush_bytes ? r.end + (uint64_t)log->opt.flush_bytes : UINT64_MAX);
+    mlg__arm_flush(log, s, r.end);
     atomic_store(&log->cur, s);
     fd = -1;
     map = NULL;

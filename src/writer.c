@@ -221,6 +221,17 @@ out:
     return 0;
 }
 
+/* Set s's flush mark FLUSH_BYTES past from (write-back started up to there), at least a
+ * page on, so that the next whole-page flush has a page to start; or off (UINT64_MAX) when
+ * the byte trigger is. */
+void mlg__arm_flush(struct maplog *log, mlg__wseg *s, uint64_t from)
+{
+    uint64_t step = (uint64_t)log->opt.flush_bytes;
+    if (step && step < (uint64_t)page_size)
+        step = (uint64_t)page_size;
+    atomic_store_explicit(&s->flush_mark, step ? from + step : UINT64_MAX, memory_order_relaxed);
+}
+
 /* Turn the spare into the segment whose first record is first_seq: give it its name.
  * The header was written and made durable when the spare was prepared. */
 int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq)
@@ -234,10 +245,7 @@ int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq)
     s->first_seq = first_seq;
     s->synced_end = s->flushed_end = MLG_DATA_OFFSET;
     atomic_store_explicit(&s->resv, MLG_DATA_OFFSET, memory_order_relaxed);
-    atomic_store_explicit(&s->flush_mark,
-                          log->opt.flush_bytes ? MLG_DATA_OFFSET + (uint64_t)log->opt.flush_bytes
-                                               : UINT64_MAX,
-                          memory_order_relaxed);
+    mlg__arm_flush(log, s, MLG_DATA_OFFSET);
     return 0;
 }
 
@@ -615,15 +623,8 @@ static void flush_current(struct maplog *log, int whole_pages)
         mlg__os.writeback(s->fd, (off_t)from, (off_t)(end - from));
         s->flushed_end = end;
     }
-    /* Re-armed whatever happened (a fired mark left as it is would keep the thread busy),
-     * at least a page on, so that the next whole-page flush has a page to start. */
-    if (log->opt.flush_bytes) {
-        uint64_t step = (uint64_t)log->opt.flush_bytes;
-        atomic_store_explicit(&s->flush_mark,
-                              s->flushed_end +
-                                  (step < (uint64_t)page_size ? (uint64_t)page_size : step),
-                              memory_order_relaxed);
-    }
+    /* Re-armed whatever happened: a fired mark left as it is would keep the thread busy. */
+    mlg__arm_flush(log, s, s->flushed_end);
 }
 
 /* The maker, the pre-faulter and the background thread run at the creating thread's nice

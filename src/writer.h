@@ -96,6 +96,7 @@ int mlg__recover(struct maplog *log);
 /* Prepare a spare segment under the file name name (MLG_SPARE_NAME or MLG_SPARE2_NAME). */
 int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const char *name);
 int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq);
+void mlg__arm_flush(struct maplog *log, mlg__wseg *s, uint64_t from);
 /* Pre-fault all of a segment not in use yet (MAPLOG_OPT_PREFAULT permitting). */
 void mlg__seg_prefault(struct maplog *log, mlg__wseg *s);
 void mlg__seg_free(mlg__wseg *s);
