@@ -22,6 +22,14 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+/* Marks the library's interface: the shared library is built with hidden visibility and
+ * exports these declarations only. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MAPLOG_API __attribute__((visibility("default")))
+#else
+#define MAPLOG_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -39,9 +47,9 @@ extern "C" {
 #define MAPLOG_FORMAT_VERSION 1
 
 /* The library's version string, e.g. "0.1.0".  Static storage; never free it. */
-const char *maplog_version(void);
+MAPLOG_API const char *maplog_version(void);
 /* MAPLOG_VERSION_NUMBER of the library actually linked. */
-int maplog_version_number(void);
+MAPLOG_API int maplog_version_number(void);
 
 /* ---- error codes --------------------------------------------------------------------- */
 
@@ -61,7 +69,7 @@ int maplog_version_number(void);
 #define MAPLOG_ECLOSED (-13)   /* the log is shutting down or a previous failure poisoned it */
 
 /* A short English description of code.  Static storage; never NULL. */
-const char *maplog_strerror(int code);
+MAPLOG_API const char *maplog_strerror(int code);
 
 /* ---- options ------------------------------------------------------------------------- */
 
@@ -127,13 +135,13 @@ typedef enum maplog_durability {
 typedef struct maplog_options maplog_options;
 
 /* Allocate options holding the defaults.  Free with maplog_options_free(). */
-int maplog_options_create(maplog_options **out);
+MAPLOG_API int maplog_options_create(maplog_options **out);
 /* Set key to value.  MAPLOG_EINVAL for an unknown key or a value out of range. */
-int maplog_options_set(maplog_options *opts, maplog_option key, int64_t value);
+MAPLOG_API int maplog_options_set(maplog_options *opts, maplog_option key, int64_t value);
 /* Read back the value of key. */
-int maplog_options_get(const maplog_options *opts, maplog_option key, int64_t *value);
+MAPLOG_API int maplog_options_get(const maplog_options *opts, maplog_option key, int64_t *value);
 /* Free options.  NULL is fine.  A log opened with them does not keep a pointer to them. */
-void maplog_options_free(maplog_options *opts);
+MAPLOG_API void maplog_options_free(maplog_options *opts);
 
 /* ---- writing ------------------------------------------------------------------------- */
 
@@ -146,16 +154,16 @@ typedef struct maplog maplog;
  * that were synced is reported as MAPLOG_ECORRUPT rather than silently dropped.
  * On failure *out is NULL; the reason is in the return code and, for the text, use
  * maplog_last_open_error() in the same thread. */
-int maplog_open(maplog **out, const char *dir, const maplog_options *opts);
+MAPLOG_API int maplog_open(maplog **out, const char *dir, const maplog_options *opts);
 
 /* The message of the last failed maplog_open() or maplog_reader_open() in this thread. */
-const char *maplog_last_open_error(void);
+MAPLOG_API const char *maplog_last_open_error(void);
 
 /* Flush, write a clean-shutdown checkpoint, stop the background thread, unmap and release
  * the lock.  Every appended record is on disk (synced) when it returns 0.  NULL is fine.
  * The handle is freed even when an error is returned.  Not to be called concurrently
  * with any other call on the same handle. */
-int maplog_close(maplog *log);
+MAPLOG_API int maplog_close(maplog *log);
 
 /* Append one record of len bytes from buf; on success *seq (if not NULL) is its sequence
  * number.  Sequence numbers are dense, start at 0 and continue across segments and
@@ -163,16 +171,16 @@ int maplog_close(maplog *log);
  * one fails with MAPLOG_ETOOBIG.  The record is visible to readers and survives a crash
  * of this process once the call returns and every earlier append has returned.
  * Thread-safe: any number of threads may append to one handle. */
-int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq);
+MAPLOG_API int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq);
 
 /* As maplog_append, with the record's timestamp given instead of read from the clock:
  * for importing records with their original time.  Readers' seek by time assumes
  * timestamps mostly rise with sequence numbers (docs/DESIGN.md, "Readers"). */
-int maplog_append_ts(maplog *log, const void *buf, size_t len, uint64_t timestamp_ns,
-                     uint64_t *seq);
+MAPLOG_API int maplog_append_ts(maplog *log, const void *buf, size_t len, uint64_t timestamp_ns,
+                                uint64_t *seq);
 
 /* As maplog_append, with the payload gathered from iovcnt buffers. */
-int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *seq);
+MAPLOG_API int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *seq);
 
 /* Build a record in place, with no copy.  maplog_reserve() sets res->data to len writable
  * bytes inside the mapping and res->seq to the record's sequence number; the caller fills
@@ -187,21 +195,21 @@ typedef struct maplog_reservation {
     uintptr_t internal_[3];
 } maplog_reservation;
 
-int maplog_reserve(maplog *log, size_t len, maplog_reservation *res);
-int maplog_commit(maplog *log, maplog_reservation *res);
+MAPLOG_API int maplog_reserve(maplog *log, size_t len, maplog_reservation *res);
+MAPLOG_API int maplog_commit(maplog *log, maplog_reservation *res);
 
 /* Make every record appended before this call durable (it reaches stable storage), and
  * record the durable point in the segment header so recovery can tell a torn tail from
  * damage to synced data.  Thread-safe; concurrent callers share one sync. */
-int maplog_sync(maplog *log);
+MAPLOG_API int maplog_sync(maplog *log);
 
 /* The number of records known durable: records with seq < *count survived a power loss.
  * 0 when nothing is known durable. */
-int maplog_durable_count(maplog *log, uint64_t *count);
+MAPLOG_API int maplog_durable_count(maplog *log, uint64_t *count);
 
 /* The sequence number the next append will get (= the number of records in the log,
  * counting from seq 0, including any removed by retention). */
-int maplog_next_seq(maplog *log, uint64_t *next);
+MAPLOG_API int maplog_next_seq(maplog *log, uint64_t *next);
 
 /* What recovery did when maplog_open() opened this log (keys below), for operators and
  * tools.  The values stay fixed for the handle's life. */
@@ -216,19 +224,19 @@ typedef enum maplog_recovery_key {
     MAPLOG_RECOVERY_REMOVED = 7,    /* empty segments (a rollover cut short) removed */
 } maplog_recovery_key;
 
-int maplog_recovery_info(const maplog *log, maplog_recovery_key key, int64_t *value);
+MAPLOG_API int maplog_recovery_info(const maplog *log, maplog_recovery_key key, int64_t *value);
 
 /* The same as one sentence, e.g. "clean shutdown; 120 records" or "crash recovery: cut a
  * torn tail of 37 bytes at offset 81920 of 00000000000000001024.mlog".  Owned by the
  * handle; valid until maplog_close().  Never NULL. */
-const char *maplog_recovery_report(const maplog *log);
+MAPLOG_API const char *maplog_recovery_report(const maplog *log);
 
 /* The last failure of a call this thread made on a log handle: file, offset and what was
  * wrong.  Thread-local storage, valid until this thread's next maplog call.  Failures of
  * the background thread reach callers through the next maplog_sync() (or close), which
  * returns them with this message.  log may be NULL (e.g. after a failed maplog_close()).
  * Never NULL. */
-const char *maplog_errmsg(const maplog *log);
+MAPLOG_API const char *maplog_errmsg(const maplog *log);
 
 /* ---- reading ------------------------------------------------------------------------- */
 
@@ -245,10 +253,10 @@ typedef struct maplog_record {
 /* Open a reader on the log in dir.  Never writes to dir; works on read-only copies and
  * while a writer (in this or another process) is appending.  flags: 0 for now.
  * The reader is positioned at the first record still present. */
-int maplog_reader_open(maplog_reader **out, const char *dir, int flags);
+MAPLOG_API int maplog_reader_open(maplog_reader **out, const char *dir, int flags);
 
 /* Close a reader and unmap everything it mapped.  NULL is fine. */
-void maplog_reader_close(maplog_reader *r);
+MAPLOG_API void maplog_reader_close(maplog_reader *r);
 
 /* Return the next record in *rec, after verifying its CRC.  rec->data points into a
  * read-only mapping and stays valid until the next call on this reader (any call).
@@ -257,30 +265,30 @@ void maplog_reader_close(maplog_reader *r);
  * where a record must be (the message names segment file and offset) -- the reader then
  * stays at that record, and maplog_reader_skip_segment() moves past the damage.
  * A torn or corrupt record is never returned as data.  One reader is for one thread. */
-int maplog_reader_next(maplog_reader *r, maplog_record *rec);
+MAPLOG_API int maplog_reader_next(maplog_reader *r, maplog_record *rec);
 
 /* Position the reader so that the next record returned has sequence number seq.
  * O(log n) in the number of segments plus a binary search in the segment's index.
  * MAPLOG_ENOENT when seq is before the first record present; a seq at or past the end
  * positions at the end (a following reader then waits for it). */
-int maplog_reader_seek(maplog_reader *r, uint64_t seq);
+MAPLOG_API int maplog_reader_seek(maplog_reader *r, uint64_t seq);
 
 /* Position the reader at the first record whose timestamp, or any earlier record's
  * timestamp, is >= ts_ns (timestamps from one appending thread never go backwards). */
-int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns);
+MAPLOG_API int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns);
 
 /* Wait until a record past the reader's position may be available, or timeout_ms
  * passes (-1: no limit).  Returns 0 when maplog_reader_next() should be tried again,
  * MAPLOG_ETIMEDOUT when the time ran out.  Follows the log across segment rollovers. */
-int maplog_reader_wait(maplog_reader *r, int timeout_ms);
+MAPLOG_API int maplog_reader_wait(maplog_reader *r, int timeout_ms);
 
 /* Skip the rest of the current segment after a MAPLOG_ECORRUPT, to read what follows.
  * The records skipped are lost to this reader; the caller decides whether that is fine. */
-int maplog_reader_skip_segment(maplog_reader *r);
+MAPLOG_API int maplog_reader_skip_segment(maplog_reader *r);
 
 /* The last failure on this reader, naming file and offset.  Owned by the reader; valid
  * until the next call on it.  Never NULL. */
-const char *maplog_reader_errmsg(const maplog_reader *r);
+MAPLOG_API const char *maplog_reader_errmsg(const maplog_reader *r);
 
 /* Facts a reader has seen, for tools: see enum maplog_reader_info. */
 typedef enum maplog_reader_info {
@@ -302,11 +310,11 @@ typedef enum maplog_reader_info {
     MAPLOG_INFO_LAST_TS = 13,         /* largest timestamp, 0 if none */
 } maplog_reader_info;
 
-int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *value);
+MAPLOG_API int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *value);
 
 /* The log's identity: 16 random bytes chosen when the log was created, the same in every
  * segment (docs/FORMAT.md).  MAPLOG_ENOENT if no segment could be read yet. */
-int maplog_reader_log_id(maplog_reader *r, uint8_t id[16]);
+MAPLOG_API int maplog_reader_log_id(maplog_reader *r, uint8_t id[16]);
 
 /* ---- verifying and repairing --------------------------------------------------------- */
 
@@ -324,8 +332,8 @@ typedef void (*maplog_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * too (it is not data).  *problems (may be NULL) is the number found.  Returns 0 when the
  * check ran, whatever it found; an error code when it could not (MAPLOG_ENOTLOG, ...).
  * problem and progress may be NULL.  Works on read-only copies and beside a live writer. */
-int maplog_verify(const char *dir, int flags, maplog_problem_fn problem,
-                  maplog_progress_fn progress, void *ctx, uint64_t *problems);
+MAPLOG_API int maplog_verify(const char *dir, int flags, maplog_problem_fn problem,
+                             maplog_progress_fn progress, void *ctx, uint64_t *problems);
 
 #define MAPLOG_RECOVER_APPLY 1 /* do it; without this flag only say what would be done */
 
@@ -337,7 +345,8 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn problem,
  * *dropped (may be NULL) the number of records after the cut that are no longer in the
  * log (-1 if unknown).  Applying needs the writer lock: MAPLOG_ELOCKED while a writer
  * runs. */
-int maplog_recover(const char *dir, int flags, char *report, size_t report_len, int64_t *dropped);
+MAPLOG_API int maplog_recover(const char *dir, int flags, char *report, size_t report_len,
+                              int64_t *dropped);
 
 #ifdef __cplusplus
 }
