@@ -1,8 +1,15 @@
 /* events.c -- the smallest complete use of maplog: log events, make them durable, replay.
  *
+ * Against an installed maplog (cmake --install), linked to the shared library:
+ *
  *   cc events.c $(pkg-config --cflags --libs maplog) -o events && ./events /tmp/events-log
  *
- * Built and run by the test suite, so it stays correct. */
+ * or as a static program, with libmaplog.a, libxxhash.a and libz.a:
+ *
+ *   cc -static events.c $(pkg-config --static --cflags --libs maplog) -o events
+ *
+ * Built and run by the test suite, in the tree and both ways against an install, so it
+ * stays correct. */
 #include <maplog.h>
 
 #include <stdio.h>
