@@ -1,7 +1,7 @@
 /* fuzz_dump.c -- the maplog tool's read paths on an arbitrary directory: the input is split
  * into segment files as in fuzz_dir.c, then `maplog dump` runs in every format (and
  * reversed), and `maplog verify` and `maplog stats` run, output to /dev/null. */
-#include "../tools/cli.h"
+#include "cli.h"
 #include "fuzz_common.h"
 
 static void run(const char *dir, const char *a, const char *b, const char *c)
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *dir = fz_scratch();
     if (!devnull)
         devnull = fopen("/dev/null", "w");
-    cli_out = devnull;
+    cli_out = cli_err = devnull;
     fz_clear(dir);
     fz_split_segments(dir, data, size, 3);
     run(dir, "dump", "--format", "json");

@@ -10,6 +10,8 @@ command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v make >/dev/null 2>&1 || need+=(make)
 have_pkg zlib1g-dev || [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 have_pkg libxxhash-dev || [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
+# the maplog tool's import parses JSON with jansson
+have_pkg libjansson-dev || [ -f /usr/include/jansson.h ] || need+=(libjansson-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # maplog ship and its integration test: the NATS C client and a real server
 have_pkg libnats-dev || [ -f /usr/include/nats/nats.h ] || need+=(libnats-dev)

@@ -1,47 +1,128 @@
 #!/usr/bin/env python3
 """test_bench.py -- maplog-bench runs end to end, and keeps to its own work directory.
 
+Usage: test_bench.py MAPLOG_BENCH --peers=LMDB,SQLite,RocksDB [--peers-off]
+(ctest passes the peer stores CMake compiled into the bench, maybe none; --peers-off when
+it was built with MAPLOG_BENCH_PEERS=OFF.)
+
 A short run (--quick, 64-byte records, one thread) must exit 0 and print the rows the
 closing notes rely on: the limits, the new-pages cost, maplog's rows, the read-walk limit
-and the targets with their bounds.  Its --csv file must parse as CSV with nine fields in
-every row (names and notes hold commas).  The --dir it is given already holds a file: the bench
-must leave it alone and remove only the work directory it made there.
+and the performance targets with their bounds.  Its header must name the peers compiled
+in, the same ones CMake did.  Each peer compiled in must have its append and replay rows
+(LMDB also its two targets and the read-walk bound); a peer not compiled in must have none,
+and is reported as skipped with the package that brings it in.  The --csv file must parse
+as CSV with nine fields in every row (names and notes hold commas).  The --dir it is given
+already holds a file: the bench must leave it alone and remove only the work directory it
+made there.
 """
+import argparse
 import csv
 import os
 import subprocess
 import sys
 import tempfile
 
-bench = sys.argv[1]
+# name: (Debian package, the rows' system name, lines only this peer's presence prints,
+#        CSV target rows only it makes)
+PEERS = {
+    "LMDB": ("liblmdb-dev", "LMDB MDB_APPEND",
+             ["append, maplog / LMDB", "replay, maplog / LMDB cursor",
+              "bound: the mmap read walk"],
+             ["append, maplog / LMDB", "replay, maplog / LMDB cursor"]),
+    "SQLite": ("libsqlite3-dev", "SQLite WAL", [], []),
+    "RocksDB": ("librocksdb-dev", "RocksDB WAL", [], []),
+}
+
+ap = argparse.ArgumentParser()
+ap.add_argument("bench")
+ap.add_argument("--peers", required=True, help="comma-separated peers compiled in")
+ap.add_argument("--peers-off", action="store_true")
+a = ap.parse_args()
+peers_in = [p for p in a.peers.split(",") if p]
+unknown = [p for p in peers_in if p not in PEERS]
+if unknown:
+    sys.exit(f"FAIL: test_bench.py knows no peer {unknown} (it knows {list(PEERS)})")
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, flush=True)
+
+
+def rows_of(out, workload, system):
+    return [l for l in out.splitlines() if l.startswith(f"  {workload:<8} {system} ")]
+
+
 with tempfile.TemporaryDirectory(prefix="bench-smoke-") as d:
     sentinel = os.path.join(d, "not-the-bench's")
     with open(sentinel, "w") as f:
         f.write("keep me\n")
     csv_path = os.path.join(d, "..", os.path.basename(d) + ".csv")
-    cmd = [bench, "--dir", d, "--quick", "--only", "append,replay", "--sizes", "64",
+    cmd = [a.bench, "--dir", d, "--quick", "--only", "append,replay", "--sizes", "64",
            "--threads", "1", "--csv", csv_path]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     out = r.stdout
     if r.returncode != 0:
         sys.exit(f"FAIL: {' '.join(cmd)} exited {r.returncode}\n{out}\n{r.stderr}")
+
+    # rows and lines that need no peer
     for want in ["limit: memcpy shared map", "cost: new file pages", "  append   maplog ",
                  "maplog (no rollover)", "limit: mmap read walk", "  replay   maplog ",
-                 "issue 8's targets", "bound: the mmap read walk",
-                 "bound: two cores only faulting in new pages"]:
-        if want not in out:
-            sys.exit(f"FAIL: the output has no '{want}'\n{out}")
+                 "the project's performance targets", "append, maplog / write(2)",
+                 "replay, maplog / read(2)", "bound: two cores only faulting in new pages"]:
+        check(want in out, f"the output has '{want}'")
+
+    # the header names the peers compiled in: the same as CMake's list
+    line = next((l for l in out.splitlines() if l.startswith("peers: ")), None)
+    check(line is not None, "the header has a 'peers: ' line")
+    named = []
+    if line:
+        head = line[len("peers: "):].split(";")[0].strip()
+        named = [] if head == "none" else [p.strip() for p in head.split(",")]
+    check(sorted(named) == sorted(peers_in),
+          f"the bench says it has peers {named}; CMake compiled in {peers_in} ({line!r})")
+
     with open(csv_path, newline="") as f:
         rows = list(csv.reader(f))
     os.unlink(csv_path)
+    targets = {r[1] for r in rows if r and r[0] == "target"}
+
+    # each peer: checked when compiled in, absent and said to be skipped when not
+    for name, (package, system, lines, target_rows) in PEERS.items():
+        if name in peers_in:
+            for workload in ["append", "replay"]:
+                check(rows_of(out, workload, system), f"the output has a '{workload} {system}' row")
+            for want in lines:
+                check(want in out, f"the output has '{want}' ({name} is compiled in)")
+            for t in target_rows:
+                check(t in targets, f"the CSV has the target row '{t}' ({name} is compiled in)")
+            print(f"checked: {name}'s rows" + (" and what depends on them" if lines else ""))
+        else:
+            for workload in ["append", "replay"]:
+                check(not rows_of(out, workload, system),
+                      f"no '{workload} {system}' row: {name} is not compiled in")
+            for want in lines:
+                check(want not in out, f"no '{want}': {name} is not compiled in")
+            why = ("built with MAPLOG_BENCH_PEERS=OFF" if a.peers_off
+                   else f"{name} not compiled in; apt-get install {package}")
+            print(f"skipped: {name}'s append and replay rows"
+                  + (", its targets and the read-walk bound" if lines else "") + f" ({why})")
+    if "LMDB" not in peers_in:
+        check("the targets against LMDB: not measured" in out,
+              "the targets say those against LMDB were not measured")
+
     bad = [r for r in rows if len(r) != 9]
-    if bad or len(rows) < 10:
-        sys.exit(f"FAIL: {len(rows)} CSV rows, these not of 9 fields: {bad}")
-    if not any(r[0] == "target" and r[1] == "append, maplog / write(2)" for r in rows):
-        sys.exit("FAIL: the CSV has no target row 'append, maplog / write(2)'")
-    if not os.path.exists(sentinel):
-        sys.exit(f"FAIL: the bench removed a file it did not make: {sentinel}")
+    check(not bad and len(rows) >= 10, f"{len(rows)} CSV rows, all of 9 fields (not: {bad})")
+    check("append, maplog / write(2)" in targets,
+          "the CSV has the target row 'append, maplog / write(2)'")
+    check(os.path.exists(sentinel), f"the bench left alone a file it did not make: {sentinel}")
     left = [n for n in os.listdir(d) if n != os.path.basename(sentinel)]
-    if left:
-        sys.exit(f"FAIL: the bench left {left} in {d}")
-print("1 passed, 0 failed")
+    check(not left, f"the bench removed all it made in {d} (left: {left})")
+
+if failures:
+    print(out)
+print("%d passed, %d failed" % (0 if failures else 1, 1 if failures else 0))
+sys.exit(1 if failures else 0)

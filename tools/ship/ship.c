@@ -1,6 +1,12 @@
 /*
- * ship.c -- `maplog ship`: follow a log and publish every record to a NATS JetStream
- * stream, exactly once, across shipper restarts, server restarts and cluster failover.
+ * ship.c -- maplog-ship, run as `maplog ship`: follow a log and publish every record to a
+ * NATS JetStream stream, exactly once, across shipper restarts, server restarts and cluster
+ * failover.
+ *
+ * It is an executable of its own so that the maplog tool needs no NATS client (nor the TLS
+ * and protobuf libraries the client brings): `maplog ship ARGS` finds this program and
+ * execs it (subcmd.c), as git runs its subcommands.  It is built only when the NATS C
+ * client is installed.
  *
  * Exactly once, by construction:
  *   - every message carries Nats-Msg-Id "<log id>:<seq>" (the stream's duplicate window
@@ -18,12 +24,14 @@
  * The stream must hold this log's records only (Expected-Last-Msg-Id is per stream).
  */
 #define _GNU_SOURCE
-#include "cli.h"
 #include "maplog.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
+#include <nats/nats.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,18 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef HAVE_NATS
-
-int maplog_cli_ship(int argc, char **argv)
-{
-    (void)argc, (void)argv;
-    fprintf(stderr, "maplog: ship: this maplog was built without the NATS client.\n"
-                    "Install it (apt-get install libnats-dev) and rebuild: CMake finds it.\n");
-    return 2;
-}
-
-#else
-#include <nats/nats.h>
+enum { EXIT_OK = 0, EXIT_PROBLEMS = 1, EXIT_USAGE = 2 };
 
 static volatile sig_atomic_t stop;
 static void on_stop(int sig)
@@ -229,63 +226,180 @@ static int resume_point(shipper *s, uint64_t first_present, uint64_t *next, char
     return -1;
 }
 
-int maplog_cli_ship(int argc, char **argv)
+static const char usage_text[] =
+    "usage: maplog ship DIR --server nats://HOST:PORT[,...] --stream NAME\n"
+    "                   --subject SUBJ [--once] [--max-inflight N]\n"
+    "                   [--create-stream [--replicas R]]\n"
+    "Publish every record of the log to a NATS JetStream stream, exactly once,\n"
+    "following the log as it grows (like tail -f) until interrupted; --once\n"
+    "ships what exists and exits.  Each message carries the headers\n"
+    "Nats-Msg-Id (<log>:<seq>), Maplog-Seq and Maplog-Ts; the payload is the\n"
+    "record.  Restarts resume after the stream's last message.  The stream\n"
+    "must hold this log's records only.\n"
+    "Options take their value as --opt VALUE or --opt=VALUE; -- ends the options.\n"
+    "Exit status: 0 done (or stopped by SIGINT/SIGTERM), 1 failed, 2 usage error.\n";
+
+/* Keep the first usage mistake; it is reported only if there is no --help. */
+static void usage_note(char *err, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void usage_note(char *err, size_t len, const char *fmt, ...)
 {
-    shipper s = {0};
-    s.inflight = 4096;
-    s.replicas = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fprintf(cli_out,
-                    "usage: maplog ship DIR --server nats://HOST:PORT[,...] --stream NAME\n"
-                    "                   --subject SUBJ [--once] [--max-inflight N]\n"
-                    "                   [--create-stream [--replicas R]]\n"
-                    "Publish every record of the log to a NATS JetStream stream, exactly once,\n"
-                    "following the log as it grows (like tail -f) until interrupted; --once\n"
-                    "ships what exists and exits.  Each message carries the headers\n"
-                    "Nats-Msg-Id (<log>:<seq>), Maplog-Seq and Maplog-Ts; the payload is the\n"
-                    "record.  Restarts resume after the stream's last message.  The stream\n"
-                    "must hold this log's records only.\n");
-            return 0;
-        }
-        if (!strcmp(a, "--once")) {
-            s.once = 1;
-        } else if (!strcmp(a, "--create-stream")) {
-            s.create = 1;
-        } else if (v && !strcmp(a, "--server")) {
-            s.servers = v, i++;
-        } else if (v && !strcmp(a, "--stream")) {
-            s.stream = v, i++;
-        } else if (v && !strcmp(a, "--subject")) {
-            s.subject = v, i++;
-        } else if (v && !strcmp(a, "--max-inflight")) {
-            s.inflight = atoll(v), i++;
-        } else if (v && !strcmp(a, "--replicas")) {
-            s.replicas = atoi(v), i++;
-        } else if (a[0] != '-' && !s.dir) {
-            s.dir = a;
-        } else {
-            fprintf(stderr, "maplog: ship: unknown or incomplete option %s\n", a);
-            return 2;
+    if (err[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+/* A whole decimal number in [lo, hi], or -1 (not a number, or out of range). */
+static int parse_count(const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* Read the command line into s.  Returns -1 to go on, else the exit status: EXIT_OK after
+ * printing the usage (--help or -h anywhere wins over any mistake beside it), EXIT_USAGE
+ * after saying what is wrong.  Every argument is read before any mistake is reported. */
+static int parse_args(shipper *s, int argc, char **argv)
+{
+    enum {
+        OPT_SERVER = 256,
+        OPT_STREAM,
+        OPT_SUBJECT,
+        OPT_ONCE,
+        OPT_INFLIGHT,
+        OPT_CREATE,
+        OPT_REPLICAS
+    };
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, OPT_SERVER},
+        {"stream", required_argument, NULL, OPT_STREAM},
+        {"subject", required_argument, NULL, OPT_SUBJECT},
+        {"once", no_argument, NULL, OPT_ONCE},
+        {"max-inflight", required_argument, NULL, OPT_INFLIGHT},
+        {"create-stream", no_argument, NULL, OPT_CREATE},
+        {"replicas", required_argument, NULL, OPT_REPLICAS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char err[512] = "";
+    int help = 0, replicas_given = 0, c;
+    int64_t n;
+    /* "-": arguments that are not options come back in place (code 1), so DIR may come
+     * anywhere whatever POSIXLY_CORRECT says; ":": a missing value is told apart. */
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
+        const char *opt = argv[optind - 1];
+        /* `--stream --once`: a value taken from the next argument that is itself an option
+         * is a forgotten value (--stream=-x says it is meant) */
+        int looks_like_option = c >= OPT_SERVER && optarg && optarg == argv[optind - 1] &&
+                                optarg[0] == '-' && optarg[1];
+        if (looks_like_option)
+            opt = argv[optind - 2];
+        switch (c) {
+        case 'h':
+            help = 1;
+            break;
+        case 1:
+            if (!s->dir && optarg[0])
+                s->dir = optarg;
+            else if (!optarg[0])
+                usage_note(err, sizeof err, "DIR is empty");
+            else
+                usage_note(err, sizeof err, "unexpected argument '%s' (one DIR only)", optarg);
+            break;
+        case OPT_SERVER:
+        case OPT_STREAM:
+        case OPT_SUBJECT:
+            if (looks_like_option || !optarg[0]) {
+                usage_note(err, sizeof err, "%.*s needs a value%s%s%s", (int)strcspn(opt, "="), opt,
+                           optarg[0] ? ", not the option '" : "", optarg[0] ? optarg : "",
+                           optarg[0] ? "'" : "");
+                break;
+            }
+            *(c == OPT_SERVER ? &s->servers : c == OPT_STREAM ? &s->stream : &s->subject) = optarg;
+            break;
+        case OPT_ONCE:
+            s->once = 1;
+            break;
+        case OPT_CREATE:
+            s->create = 1;
+            break;
+        case OPT_INFLIGHT:
+            if (parse_count(optarg, 1, INT64_MAX, &n))
+                usage_note(err, sizeof err, "--max-inflight: '%s' is not a whole number >= 1",
+                           optarg);
+            else
+                s->inflight = n;
+            break;
+        case OPT_REPLICAS:
+            /* JetStream keeps at most 5 replicas; more would be refused by the server on
+             * every retry of the stream's creation */
+            if (parse_count(optarg, 1, 5, &n))
+                usage_note(err, sizeof err, "--replicas: '%s' is not a number from 1 to 5", optarg);
+            else
+                s->replicas = (int)n, replicas_given = 1;
+            break;
+        case ':':
+            usage_note(err, sizeof err, "%s needs a value", opt);
+            break;
+        default: /* '?' */
+            if (optopt >= OPT_SERVER)
+                usage_note(err, sizeof err, "%.*s takes no value", (int)strcspn(opt, "="), opt);
+            else if (optopt)
+                usage_note(err, sizeof err, "unknown option '-%c'", optopt);
+            else
+                usage_note(err, sizeof err, "unknown option '%s'", opt);
+            break;
         }
     }
-    if (!s.dir || !s.servers || !s.stream || !s.subject || s.inflight < 1) {
-        fprintf(stderr, "maplog: ship: DIR, --server, --stream and --subject, please\n");
-        return 2;
+    for (; optind < argc; optind++) { /* after "--" */
+        if (!s->dir && argv[optind][0])
+            s->dir = argv[optind];
+        else
+            usage_note(err, sizeof err, "unexpected argument '%s' (one DIR only)", argv[optind]);
     }
+    if (help) {
+        fputs(usage_text, stdout);
+        return fflush(stdout) ? EXIT_PROBLEMS : EXIT_OK;
+    }
+    if (!err[0] && replicas_given && !s->create)
+        usage_note(err, sizeof err, "--replicas applies to a stream --create-stream makes");
+    if (!err[0] && (!s->dir || !s->servers || !s->stream || !s->subject))
+        usage_note(err, sizeof err,
+                   "missing%s%s%s%s (DIR, --server, --stream and --subject are needed)",
+                   s->dir ? "" : " DIR", s->servers ? "" : " --server",
+                   s->stream ? "" : " --stream", s->subject ? "" : " --subject");
+    if (err[0]) {
+        fprintf(stderr, "maplog: ship: %s\n(maplog ship --help)\n", err);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Ship until the log is drained (--once) or a signal ends it.  The exit status. */
+static int ship(shipper *s)
+{
     signal(SIGINT, on_stop);
     signal(SIGTERM, on_stop);
     int rc;
-    while ((rc = log_identity(&s)) == 1 && !s.once && !stop)
+    while ((rc = log_identity(s)) == 1 && !s->once && !stop)
         sleep_ms(200); /* an empty log: wait for its first record */
     if (rc)
         return rc < 0 ? 1 : 0;
-    if (connect_all(&s) || ensure_stream(&s))
+    if (connect_all(s) || ensure_stream(s))
         return 1;
 
     maplog_reader *r;
-    if (maplog_reader_open(&r, s.dir, 0)) {
+    if (maplog_reader_open(&r, s->dir, 0)) {
         fprintf(stderr, "maplog: ship: %s\n", maplog_last_open_error());
         return 1;
     }
@@ -295,7 +409,7 @@ int maplog_cli_ship(int argc, char **argv)
     char prev_id[96], id[96], seqs[24], tss[24];
     int status = 0;
     double t0 = now_s();
-    if (resume_point(&s, (uint64_t)first_present, &next, prev_id, sizeof prev_id)) {
+    if (resume_point(s, (uint64_t)first_present, &next, prev_id, sizeof prev_id)) {
         status = 1;
         goto out;
     }
@@ -318,10 +432,10 @@ int maplog_cli_ship(int argc, char **argv)
         }
         if (!at_end) {
             natsMsg *m = NULL;
-            snprintf(id, sizeof id, "%s:%" PRIu64, s.log_id, rec.seq);
+            snprintf(id, sizeof id, "%s:%" PRIu64, s->log_id, rec.seq);
             snprintf(seqs, sizeof seqs, "%" PRIu64, rec.seq);
             snprintf(tss, sizeof tss, "%" PRIu64, rec.timestamp_ns);
-            natsStatus st = natsMsg_Create(&m, s.subject, NULL, rec.data, (int)rec.len);
+            natsStatus st = natsMsg_Create(&m, s->subject, NULL, rec.data, (int)rec.len);
             if (st == NATS_OK)
                 st = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
             if (st == NATS_OK)
@@ -332,7 +446,7 @@ int maplog_cli_ship(int argc, char **argv)
             if (st == NATS_OK)
                 st = natsMsgHeader_Set(m, "Maplog-Ts", tss);
             if (st == NATS_OK)
-                st = js_PublishMsgAsync(s.js, &m, &po);
+                st = js_PublishMsgAsync(s->js, &m, &po);
             if (m)
                 natsMsg_Destroy(m);
             if (st == NATS_OK) {
@@ -349,13 +463,13 @@ int maplog_cli_ship(int argc, char **argv)
             jsPubOptions cw;
             jsPubOptions_Init(&cw);
             cw.MaxWait = 30000;
-            js_PublishAsyncComplete(s.js, &cw);
+            js_PublishAsyncComplete(s->js, &cw);
             if (atomic_exchange(&pub_failed, 0)) {
                 fprintf(stderr,
                         "maplog: ship: a publish failed (%s); resuming from the "
                         "stream's last message\n",
                         fail_text);
-                if (resume_point(&s, (uint64_t)first_present, &next, prev_id, sizeof prev_id)) {
+                if (resume_point(s, (uint64_t)first_present, &next, prev_id, sizeof prev_id)) {
                     status = 1;
                     break;
                 }
@@ -368,7 +482,7 @@ int maplog_cli_ship(int argc, char **argv)
                 continue;
             }
             if (at_end) {
-                if (s.once)
+                if (s->once)
                     break;
                 maplog_reader_wait(r, 200);
             }
@@ -378,16 +492,24 @@ out:;
     jsPubOptions cw;
     jsPubOptions_Init(&cw);
     cw.MaxWait = 30000;
-    if (s.js)
-        js_PublishAsyncComplete(s.js, &cw);
+    if (s->js)
+        js_PublishAsyncComplete(s->js, &cw);
     double dt = now_s() - t0;
     fprintf(stderr, "maplog: ship: %" PRIu64 " records published in %.2f s (%.0f records/s)%s\n",
             shipped, dt, dt > 0 ? (double)shipped / dt : 0.0,
             atomic_load(&pub_failed) ? "; the last publishes failed" : "");
     maplog_reader_close(r);
-    jsCtx_Destroy(s.js);
-    natsConnection_Destroy(s.nc);
+    jsCtx_Destroy(s->js);
+    natsConnection_Destroy(s->nc);
     nats_Close();
     return status;
 }
-#endif
+
+int main(int argc, char **argv)
+{
+    shipper s = {0};
+    s.inflight = 4096;
+    s.replicas = 1;
+    int rc = parse_args(&s, argc, argv);
+    return rc >= 0 ? rc : ship(&s);
+}

@@ -1,0 +1,149 @@
+/*
+ * cmd_check.c -- maplog verify, stats and recover: the library's checker, figures and
+ * repair, printed for an operator.  Problems go to cli_out, one a line, with the file and
+ * the offset; errors that stop a command (not a log, unreadable) go to cli_err.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "when.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+typedef struct verify_ctx {
+    const cli_args *a;
+    uint64_t n;
+} verify_ctx;
+
+static void on_problem(void *ctx, const char *file, uint64_t off, const char *what)
+{
+    verify_ctx *v = ctx;
+    if (v->a->tty)
+        fputc('\n', cli_err);
+    fprintf(cli_out, "%s/%s: offset %" PRIu64 ": %s\n", v->a->pos[0], file, off, what);
+    v->n++;
+}
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    verify_ctx *v = ctx;
+    cli_progress(v->a, "verify", done, total);
+}
+
+int cli_cmd_verify(cli_args *a)
+{
+    verify_ctx v = {a, 0};
+    uint64_t problems = 0;
+    int rc = maplog_verify(a->pos[0], a->quick ? MAPLOG_VERIFY_QUICK : 0, on_problem, on_progress,
+                           &v, &problems);
+    if (rc) {
+        fprintf(cli_err, "maplog: %s\n", maplog_last_open_error());
+        return EXIT_PROBLEMS;
+    }
+    maplog_reader *r;
+    int64_t segs = 0, recs = 0;
+    if (maplog_reader_open(&r, a->pos[0], 0) == 0) {
+        maplog_reader_info_get(r, MAPLOG_INFO_SEGMENTS, &segs);
+        maplog_reader_info_get(r, MAPLOG_INFO_RECORDS, &recs);
+        maplog_reader_close(r);
+    }
+    fprintf(cli_out, "%s: %" PRId64 " segments, %" PRId64 " records: %s%" PRIu64 " problem%s\n",
+            a->pos[0], segs, recs, problems ? "" : "ok, ", problems, problems == 1 ? "" : "s");
+    return problems ? EXIT_PROBLEMS : EXIT_OK;
+}
+
+enum { S_SEGS, S_RECS, S_FIRST, S_NEXT, S_USED, S_ALLOC, S_T0, S_T1, S_DURABLE, S_CLEAN, S_N };
+
+static void stats_json(const cli_args *a, const int64_t *v, const char *t0, const char *t1)
+{
+    FILE *f = cli_out;
+    fputs("{\"dir\":\"", f);
+    cli_json_escape_lossy(f, a->pos[0]);
+    /* record counts, sequence numbers and times are strings: 64-bit values (fmt.c) */
+    fprintf(f,
+            "\",\"segments\":%" PRId64 ",\"records\":\"%" PRId64 "\",\"first_seq\":\"%" PRId64
+            "\",\"next_seq\":\"%" PRId64 "\",\"bytes_used\":%" PRId64
+            ",\"bytes_allocated\":%" PRId64 ",",
+            v[S_SEGS], v[S_RECS], v[S_FIRST], v[S_NEXT], v[S_USED], v[S_ALLOC]);
+    if (v[S_T0])
+        fprintf(f, "\"first_time\":\"%s\",\"first_ts_ns\":\"%" PRId64 "\",", t0, v[S_T0]);
+    else
+        fputs("\"first_time\":null,\"first_ts_ns\":null,", f);
+    if (v[S_T1])
+        fprintf(f, "\"last_time\":\"%s\",\"last_ts_ns\":\"%" PRId64 "\",", t1, v[S_T1]);
+    else
+        fputs("\"last_time\":null,\"last_ts_ns\":null,", f);
+    fprintf(f, "\"durable_count\":\"%" PRId64 "\",\"writer_running\":%s,\"clean_shutdown\":%s}\n",
+            v[S_DURABLE], v[S_CLEAN] < 0 ? "true" : "false",
+            v[S_CLEAN] < 0 ? "null"
+            : v[S_CLEAN]   ? "true"
+                           : "false");
+}
+
+int cli_cmd_stats(cli_args *a)
+{
+    static const maplog_reader_info keys[S_N] = {
+        MAPLOG_INFO_SEGMENTS,      MAPLOG_INFO_RECORDS,    MAPLOG_INFO_FIRST_SEQ,
+        MAPLOG_INFO_NEXT_SEQ,      MAPLOG_INFO_BYTES_USED, MAPLOG_INFO_BYTES_ALLOCATED,
+        MAPLOG_INFO_FIRST_TS,      MAPLOG_INFO_LAST_TS,    MAPLOG_INFO_DURABLE_COUNT,
+        MAPLOG_INFO_CLEAN_SHUTDOWN};
+    maplog_reader *r;
+    int64_t v[S_N] = {0};
+    int rc;
+    if ((rc = cli_open_reader(a->pos[0], &r)))
+        return rc;
+    for (size_t k = 0; k < S_N; k++)
+        if (maplog_reader_info_get(r, keys[k], &v[k])) {
+            fprintf(cli_err, "maplog: %s: %s\n", a->pos[0], maplog_reader_errmsg(r));
+            maplog_reader_close(r);
+            return EXIT_PROBLEMS;
+        }
+    maplog_reader_close(r);
+    char t0[64] = "-", t1[64] = "-";
+    if (v[S_T0])
+        when_format(t0, sizeof t0, (uint64_t)v[S_T0], a->local);
+    if (v[S_T1])
+        when_format(t1, sizeof t1, (uint64_t)v[S_T1], a->local);
+    if (a->json) {
+        stats_json(a, v, t0, t1);
+        return EXIT_OK;
+    }
+    const char *shutdown = v[S_CLEAN] < 0 ? "writer running"
+                           : v[S_CLEAN]   ? "clean"
+                                          : "unclean (crash)";
+    fprintf(cli_out,
+            "log:             %s\n"
+            "segments:        %" PRId64 "\n"
+            "records:         %" PRId64 "\n"
+            "sequence:        %" PRId64 " .. %" PRId64 "\n"
+            "bytes used:      %" PRId64 " (%.1f MB)\n"
+            "bytes allocated: %" PRId64 " (%.1f MB)\n"
+            "first record:    %s\n"
+            "last record:     %s\n"
+            "durable:         %" PRId64 " records (seq < %" PRId64 ")\n"
+            "last shutdown:   %s\n",
+            a->pos[0], v[S_SEGS], v[S_RECS], v[S_FIRST], v[S_NEXT] - 1, v[S_USED],
+            (double)v[S_USED] / 1e6, v[S_ALLOC], (double)v[S_ALLOC] / 1e6, t0, t1, v[S_DURABLE],
+            v[S_DURABLE], shutdown);
+    return EXIT_OK;
+}
+
+int cli_cmd_recover(cli_args *a)
+{
+    char report[2048];
+    int64_t dropped;
+    int rc = maplog_recover(a->pos[0], 0, report, sizeof report, &dropped);
+    if (rc) { /* not a log, unreadable, ...: an error, on cli_err */
+        fprintf(cli_err, "maplog: %s\n", report);
+        return EXIT_PROBLEMS;
+    }
+    fprintf(cli_out, "%s%s\n", a->apply ? "plan: " : "", report);
+    int nothing = strncmp(report, "nothing to do", 13) == 0;
+    if (!a->apply || nothing)
+        return nothing ? EXIT_OK : EXIT_PROBLEMS;
+    if (a->tty)
+        fprintf(cli_err, "recover: applying...\n");
+    rc = maplog_recover(a->pos[0], MAPLOG_RECOVER_APPLY, report, sizeof report, &dropped);
+    fprintf(cli_out, "done: %s\n", report);
+    return rc ? EXIT_PROBLEMS : EXIT_OK;
+}

@@ -1,0 +1,167 @@
+/*
+ * cmd_read.c -- maplog dump and maplog tail.
+ *
+ * Everything streams: one record at a time from the reader (which maps one segment at a
+ * time), so a log of any size dumps in flat memory.  A damaged record is reported on
+ * cli_err with its file and offset and never printed as data; the rest of its segment is
+ * skipped and the dump goes on (exit 1).  A closed pipe (maplog dump | head) ends quietly.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cli_open_reader(const char *dir, maplog_reader **r)
+{
+    if (maplog_reader_open(r, dir, 0)) {
+        fprintf(cli_err, "maplog: %s\n", maplog_last_open_error());
+        return EXIT_PROBLEMS;
+    }
+    return 0;
+}
+
+/* -n N: start N records before the end (never before --from or the first record). */
+static void apply_lines(maplog_reader *r, cli_args *a)
+{
+    int64_t first = 0, next = 0;
+    if (!a->have_lines)
+        return;
+    maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first);
+    if (maplog_reader_info_get(r, MAPLOG_INFO_NEXT_SEQ, &next))
+        return;
+    uint64_t start =
+        (uint64_t)next - (uint64_t)first > a->lines ? (uint64_t)next - a->lines : (uint64_t)first;
+    if (start > a->from)
+        a->from = start;
+}
+
+/* Records in [from, to] and the time window, forwards. */
+static int emit_forward(maplog_reader *r, const cli_args *a)
+{
+    maplog_record rec;
+    uint64_t n = 0;
+    int status = EXIT_OK, rc;
+    if (a->since && maplog_reader_seek_time(r, a->since))
+        fprintf(cli_err, "maplog: %s: %s\n", a->pos[0], maplog_reader_errmsg(r));
+    if (a->from && maplog_reader_seek(r, a->from) == MAPLOG_ENOENT) {
+        int64_t first; /* before the first present: start at the first */
+        if (maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first) == 0)
+            maplog_reader_seek(r, (uint64_t)first);
+    }
+    while (n < a->limit && !cli_interrupted) {
+        rc = maplog_reader_next(r, &rec);
+        if (rc == MAPLOG_END) {
+            if (!a->follow)
+                break;
+            if (cli_out_failed())
+                return EXIT_OK;
+            fflush(cli_out);
+            maplog_reader_wait(r, 200);
+            continue;
+        }
+        if (rc == MAPLOG_ECORRUPT) {
+            fprintf(cli_err, "maplog: %s\n", maplog_reader_errmsg(r));
+            status = EXIT_PROBLEMS;
+            if (maplog_reader_skip_segment(r) != 0)
+                break;
+            continue;
+        }
+        if (rc) {
+            fprintf(cli_err, "maplog: %s\n", maplog_reader_errmsg(r));
+            return EXIT_PROBLEMS;
+        }
+        if (rec.seq < a->from || rec.timestamp_ns < a->since)
+            continue;
+        if (rec.seq > a->to || rec.timestamp_ns > a->until)
+            break;
+        cli_print_record(cli_out, &rec, a->format, a->local);
+        n++;
+        if (cli_out_failed())
+            return EXIT_OK;
+    }
+    int64_t torn;
+    if (maplog_reader_info_get(r, MAPLOG_INFO_TORN_OFFSET, &torn) == 0 && torn > 0)
+        fprintf(cli_err, "maplog: note: %s\n", maplog_reader_errmsg(r));
+    return status;
+}
+
+/* --reverse: walk backwards in windows, reading each window forwards. */
+static int emit_reverse(maplog_reader *r, const cli_args *a)
+{
+    enum { WINDOW = 4096 };
+    typedef struct held {
+        maplog_record rec;
+        unsigned char *copy;
+    } held;
+    int64_t first, next;
+    if (maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first) ||
+        maplog_reader_info_get(r, MAPLOG_INFO_NEXT_SEQ, &next)) {
+        fprintf(cli_err, "maplog: %s: %s\n", a->pos[0], maplog_reader_errmsg(r));
+        return EXIT_PROBLEMS;
+    }
+    uint64_t lo = a->from > (uint64_t)first ? a->from : (uint64_t)first;
+    uint64_t hi = a->to < (uint64_t)next ? a->to + 1 : (uint64_t)next; /* exclusive */
+    uint64_t n = 0;
+    held *w = calloc(WINDOW, sizeof *w);
+    int status = EXIT_OK;
+    if (!w) {
+        fprintf(cli_err, "maplog: out of memory\n");
+        return EXIT_PROBLEMS;
+    }
+    while (hi > lo && n < a->limit && !cli_interrupted && status == EXIT_OK) {
+        uint64_t start = hi - lo > WINDOW ? hi - WINDOW : lo;
+        size_t k = 0;
+        maplog_record rec;
+        int rc = maplog_reader_seek(r, start);
+        while (rc == 0 && start + k < hi && (rc = maplog_reader_next(r, &rec)) == 0) {
+            w[k].rec = rec;
+            if (!(w[k].copy = malloc(rec.len ? rec.len : 1))) {
+                fprintf(cli_err, "maplog: out of memory\n");
+                status = EXIT_PROBLEMS;
+                break;
+            }
+            memcpy(w[k].copy, rec.data, rec.len);
+            w[k].rec.data = w[k].copy;
+            k++;
+        }
+        if (rc && rc != MAPLOG_END) {
+            fprintf(cli_err, "maplog: %s\n", maplog_reader_errmsg(r));
+            status = EXIT_PROBLEMS;
+        }
+        for (size_t j = k; j-- > 0;) {
+            const maplog_record *x = &w[j].rec;
+            if (n < a->limit && x->timestamp_ns >= a->since && x->timestamp_ns <= a->until) {
+                cli_print_record(cli_out, x, a->format, a->local);
+                n++;
+            }
+            free(w[j].copy);
+        }
+        if (cli_out_failed())
+            break;
+        hi = start;
+    }
+    free(w);
+    return status;
+}
+
+int cli_cmd_dump(cli_args *a)
+{
+    maplog_reader *r;
+    int rc;
+    if ((rc = cli_open_reader(a->pos[0], &r)))
+        return rc;
+    apply_lines(r, a);
+    if (a->follow)
+        cli_catch_signals();
+    rc = a->reverse ? emit_reverse(r, a) : emit_forward(r, a);
+    maplog_reader_close(r);
+    return rc;
+}
+
+int cli_cmd_tail(cli_args *a)
+{
+    if (!a->have_lines)
+        a->lines = 10, a->have_lines = 1;
+    return cli_cmd_dump(a);
+}

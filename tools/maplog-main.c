@@ -1,7 +1,0 @@
-/* maplog-main.c -- the maplog tool's main(); everything else is in cli.c. */
-#include "cli.h"
-
-int main(int argc, char **argv)
-{
-    return maplog_cli_main(argc, argv);
-}
