@@ -30,6 +30,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <nats/nats.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -48,15 +49,43 @@ static void on_stop(int sig)
     stop = 1;
 }
 
+/* A failed publish, seen by the NATS client's thread (on_pub_err) or by the main thread.
+ * pub_failed is the flag the publish loop polls; fail_text, the first failure's words, is
+ * written and read under fail_lock only, so a reader never sees it half written. */
 static _Atomic int pub_failed;
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
 static char fail_text[256];
+
+static void note_failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note_failure(const char *fmt, ...)
+{
+    pthread_mutex_lock(&fail_lock);
+    if (!atomic_load(&pub_failed)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(fail_text, sizeof fail_text, fmt, ap);
+        va_end(ap);
+        atomic_store(&pub_failed, 1);
+    }
+    pthread_mutex_unlock(&fail_lock);
+}
+
+/* Clear the failure flag; 1, with the failure's words copied to buf, when it was set. */
+static int take_failure(char *buf, size_t len)
+{
+    pthread_mutex_lock(&fail_lock);
+    int failed = atomic_exchange(&pub_failed, 0);
+    if (failed)
+        snprintf(buf, len, "%s", fail_text);
+    pthread_mutex_unlock(&fail_lock);
+    return failed;
+}
 
 static void on_pub_err(jsCtx *js, jsPubAckErr *pae, void *closure)
 {
     (void)js, (void)closure;
-    if (!atomic_exchange(&pub_failed, 1))
-        snprintf(fail_text, sizeof fail_text, "%s (%d)",
-                 pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err), (int)pae->ErrCode);
+    note_failure("%s (%d)", pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err),
+                 (int)pae->ErrCode);
 }
 
 static void sleep_ms(long ms)
@@ -453,8 +482,7 @@ static int ship(shipper *s)
                 snprintf(prev_id, sizeof prev_id, "%s", id);
                 shipped++;
             } else {
-                atomic_store(&pub_failed, 1);
-                snprintf(fail_text, sizeof fail_text, "publish: %s", natsStatus_GetText(st));
+                note_failure("publish: %s", natsStatus_GetText(st));
             }
         }
         if (at_end || atomic_load(&pub_failed)) {
@@ -464,11 +492,12 @@ static int ship(shipper *s)
             jsPubOptions_Init(&cw);
             cw.MaxWait = 30000;
             js_PublishAsyncComplete(s->js, &cw);
-            if (atomic_exchange(&pub_failed, 0)) {
+            char why[sizeof fail_text];
+            if (take_failure(why, sizeof why)) {
                 fprintf(stderr,
                         "maplog: ship: a publish failed (%s); resuming from the "
                         "stream's last message\n",
-                        fail_text);
+                        why);
                 if (resume_point(s, (uint64_t)first_present, &next, prev_id, sizeof prev_id)) {
                     status = 1;
                     break;
