@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install what building and testing maplog needs, when it is missing (Debian/Ubuntu).
+# Install what building and testing maplog needs, when it is missing (Debian/Ubuntu):
+# with no flag, everything scripts/test.sh needs.
 # Usage: scripts/deps.sh [--fuzz|--bench]
 #   --fuzz adds clang and its sanitizer runtimes; --bench the peer stores' -dev packages
+#   (without them maplog-bench and its smoke test run with the peers that are installed)
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
@@ -13,6 +15,8 @@ have_pkg libxxhash-dev || [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
 # the maplog tool's import parses JSON with jansson
 have_pkg libjansson-dev || [ -f /usr/include/jansson.h ] || need+=(libjansson-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# test_cli makes a read-only copy immutable with chattr
+command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
 # maplog ship and its integration test: the NATS C client and a real server
 have_pkg libnats-dev || [ -f /usr/include/nats/nats.h ] || need+=(libnats-dev)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
