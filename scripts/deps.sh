@@ -15,6 +15,8 @@ have_pkg libxxhash-dev || [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
 # the maplog tool's import parses JSON with jansson
 have_pkg libjansson-dev || [ -f /usr/include/jansson.h ] || need+=(libjansson-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# the tests check that 64-bit values in the tool's JSON survive jq
+command -v jq >/dev/null 2>&1 || need+=(jq)
 # test_cli makes a read-only copy immutable with chattr
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)
 # maplog ship and its integration test: the NATS C client and a real server

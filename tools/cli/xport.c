@@ -270,6 +270,16 @@ static int src_line(src *s, cli_buf *line, size_t max)
     return 1;
 }
 
+/* A failed read: zlib's reason, and how far into the (uncompressed) stream it came. */
+static const char *read_error(src *s, char *buf, size_t n)
+{
+    int zerr = 0;
+    const char *z = gzerror(s->gz, &zerr);
+    snprintf(buf, n, "the gzip data is damaged or unreadable at byte %" PRIu64 ": %s", s->off,
+             zerr == Z_ERRNO ? strerror(errno) : z);
+    return buf;
+}
+
 /* ---- decoding a JSON line ----------------------------------------------------------------- */
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -475,7 +485,7 @@ static int put(importer *im, const char *where, uint64_t seq, int have_seq, uint
 static int import_binary(importer *im, src *s, cli_buf *payload)
 {
     unsigned char h[20];
-    char where[64];
+    char where[64], why[256];
     for (uint64_t k = 0; !cli_interrupted; k++) {
         uint64_t at = s->off;
         snprintf(where, sizeof where, "record %" PRIu64 " (byte %" PRIu64 ")", k, at);
@@ -483,7 +493,7 @@ static int import_binary(importer *im, src *s, cli_buf *payload)
         if (got == 0)
             return 0;
         if (got < 0)
-            return say(im, "%s: %s", where, "read failed (damaged gzip data?)");
+            return say(im, "%s: %s", where, read_error(s, why, sizeof why));
         if (got != (long long)sizeof h)
             return say(im, "%s: the file ends inside the record's header", where);
         uint64_t seq = get_le(h, 8), ts = get_le(h + 8, 8);
@@ -495,7 +505,7 @@ static int import_binary(importer *im, src *s, cli_buf *payload)
             return say(im, "%s: out of memory", where);
         got = src_read(s, payload->p, len);
         if (got < 0)
-            return say(im, "%s: read failed (damaged gzip data?)", where);
+            return say(im, "%s: %s", where, read_error(s, why, sizeof why));
         if ((size_t)got != len)
             return say(im, "%s: the file ends %zu bytes into a payload of %zu", where, (size_t)got,
                        len);
@@ -535,7 +545,7 @@ static int import_json(importer *im, src *s, cli_buf *payload)
         if (got == -1)
             rc = say(im, "%s: longer than any record's export line (%zu bytes)", where, max);
         else if (got == -2)
-            rc = say(im, "%s: read failed (damaged gzip data?)", where);
+            rc = say(im, "%s: %s", where, read_error(s, why, sizeof why));
         else if (got == -3)
             rc = say(im, "%s: out of memory", where);
         if (rc || blank(&line))
@@ -669,7 +679,8 @@ int cli_cmd_import(cli_args *a)
     if (open_log(&im) == 0) {
         int f = src_fill(s);
         if (f < 0) {
-            rc = say(&im, "read failed (damaged gzip data?)");
+            char why[256];
+            rc = say(&im, "%s", read_error(s, why, sizeof why));
         } else if (s->end - s->pos >= 8 && !memcmp(s->buf + s->pos, EXPORT_MAGIC, 8)) {
             s->pos += 8, s->off += 8;
             rc = import_binary(&im, s, &payload);
