@@ -132,13 +132,20 @@ static int log_identity(shipper *s)
     return rc ? -1 : empty ? 1 : 0;
 }
 
+/* The most --server URLs (a cluster rarely has more than five). */
+#define MAX_SERVERS 16
+
 static int connect_all(shipper *s)
 {
     natsOptions *o = NULL;
     char *list = strdup(s->servers), *save = NULL;
-    const char *urls[16];
+    const char *urls[MAX_SERVERS];
     int n = 0;
-    for (char *t = strtok_r(list, ",", &save); t && n < 16; t = strtok_r(NULL, ",", &save))
+    if (!list) {
+        fprintf(stderr, "maplog: ship: out of memory\n");
+        return -1;
+    }
+    for (char *t = strtok_r(list, ",", &save); t && n < MAX_SERVERS; t = strtok_r(NULL, ",", &save))
         urls[n++] = t;
     natsStatus st = natsOptions_Create(&o);
     if (st == NATS_OK)
@@ -407,6 +414,14 @@ static int parse_args(shipper *s, int argc, char **argv)
                    "missing%s%s%s%s (DIR, --server, --stream and --subject are needed)",
                    s->dir ? "" : " DIR", s->servers ? "" : " --server",
                    s->stream ? "" : " --stream", s->subject ? "" : " --subject");
+    if (!err[0] && s->servers) { /* every URL is used: none dropped past a fixed count */
+        int urls = 1, empty = !*s->servers || s->servers[strlen(s->servers) - 1] == ',';
+        for (const char *p = s->servers; *p; p++)
+            urls += *p == ',', empty |= p[0] == ',' && p[1] == ',';
+        if (urls > MAX_SERVERS || empty || s->servers[0] == ',')
+            usage_note(err, sizeof err, "--server '%s': 1 to %d comma-separated URLs, none empty",
+                       s->servers, MAX_SERVERS);
+    }
     if (err[0]) {
         fprintf(stderr, "maplog: ship: %s\n(maplog ship --help)\n", err);
         return EXIT_USAGE;
