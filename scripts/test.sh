@@ -3,7 +3,7 @@
 # Usage: scripts/test.sh [quick|asan|tsan|all|long]   (default all; quick = the first build
 #   only; long = the first build only, with the long variants)
 # The long variants (the MAPLOG_LONG_TESTS build option) flip every bit of every byte in the
-# corruption sweep and run the kill and power-loss tests for ten times their rounds;
+# corruption sweep and run the kill and power-loss tests for 4x and 10x their rounds;
 # MAPLOG_LONG_TESTS=1 in the environment adds them to any of the runs above.
 # Fuzzing is scripts/fuzz.sh; the benchmark's peer stores come with scripts/deps.sh --bench.
 set -euo pipefail
