@@ -100,13 +100,36 @@ static void show(const maplog_record *r)
            r->timestamp_ns % 1000000000u, r->len, (int)r->len, (const char *)r->data);
 }
 
+/* MILLISECONDS: all digits, 1 to a day; anything else (12x, 0, -5, empty) is refused. */
+static int parse_ms(const char *s, int *ms)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end || errno || v < 1 || v > 86400000ul)
+        return -1;
+    *ms = (int)v;
+    return 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: maplog-demo [DIR] [MILLISECONDS]\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "demo-log";
-    int ms = argc > 2 ? atoi(argv[2]) : 700;
-    if (argc > 3 || ms <= 0 || (argc > 1 && argv[1][0] == '-')) {
-        fprintf(stderr, "usage: maplog-demo [DIR] [MILLISECONDS]\n");
-        return 2;
+    int ms = 700;
+    if (argc > 3 || (argc > 1 && argv[1][0] == '-'))
+        return usage();
+    if (argc > 2 && parse_ms(argv[2], &ms)) {
+        fprintf(stderr,
+                "maplog-demo: MILLISECONDS must be a whole number from 1 to 86400000, not "
+                "'%s'\n",
+                argv[2]);
+        return usage();
     }
     mkdir(dir, 0750);
     clear_dir(dir);
