@@ -1213,17 +1213,17 @@ static void bench_targets(void)
     double rss = result("rss", "maplog", 256), rss_log = result("rss-log", "maplog", 256);
     printf("\nthe project's performance targets (64-byte records, one thread, default options, "
            "medians of this run)\n");
-    if (ml && lmdb)
+    if (ml > 0 && lmdb > 0)
         target("append, maplog / LMDB", ml / lmdb, "x", ">= 3x", ml >= 3 * lmdb);
-    if (ml && wr)
+    if (ml > 0 && wr > 0)
         target("append, maplog / write(2)", ml / wr, "x", ">= 10x", ml >= 10 * wr);
-    if (ml && lim)
+    if (ml > 0 && lim > 0)
         target("append, maplog / shared-map memcpy limit", 100 * ml / lim, "%", ">= 70%",
                ml >= 0.7 * lim);
-    if (ml4 && lim4)
+    if (ml4 > 0 && lim4 > 0)
         target("append 4 KiB, maplog / shared-map limit", 100 * ml4 / lim4, "%", ">= 60%",
                ml4 >= 0.6 * lim4);
-    if (p_ml && p_lim) {
+    if (p_ml > 0 && p_lim > 0) {
         char goal[64];
         double rolls = result("rollovers", "maplog", 64);
         snprintf(goal, sizeof goal, "< 1000 ns and <= 2x %.0f ns", p_lim);
@@ -1233,16 +1233,16 @@ static void bench_targets(void)
                           : "append latency p99.9, NO rollover: does not count",
                p_ml, "ns", goal, rolls >= 1 && p_ml < 1000 && p_ml <= 2 * p_lim);
     }
-    if (r_ml && r_lm)
+    if (r_ml > 0 && r_lm > 0)
         target("replay, maplog / LMDB cursor", r_ml / r_lm, "x", ">= 2x", r_ml >= 2 * r_lm);
-    if (r_ml && r_rd)
+    if (r_ml > 0 && r_rd > 0)
         target("replay, maplog / read(2)", 100 * r_ml / r_rd, "%", ">= 60%", r_ml >= 0.6 * r_rd);
-    if (!PEER_LMDB && (ml || r_ml))
+    if (!PEER_LMDB && (ml > 0 || r_ml > 0))
         printf("  the targets against LMDB: not measured (LMDB not compiled in; apt-get install "
                "liblmdb-dev)\n");
     /* What bounds the targets still missed, measured in this run (see docs/bench/README.md). */
     double walk = result("replay", "limit: mmap read walk", 64);
-    if (r_ml && r_lm && walk)
+    if (r_ml > 0 && r_lm > 0 && walk > 0)
         printf("  bound: the mmap read walk of the same files: %.1f M rec/s = %.2fx LMDB;"
                " maplog replays at %.0f%% of it\n",
                walk / 1e6, walk / r_lm, 100 * r_ml / walk);
@@ -1254,14 +1254,14 @@ static void bench_targets(void)
         int size = k ? 4096 : 64;
         double pg = result("append", "cost: new file pages", size),
                li = result("append", "limit: memcpy shared map", size);
-        if (!pg || !li)
+        if (pg <= 0 || li <= 0)
             continue;
         double rec = (double)((size + 16 + 7) & ~7), per = rec / (pg * size) + rec / (li * size);
         printf("  bound: two cores only faulting in new pages and copying %4.0f-byte records: "
                "%.2f M rec/s = %.0f%% of the limit\n",
                rec, 2 / per / 1e6, 100 * (2 / per) / li);
     }
-    if (rss_log) {
+    if (rss_log > 0) {
         char what[80];
         snprintf(what, sizeof what, "replay memory added, %.0f MB log (MB)", rss_log);
         /* Flat: bounded by a few segments' worth, not by the log. */
