@@ -1352,7 +1352,7 @@ static void usage(void)
             "usage: maplog-bench [--dir DIR] [--mb MB] [--sizes 64,256,4096] [--threads 1,2]\n"
             "                    [--reps N] [--segment-mb MB] [--csv FILE] [--quick]\n"
             "                    [--only append,replay,latency,sync,follow,rss]\n"
-            "Measures maplog and its peers; see the comment at the top of maplog-bench.c.\n");
+            "Measures maplog and its peers; see the comment at the top of tools/bench/main.c.\n");
     exit(2);
 }
 
