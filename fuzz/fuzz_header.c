@@ -1,5 +1,5 @@
 /* fuzz_header.c -- segment header, seal and checkpoint parsing on arbitrary bytes. */
-#include "../src/internal.h"
+#include "internal.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

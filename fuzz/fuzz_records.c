@@ -1,7 +1,7 @@
 /* fuzz_records.c -- the record validity rule and the scan over an arbitrary segment image:
  * never read outside the image, and never call a record valid whose CRC is wrong. */
-#include "../src/crc32c.h"
-#include "../src/internal.h"
+#include "crc32c.h"
+#include "internal.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,13 +1,14 @@
 /*
  * internal.h -- what the subsystems of maplog share and users never see.
  *
- * Names here are mlg__ (two underscores: internal, may change any day).
- *   error.c    codes, messages, per-handle error text
- *   options.c  the option set
- *   segment.c  segment files: names, listing, header/seal/checkpoint, the record rule
- *   writer.c   the append path, rollover, the background thread, sync, close
- *   recovery.c what maplog_open() does to a log a crash left behind
- *   reader.c   replay, seek, follow
+ * Names here are mlg__ (two underscores: internal, may change any day).  The layers, each
+ * looking only down (docs/DESIGN.md, "Map of the code"):
+ *   base/     the system-call seam, the clock, CRC-32C, error text
+ *   format/   the on-disk structs, the record rule, header/seal/checkpoint blocks, scans
+ *   logdir.c  the log directory: names, listing, lock probe, segment views, archives
+ *   writer/   appending: open, the hot path, spares, durability, retention, recovery
+ *   reader/   replay, seek, follow
+ *   check/    verify and repair
  */
 #ifndef MLG_INTERNAL_H
 #define MLG_INTERNAL_H
@@ -52,36 +53,6 @@ void mlg__options_default(struct maplog_options *o);
 /* ---- time ---- */
 uint64_t mlg__now_ns(void);  /* CLOCK_REALTIME */
 uint64_t mlg__mono_ns(void); /* CLOCK_MONOTONIC */
-
-/* ---- segment files ---- */
-void mlg__seg_name(char out[32], uint64_t first_seq);
-/* 1 if name is a segment file name, with *first_seq set; 0 otherwise. */
-int mlg__parse_seg_name(const char *name, uint64_t *first_seq);
-/* The first_seq of every segment file in dirfd, sorted.  *seqs is malloc'd (free it).
- * *other counts the entries that are neither segments nor maplog's own files. */
-int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, char *err,
-                       const char *dir);
-
-/* Map segment first_seq of the log read-only: the file NAME.mlog (MAP_PRIVATE), or its
- * archive NAME.mlogz inflated into anonymous memory.  *archived says which.  Unmap with
- * munmap(*map, *size).  0, or an error with err set (MAPLOG_ENOENT if neither exists). */
-int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **map, uint64_t *size,
-                    int *archived, char *err);
-/* Compress sealed segment first_seq into NAME.mlogz (via NAME.mlogz.tmp, fsync, rename),
- * then remove NAME.mlog.  level: zlib level. */
-int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, char *err);
-/* Is a writer holding the log in dirfd?  A shared lock attempt on the lock file tells,
- * without writing anything; a missing lock file means no writer. */
-int mlg__writer_alive(int dirfd);
-/* Bytes the segment's file takes (the archive's size if archived), 0 if missing. */
-uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq);
-/* 1 if segment first_seq is sealed, 2 if it is archived, 0 otherwise (or unreadable);
- * with its largest timestamp, record count, the bytes its file takes and (log_id may be
- * NULL) its log id.  Reads only the header page (or the archive's header). */
-int mlg__seg_sealed_info(int dirfd, uint64_t first_seq, uint64_t *last_ts, uint64_t *bytes,
-                         uint64_t *count, uint8_t *log_id);
-/* Remove segment first_seq (NAME.mlog and/or NAME.mlogz).  0, or -1 with errno. */
-int mlg__seg_remove(int dirfd, uint64_t first_seq);
 
 void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_id[16]);
 /* Check the header at the start of a mapping of map_size bytes of file fname.
@@ -160,13 +131,6 @@ void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq
                mlg__scan_result *r);
 /* Offset just past the last non-zero 8-byte word in [from, seg_size), or from. */
 uint64_t mlg__high_water(const uint8_t *map, uint64_t seg_size, uint64_t from);
-/* verify.c: whole-log figures (seals, plus a scan of unsealed segments). */
-typedef struct mlg__summary {
-    uint64_t next_seq, used, allocated, first_ts, last_ts;
-} mlg__summary;
-int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
-                     char *err);
-
 /* XXH3-64 over the records [MLG_DATA_OFFSET, end). */
 uint64_t mlg__digest(const uint8_t *map, uint64_t end);
 

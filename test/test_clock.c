@@ -6,7 +6,7 @@
  * re-base interval) and with several threads reading while one re-bases. */
 #include "harness.h"
 
-#include "../src/clock.h"
+#include "clock.h"
 
 #include <pthread.h>
 #if defined(__x86_64__)

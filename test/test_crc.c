@@ -2,7 +2,7 @@
  * has against the table. */
 #include "harness.h"
 
-#include "../src/crc32c.h"
+#include "crc32c.h"
 
 /* Every implementation crc32c.c has; those this CPU lacks are skipped (and said so). */
 static const char *const names[] = {"dispatched", "sse4.2+vpclmulqdq", "sse4.2", "armv8-crc",

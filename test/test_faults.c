@@ -8,7 +8,7 @@
  * any error the workload got must name the system call that failed. */
 #include "harness.h"
 
-#include "../src/os.h"
+#include "os.h"
 
 #include <pthread.h>
 #include <sys/mman.h>

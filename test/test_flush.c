@@ -4,7 +4,7 @@
  * (Until this test, the byte trigger never fired: the flusher read the mark an appender had
  * swapped for "fired" as not reached.) */
 #include "harness.h"
-#include "../src/os.h"
+#include "os.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -10,7 +10,7 @@
  *    document and the code cannot drift apart silently. */
 #include "harness.h"
 
-#include "../src/os.h"
+#include "os.h"
 
 #include <xxhash.h>
 

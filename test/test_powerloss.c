@@ -18,7 +18,7 @@
  * $MAPLOG_POWERLOSS_ROUNDS (default 12). */
 #include "harness.h"
 
-#include "../src/os.h"
+#include "os.h"
 
 #include <pthread.h>
 #include <sys/mman.h>

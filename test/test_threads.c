@@ -8,7 +8,7 @@
  * appends a record now and then, revoking ownership in the middle of the owner's appends. */
 #include "harness.h"
 
-#include "../src/writer.h"
+#include "writer.h"
 
 #include <linux/membarrier.h>
 #include <pthread.h>

@@ -1,12 +1,9 @@
 /*
- * segment.c -- segment files: their names, the directory listing, the header, seal and
- * checkpoint blocks, and the record validity rule.
- *
- * Everything here reads bytes that may be damaged, truncated or hostile.  The rule is the
- * one systemd's journal-verify follows: every length and offset that comes from disk is
- * checked against the size of the mapping, with arithmetic that cannot overflow, before
- * a byte behind it is touched.  Nothing here writes to a file except through the blocks
- * a writer hands it (mlg__ckpt_write), and nothing here allocates except the listing.
+ * logdir.c -- the log directory: segment file names, the listing, the writer lock probe,
+ * opening a segment read-only (plain or archived) and as a checked view, archiving,
+ * removal, and the whole-log summary.
+
+ * Everything here reads bytes that may be damaged, truncated or hostile (blocks.c's rule).
  */
 #define _GNU_SOURCE
 #include "crc32c.h"
@@ -25,6 +22,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include <zlib.h>
+
+#include "logdir.h"
 
 void mlg__seg_name(char out[32], uint64_t first_seq)
 {
@@ -117,179 +116,6 @@ out:
         close(fd);
     free(v);
     return rc;
-}
-
-void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_id[16])
-{
-    memset(h, 0, sizeof *h);
-    memcpy(h->magic, MLG_SEG_MAGIC, 8);
-    h->version = MAPLOG_FORMAT_VERSION;
-    h->header_size = MLG_SEG_HEADER_SIZE;
-    h->segment_size = seg_size;
-    h->created_ns = mlg__now_ns();
-    memcpy(h->log_id, log_id, 16);
-    h->data_offset = MLG_DATA_OFFSET;
-    h->header_crc = mlg__crc32c(0, h, offsetof(mlg__seg_header, header_crc));
-}
-
-int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const char *fname,
-                      const uint8_t *expect_id, char *err)
-{
-    mlg__seg_header h;
-    if (map_size < MLG_DATA_OFFSET)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
-                         "%s/%s: file is %" PRIu64 " bytes, shorter than a segment header page "
-                         "(%u)",
-                         dir, fname, map_size, MLG_DATA_OFFSET);
-    memcpy(&h, map, sizeof h);
-    if (memcmp(h.magic, MLG_SEG_MAGIC, 8) != 0)
-        return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad magic, not a maplog segment",
-                         dir, fname);
-    uint32_t crc = mlg__crc32c(0, &h, offsetof(mlg__seg_header, header_crc));
-    if (crc != h.header_crc)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset 124: segment header CRC mismatch (stored %08x, computed "
-                         "%08x)",
-                         dir, fname, h.header_crc, crc);
-    if (h.version != MAPLOG_FORMAT_VERSION || (h.incompat_flags & ~MLG_INCOMPAT_KNOWN))
-        return mlg__errf(err, MAPLOG_EVERSION,
-                         "%s/%s: offset 8: format version %u, incompatible flags %08x; this "
-                         "library reads version %d",
-                         dir, fname, h.version, h.incompat_flags, MAPLOG_FORMAT_VERSION);
-    if (h.header_size != MLG_SEG_HEADER_SIZE || h.data_offset != MLG_DATA_OFFSET)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset 12: header size %u / data offset %u not as specified", dir,
-                         fname, h.header_size, h.data_offset);
-    if (h.segment_size != map_size)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset 24: header says %" PRIu64 " bytes but the file has %" PRIu64
-                         " (truncated or extended copy?)",
-                         dir, fname, h.segment_size, map_size);
-    if (expect_id && memcmp(h.log_id, expect_id, 16) != 0)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset 48: log id differs from the log's other segments (a "
-                         "segment of another log?)",
-                         dir, fname);
-    return 0;
-}
-
-int mlg__seal_read(const void *map, uint64_t seg_size, uint64_t first_seq, mlg__seal *out)
-{
-    mlg__seal s;
-    memcpy(&s, (const uint8_t *)map + MLG_SEAL_OFFSET, sizeof s);
-    if (s.magic == 0 && s.crc == 0)
-        return 0;
-    if (s.magic != MLG_SEAL_MAGIC || s.crc != mlg__crc32c(0, &s, offsetof(mlg__seal, crc)))
-        return -1;
-    if (s.first_seq != first_seq || s.end_offset < MLG_DATA_OFFSET || s.end_offset > seg_size ||
-        (s.end_offset & 7) ||
-        s.record_count > (s.end_offset - MLG_DATA_OFFSET) / MLG_REC_HEADER_SIZE)
-        return -1;
-    *out = s;
-    return 1;
-}
-
-void mlg__seal_fill(mlg__seal *s, uint64_t first_seq, uint64_t count, uint64_t end,
-                    uint64_t last_ts, uint64_t digest)
-{
-    memset(s, 0, sizeof *s);
-    s->first_seq = first_seq;
-    s->magic = MLG_SEAL_MAGIC;
-    s->flags = MLG_SEAL_DIGEST;
-    s->record_count = count;
-    s->end_offset = end;
-    s->last_ts = last_ts;
-    s->digest = digest;
-    s->sealed_ns = mlg__now_ns();
-    s->crc = mlg__crc32c(0, s, offsetof(mlg__seal, crc));
-}
-
-static int ckpt_valid(const mlg__checkpoint *c, uint64_t seg_size, uint64_t first_seq)
-{
-    return c->magic == MLG_CKPT_MAGIC && c->first_seq == first_seq &&
-           c->crc == mlg__crc32c(0, c, offsetof(mlg__checkpoint, crc)) &&
-           c->end_offset >= MLG_DATA_OFFSET && c->end_offset <= seg_size && !(c->end_offset & 7) &&
-           c->record_count <= (c->end_offset - MLG_DATA_OFFSET) / MLG_REC_HEADER_SIZE &&
-           (c->state == MLG_STATE_OPEN || c->state == MLG_STATE_CLOSED);
-}
-
-int mlg__ckpt_best(const void *map, uint64_t seg_size, uint64_t first_seq, mlg__checkpoint *out)
-{
-    mlg__checkpoint a, b;
-    memcpy(&a, (const uint8_t *)map + MLG_CKPT_OFFSET_A, sizeof a);
-    memcpy(&b, (const uint8_t *)map + MLG_CKPT_OFFSET_B, sizeof b);
-    int va = ckpt_valid(&a, seg_size, first_seq), vb = ckpt_valid(&b, seg_size, first_seq);
-    if (va && (!vb || a.generation > b.generation))
-        *out = a;
-    else if (vb)
-        *out = b;
-    return va || vb;
-}
-
-void mlg__ckpt_write(void *map, const mlg__checkpoint *c)
-{
-    mlg__checkpoint w = *c;
-    w.magic = MLG_CKPT_MAGIC;
-    w.updated_ns = mlg__now_ns();
-    w.crc = mlg__crc32c(0, &w, offsetof(mlg__checkpoint, crc));
-    memcpy((uint8_t *)map + ((w.generation & 1) ? MLG_CKPT_OFFSET_B : MLG_CKPT_OFFSET_A), &w,
-           sizeof w);
-}
-
-const char *mlg__rec_status_str(int st)
-{
-    switch (st) {
-    case MLG_REC_OK:
-        return "valid";
-    case MLG_REC_EMPTY:
-        return "no record (zero header)";
-    case MLG_REC_BADLEN:
-        return "bad length word";
-    case MLG_REC_BADCRC:
-        return "CRC mismatch";
-    case MLG_REC_ROLLED:
-        return "rollover mark (the writer moved to the next segment)";
-    }
-    return "?";
-}
-
-void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq, uint64_t limit,
-               mlg__scan_result *r)
-{
-    mlg__rec_view v;
-    r->count = 0;
-    r->last_ts = 0;
-    r->stop = MLG_REC_OK;
-    while (off < limit) {
-        int st = mlg__rec_check(map, seg_size, off, seq, &v);
-        if (st != MLG_REC_OK) {
-            r->stop = st;
-            break;
-        }
-        if (v.ts > r->last_ts)
-            r->last_ts = v.ts;
-        off += v.size;
-        seq++;
-        r->count++;
-    }
-    r->end = off;
-}
-
-uint64_t mlg__high_water(const uint8_t *map, uint64_t seg_size, uint64_t from)
-{
-    uint64_t hw = from;
-    for (uint64_t o = (from + 7) & ~(uint64_t)7; o + 8 <= seg_size; o += 8) {
-        uint64_t w;
-        memcpy(&w, map + o, 8);
-        if (w)
-            hw = o + 8;
-    }
-    return hw;
-}
-
-uint64_t mlg__digest(const uint8_t *map, uint64_t end)
-{
-    return XXH3_64bits(map + MLG_DATA_OFFSET, end - MLG_DATA_OFFSET);
 }
 
 /* ---- archived segments ------------------------------------------------------------------- */
@@ -543,4 +369,107 @@ int mlg__writer_alive(int dirfd)
     int alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
     close(fd);
     return alive;
+}
+
+/* ---- the checked view of a segment (verify, repair, summary) ---- */
+
+void mlg__segview_close(mlg__segview *v)
+{
+    if (v->map)
+        munmap(v->map, v->size);
+    if (v->fd >= 0)
+        close(v->fd);
+    v->map = NULL;
+    v->fd = -1;
+}
+
+/* Map and analyse one segment.  Returns 0 (with v->header_ok saying whether the rest is
+ * meaningful) or an error code when the file cannot be read at all. */
+int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t *id, int scan,
+                      mlg__segview *v, char *err)
+{
+    int archived;
+    memset(v, 0, sizeof *v);
+    v->fd = -1;
+    v->first = first;
+    mlg__seg_name(v->name, first);
+    int rc = mlg__seg_map_ro(dirfd, dir, first, &v->map, &v->size, &archived, v->header_err);
+    if (archived)
+        strcat(v->name, "z");
+    if (rc == MAPLOG_ENOENT || rc == MAPLOG_EIO || rc == MAPLOG_ENOMEM)
+        return mlg__errf(err, rc, "%s", v->header_err);
+    if (rc) /* damaged: reported as the segment's problem */
+        return 0;
+    if (mlg__header_check(v->map, v->size, dir, v->name, id, v->header_err) != 0)
+        return 0;
+    v->header_ok = 1;
+    v->seal_state = mlg__seal_read(v->map, v->size, first, &v->seal);
+    v->have_ck = mlg__ckpt_best(v->map, v->size, first, &v->ck);
+    if (scan) {
+        madvise(v->map, v->size, MADV_SEQUENTIAL);
+        mlg__scan(v->map, v->size, MLG_DATA_OFFSET, first, v->size, &v->scan);
+        v->hw = mlg__high_water(v->map, v->size, v->scan.end);
+    }
+    return 0;
+}
+
+int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, char *err)
+{
+    *dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd < 0)
+        return mlg__errf(err,
+                         errno == ENOENT    ? MAPLOG_ENOENT
+                         : errno == ENOTDIR ? MAPLOG_ENOTLOG
+                                            : MAPLOG_EIO,
+                         "%s: cannot open directory: %s", dir, strerror(errno));
+    int rc = mlg__list_segments(*dirfd, segs, n, NULL, err, dir);
+    if (rc == 0 && *n == 0)
+        rc = mlg__errf(err, MAPLOG_ENOTLOG, "%s: not a maplog directory (no segment files)", dir);
+    if (rc) {
+        close(*dirfd);
+        free(*segs);
+        *segs = NULL;
+    }
+    return rc;
+}
+
+/* ---- whole-log figures ------------------------------------------------------------------ */
+
+int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
+                     char *err)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        mlg__segview v;
+        int rc = mlg__segview_open(dirfd, dir, segs[i], NULL, 0, &v, err);
+        if (rc || !v.header_ok) {
+            mlg__segview_close(&v);
+            if (!rc)
+                rc = mlg__errf(err, MAPLOG_ECORRUPT, "%s", v.header_err);
+            return rc;
+        }
+        out->allocated += v.size;
+        uint64_t count, end, last_ts;
+        if (v.seal_state == 1) {
+            count = v.seal.record_count;
+            end = v.seal.end_offset;
+            last_ts = v.seal.last_ts;
+        } else {
+            mlg__scan(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, &v.scan);
+            count = v.scan.count;
+            end = v.scan.end;
+            last_ts = v.scan.last_ts;
+        }
+        if (i == 0) {
+            mlg__rec_view r;
+            if (mlg__rec_check(v.map, v.size, MLG_DATA_OFFSET, v.first, &r) == MLG_REC_OK)
+                out->first_ts = r.ts;
+        }
+        out->used += end - MLG_DATA_OFFSET;
+        out->next_seq = v.first + count;
+        if (last_ts > out->last_ts)
+            out->last_ts = last_ts;
+        mlg__segview_close(&v);
+    }
+    return 0;
 }

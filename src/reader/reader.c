@@ -22,7 +22,7 @@
  * segment by binary search on the file names and the record by binary search in the index.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "reader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,36 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IX_EVERY 64
-
-typedef struct ix_ent {
-    uint64_t off, seq, maxts_before;
-} ix_ent;
-
-struct maplog_reader {
-    char *dir;
-    int dirfd;
-    uint64_t *segs;
-    size_t nsegs, idx;
-    int fd;
-    uint8_t *map; /* PROT_READ: never written through */
-    uint64_t size, first;
-    uint64_t off, seq;
-    uint8_t log_id[16];
-    int have_id;
-    ix_ent *ix;
-    size_t nix, cap_ix;
-    uint64_t ix_off, ix_seq, ix_maxts; /* index built up to here */
-    int ix_done;
-    uint64_t last_list_ns;
-    int64_t torn_off, torn_bytes;
-    int torn_valid_after;
-    int cur_gone;        /* the mapped segment was removed from the directory (retention) */
-    uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
-    char name[32];
-    char err[MLG_ERRMSG_MAX];
-};
-
 static void unmap_current(maplog_reader *r)
 {
     if (r->map)
@@ -78,7 +48,7 @@ static void unmap_current(maplog_reader *r)
     r->ix_done = 0;
 }
 
-static int refresh_list(maplog_reader *r)
+int mlg__reader_refresh_list(maplog_reader *r)
 {
     uint64_t *segs;
     size_t n;
@@ -105,7 +75,7 @@ static int refresh_list(maplog_reader *r)
 
 #define WINDOW ((uint64_t)8 << 20)
 
-static int map_seg(maplog_reader *r, size_t i)
+int mlg__reader_map_seg(maplog_reader *r, size_t i)
 {
     int archived;
     unmap_current(r);
@@ -171,7 +141,7 @@ static int writer_alive(maplog_reader *r)
 static int next_first_if(maplog_reader *r, uint64_t *nf, int force)
 {
     if (r->idx + 1 >= r->nsegs && (force || mlg__mono_ns() - r->last_list_ns > 1000000u) &&
-        refresh_list(r) != 0)
+        mlg__reader_refresh_list(r) != 0)
         return 0;
     if (r->idx + 1 < r->nsegs) {
         *nf = r->segs[r->idx + 1];
@@ -204,7 +174,7 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
                        "%s: cannot open directory: %s", dir, strerror(errno));
         goto fail;
     }
-    if ((rc = refresh_list(r))) {
+    if ((rc = mlg__reader_refresh_list(r))) {
         memcpy(err, r->err, sizeof err);
         goto fail;
     }
@@ -214,7 +184,7 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
     }
     /* Map the first segment now; if it is damaged, the reader still opens and the first
      * maplog_reader_next() reports it, so that a caller can skip past it. */
-    map_seg(r, 0);
+    mlg__reader_map_seg(r, 0);
     *out = r;
     return 0;
 fail:
@@ -267,8 +237,6 @@ static int judge_last(maplog_reader *r, int st)
     return MAPLOG_END;
 }
 
-static void index_note(maplog_reader *r, uint64_t off, uint64_t seq, uint64_t ts);
-
 int maplog_reader_next(maplog_reader *r, maplog_record *rec)
 {
     int rc;
@@ -276,17 +244,17 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         return MAPLOG_EINVAL;
     for (;;) {
         if (!r->map) {
-            if (r->idx >= r->nsegs && (rc = refresh_list(r)))
+            if (r->idx >= r->nsegs && (rc = mlg__reader_refresh_list(r)))
                 return rc;
             if (r->idx >= r->nsegs)
                 return MAPLOG_END;
-            if ((rc = map_seg(r, r->idx)))
+            if ((rc = mlg__reader_map_seg(r, r->idx)))
                 return rc;
         }
         mlg__rec_view v;
         int st = mlg__rec_check(r->map, r->size, r->off, r->seq, &v);
         if (st == MLG_REC_OK) {
-            index_note(r, r->off, r->seq, v.ts);
+            mlg__index_note(r, r->off, r->seq, v.ts);
             /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are
              * page-cache pages behind a read-only private mapping; touching them again
              * (a seek back) just maps them again, so earlier pointers stay valid. */
@@ -357,7 +325,7 @@ int maplog_reader_skip_segment(maplog_reader *r)
         return MAPLOG_EINVAL;
     uint64_t nf;
     if (!r->map) { /* the current segment could not even be mapped */
-        if (r->idx + 1 >= r->nsegs && refresh_list(r) != 0)
+        if (r->idx + 1 >= r->nsegs && mlg__reader_refresh_list(r) != 0)
             return MAPLOG_END;
         if (r->idx + 1 >= r->nsegs)
             return MAPLOG_END;
@@ -371,171 +339,6 @@ int maplog_reader_skip_segment(maplog_reader *r)
     return 0;
 }
 
-/* ---- the sparse index ---------------------------------------------------------------- */
-
-static void index_note(maplog_reader *r, uint64_t off, uint64_t seq, uint64_t ts)
-{
-    /* extend the index when plain reading walks past its end */
-    if (r->ix_done || off != r->ix_off || seq != r->ix_seq)
-        return;
-    if ((seq - r->first) % IX_EVERY == 0) {
-        if (r->nix == r->cap_ix) {
-            size_t nc = r->cap_ix ? 2 * r->cap_ix : 256;
-            ix_ent *n = realloc(r->ix, nc * sizeof *n);
-            if (!n)
-                return; /* the index is an accelerator; without memory we walk */
-            r->ix = n;
-            r->cap_ix = nc;
-        }
-        r->ix[r->nix++] = (ix_ent){off, seq, r->ix_maxts};
-    }
-    uint64_t w;
-    memcpy(&w, r->map + off, 8);
-    r->ix_off = off + mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
-    r->ix_seq = seq + 1;
-    if (ts > r->ix_maxts)
-        r->ix_maxts = ts;
-}
-
-/* Extend the index until it covers stop_seq or a timestamp >= stop_ts, or the end. */
-static void index_build(maplog_reader *r, uint64_t stop_seq, uint64_t stop_ts)
-{
-    while (!r->ix_done && r->ix_seq <= stop_seq && r->ix_maxts < stop_ts) {
-        uint64_t off = r->ix_off;
-        if (off > r->size || r->size - off < MLG_REC_HEADER_SIZE) {
-            r->ix_done = 1;
-            break;
-        }
-        uint64_t w =
-            __atomic_load_n((const uint64_t *)(const void *)(r->map + off), __ATOMIC_ACQUIRE);
-        uint32_t len = (uint32_t)w & MLG_REC_LEN_MASK;
-        if (!w || !((uint32_t)w & MLG_REC_VALID) || mlg__rec_size(len) > r->size - off) {
-            break; /* end for now; next() judges what is there */
-        }
-        uint64_t ts;
-        memcpy(&ts, r->map + off + 8, 8);
-        index_note(r, off, r->ix_seq, ts);
-    }
-}
-
-/* Position at the index entry at or before target (seq), then walk with checks. */
-static int walk_to_seq(maplog_reader *r, uint64_t target)
-{
-    index_build(r, target, UINT64_MAX);
-    size_t lo = 0, hi = r->nix;
-    while (lo < hi) { /* first entry with seq > target */
-        size_t mid = (lo + hi) / 2;
-        if (r->ix[mid].seq <= target)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo > 0) {
-        r->off = r->ix[lo - 1].off;
-        r->seq = r->ix[lo - 1].seq;
-    } else {
-        r->off = MLG_DATA_OFFSET;
-        r->seq = r->first;
-    }
-    while (r->seq < target) {
-        mlg__rec_view v;
-        if (mlg__rec_check(r->map, r->size, r->off, r->seq, &v) != MLG_REC_OK)
-            break; /* at the end: next() will say what is here */
-        r->off += v.size;
-        r->seq++;
-    }
-    return 0;
-}
-
-int maplog_reader_seek(maplog_reader *r, uint64_t seq)
-{
-    int rc;
-    if (!r)
-        return MAPLOG_EINVAL;
-    if ((rc = refresh_list(r)))
-        return rc;
-    if (r->nsegs == 0 || seq < r->segs[0])
-        return mlg__errf(r->err, MAPLOG_ENOENT,
-                         "%s: seq %" PRIu64 " is before the first record present", r->dir, seq);
-    size_t lo = 0, hi = r->nsegs;
-    while (lo < hi) { /* first segment with first_seq > seq */
-        size_t mid = (lo + hi) / 2;
-        if (r->segs[mid] <= seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t i = lo - 1;
-    if (!r->map || r->first != r->segs[i]) {
-        if ((rc = map_seg(r, i)))
-            return rc;
-    }
-    return walk_to_seq(r, seq);
-}
-
-/* Largest timestamp in segment i: the seal's, or UINT64_MAX if unsealed. */
-static uint64_t seg_max_ts(maplog_reader *r, size_t i)
-{
-    uint8_t *map;
-    uint64_t size, v = UINT64_MAX;
-    int archived;
-    mlg__seal seal;
-    char err[MLG_ERRMSG_MAX];
-    if (mlg__seg_map_ro(r->dirfd, r->dir, r->segs[i], &map, &size, &archived, err))
-        return v;
-    if (mlg__seal_read(map, size, r->segs[i], &seal) == 1)
-        v = seal.last_ts;
-    munmap(map, size);
-    return v;
-}
-
-int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns)
-{
-    int rc;
-    if (!r)
-        return MAPLOG_EINVAL;
-    if ((rc = refresh_list(r)))
-        return rc;
-    if (r->nsegs == 0)
-        return MAPLOG_END;
-    size_t lo = 0, hi = r->nsegs - 1;
-    while (lo < hi) { /* first segment whose largest timestamp reaches ts_ns */
-        size_t mid = (lo + hi) / 2;
-        if (seg_max_ts(r, mid) >= ts_ns)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    if (!r->map || r->first != r->segs[lo]) {
-        if ((rc = map_seg(r, lo)))
-            return rc;
-    }
-    index_build(r, UINT64_MAX, ts_ns);
-    size_t a = 0, b = r->nix;
-    while (a < b) { /* first entry whose earlier records already reach ts_ns */
-        size_t mid = (a + b) / 2;
-        if (r->ix[mid].maxts_before < ts_ns)
-            a = mid + 1;
-        else
-            b = mid;
-    }
-    if (a > 0) {
-        r->off = r->ix[a - 1].off;
-        r->seq = r->ix[a - 1].seq;
-    } else {
-        r->off = MLG_DATA_OFFSET;
-        r->seq = r->first;
-    }
-    for (;;) {
-        mlg__rec_view v;
-        if (mlg__rec_check(r->map, r->size, r->off, r->seq, &v) != MLG_REC_OK || v.ts >= ts_ns)
-            break;
-        r->off += v.size;
-        r->seq++;
-    }
-    return 0;
-}
-
 /* ---- following ----------------------------------------------------------------------- */
 
 /* Could next() make progress now?  Cheap checks first; the directory is re-listed at most
@@ -543,7 +346,7 @@ int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns)
 static int progress_possible(maplog_reader *r)
 {
     if (!r->map)
-        return r->idx < r->nsegs || (refresh_list(r) == 0 && r->idx < r->nsegs);
+        return r->idx < r->nsegs || (mlg__reader_refresh_list(r) == 0 && r->idx < r->nsegs);
     if (r->off <= r->size && r->size - r->off >= 8 &&
         __atomic_load_n((const uint64_t *)(const void *)(r->map + r->off), __ATOMIC_ACQUIRE))
         return 1;
@@ -615,7 +418,7 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
     case MAPLOG_INFO_FIRST_TS:
     case MAPLOG_INFO_LAST_TS: {
         mlg__summary sum;
-        int rc = refresh_list(r);
+        int rc = mlg__reader_refresh_list(r);
         if (!rc)
             rc = mlg__log_summary(r->dirfd, r->dir, r->segs, r->nsegs, &sum, r->err);
         if (rc)
@@ -631,7 +434,7 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
     case MAPLOG_INFO_DURABLE_COUNT:
     case MAPLOG_INFO_CLEAN_SHUTDOWN: {
         /* from the last segment's checkpoint */
-        if (refresh_list(r) || r->nsegs == 0)
+        if (mlg__reader_refresh_list(r) || r->nsegs == 0)
             return MAPLOG_ENOENT;
         char name[32];
         uint8_t page[MLG_DATA_OFFSET];

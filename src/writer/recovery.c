@@ -41,8 +41,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int mlg__new_log_id(uint8_t id[16]);
-
 static int create_new(struct maplog *log)
 {
     mlg__wseg *s = NULL;

@@ -1,10 +1,51 @@
 /*
- * writer.h -- the writer's handle, shared by writer.c and recovery.c only.
+ * writer.h -- the writer: its handle and its segments, shared by the files of src/writer/
+ * only.  Each file has one job:
+ *   open.c         maplog_open/close, the threads, the accessors
+ *   append.c       the hot path: reserve, copy, CRC, publish; rollover
+ *   wseg.c         the writer's segments: create, map, pre-fault, activate, count published
+ *   spares.c       the maker and pre-faulter threads that prepare the next segments
+ *   durability.c   seal, sync, checkpoints, group commit, poisoning
+ *   housekeeping.c the background thread: seal, flush, archive, retention
+ *   retention.c    which sealed segments go, and archiving
+ *   recovery.c     what opening a crashed log does
+ *   options.c      the option set
+ *
+ * How it works:
+ *
+ * The append path is a compare-and-swap and a memcpy.  Each segment keeps one 64-bit word,
+ * resv, that packs how many records were reserved and where the next free byte is; an
+ * appender reserves space and a sequence number together with one CAS on it, copies the
+ * payload into the MAP_SHARED mapping, and publishes the record with a release store of
+ * its first 8 bytes (length and CRC).  Readers acquire-load that word: zero means "not
+ * yet", so no reader can see a half-written record, and since readers stop at the first
+ * unpublished record they never see a hole either.
+ *
+ * What must not be on the append path is done ahead of time or behind it, by three
+ * threads per log -- the maker and the pre-faulter (ahead), the background thread (behind):
+ *   ahead:  the next segments (the "spares") are created, ftruncate'd, their blocks reserved
+ *           with posix_fallocate (so a full disk is an error at rollover, never a SIGBUS
+ *           on a store) and mapped by the maker, and pre-faulted by the pre-faulter, so
+ *           that a rollover is a rename and a pointer swap;
+ *   behind: a full segment is sealed -- wait for in-flight appends, XXH3 digest, seal
+ *           block, fdatasync, unmap -- and dirty pages of the current one are handed to
+ *           write-back on the flush policy (msync(MS_ASYNC), which Linux treats as a no-op
+ *           since 2.6.19, so also sync_file_range(SYNC_FILE_RANGE_WRITE)).
+ *
+ * Locks: mu guards rollover, the spare and the seal queue (never taken on the fast path);
+ * sync_mu serialises everything that writes checkpoints or unmaps: sealing, syncing,
+ * flushing.  Order: sync_mu before mu, never the other way round.
+ *
+ * Segment structs are never freed before close: a thread that loaded an old `cur` may
+ * still read its resv word (and find it FULL).  They are small; the mappings, which are
+ * not, are released as soon as a segment is sealed.
  */
+
 #ifndef MLG_WRITER_H
 #define MLG_WRITER_H
 
 #include "internal.h"
+#include "logdir.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -103,5 +144,52 @@ void mlg__seg_free(mlg__wseg *s);
 int mlg__seal_seg(struct maplog *log, mlg__wseg *s);
 int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t count,
                     uint64_t last_ts, uint32_t state);
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static const long page_size = 4096;
+
+static inline uint64_t page_floor(uint64_t v)
+{
+    return v & ~(uint64_t)(page_size - 1);
+}
+
+static inline uint64_t page_ceil(uint64_t v)
+{
+    return page_floor(v + (uint64_t)page_size - 1);
+}
+
+#define MLG_POP_DONE UINT64_MAX /* pop_off: nothing left to pre-fault */
+#define MLG_POP_CHUNK ((uint64_t)4 << 20)
+
+/* ---- shared among the files of src/writer/ (each names the file that defines it) ---- */
+/* wseg.c */
+void mlg__unmap_behind(uint8_t *map, uint64_t from, uint64_t to);
+void mlg__populate_chunk(struct maplog *log, mlg__wseg *s);
+mlg__wseg *mlg__to_populate(struct maplog *log);
+void mlg__count_published(mlg__wseg *s, uint64_t v, int final, uint64_t *count, uint64_t *last_ts);
+uint64_t mlg__published_end(mlg__wseg *s);
+/* durability.c */
+int mlg__do_sync(struct maplog *log, uint32_t state);
+void mlg__poison(struct maplog *log, int rc);
+int mlg__seal_pending(struct maplog *log);
+/* retention.c */
+void mlg__apply_retention(struct maplog *log);
+int mlg__archive_one(struct maplog *log);
+/* housekeeping.c */
+void mlg__background_priority(void);
+void *mlg__bg_main(void *arg);
+void mlg__wake_bg(struct maplog *log);
+/* spares.c */
+const char *mlg__free_spare_name(struct maplog *log);
+void *mlg__maker_main(void *arg);
+void *mlg__prefault_main(void *arg);
+/* append.c */
+void mlg__bias_init(void);
+uintptr_t mlg__bias_grant(struct maplog *log);
+/* open.c */
+int mlg__new_log_id(uint8_t id[16]);
 
 #endif

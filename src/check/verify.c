@@ -1,0 +1,179 @@
+/*
+ * verify.c -- checking a whole log (maplog_verify): what the maplog tool's verify stands on
+ * (systemd's journal-verify.c is the model).
+
+ * Everything here reads through read-only private mappings and changes nothing.  The walk:
+ * for each segment in order, check its header, read its seal, scan its records by the
+ * validity rule, and check that the next segment's first sequence number follows.
+ */
+#define _GNU_SOURCE
+#define _GNU_SOURCE
+#include "internal.h"
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "logdir.h"
+
+/* ---- verify ------------------------------------------------------------------------------ */
+
+typedef struct vctx {
+    maplog_problem_fn fn;
+    void *ctx;
+    uint64_t problems;
+} vctx;
+
+static void problem(vctx *c, const char *file, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void problem(vctx *c, const char *file, uint64_t off, const char *fmt, ...)
+{
+    char what[MLG_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    c->problems++;
+    if (c->fn)
+        c->fn(c->ctx, file, off, what);
+}
+
+int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progress_fn progress,
+                  void *ctx, uint64_t *problems)
+{
+    int dirfd, rc;
+    uint64_t *segs = NULL, total = 0, done = 0;
+    size_t n;
+    char err[MLG_ERRMSG_MAX];
+    vctx c = {fn, ctx, 0};
+    uint8_t id[16];
+    int have_id = 0, quick = flags & MAPLOG_VERIFY_QUICK;
+    if (problems)
+        *problems = 0;
+    if (!dir)
+        return MAPLOG_EINVAL;
+    if ((rc = mlg__logdir_open(dir, &dirfd, &segs, &n, err))) {
+        mlg__set_open_error(err);
+        return rc;
+    }
+    int alive = mlg__writer_alive(dirfd);
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        char name[32];
+        mlg__seg_name(name, segs[i]);
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            total += (uint64_t)st.st_size;
+    }
+    uint64_t expect_first = segs[0];
+    for (size_t i = 0; i < n; i++) {
+        mlg__segview v;
+        int last = i + 1 == n;
+        if ((rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 0, &v, err))) {
+            problem(&c, v.name, 0, "%s", err);
+            mlg__segview_close(&v);
+            continue;
+        }
+        if (!v.header_ok) {
+            problem(&c, v.name, 0, "%s", v.header_err);
+            mlg__segview_close(&v);
+            expect_first = UINT64_MAX; /* continuity unknown past here */
+            continue;
+        }
+        if (!have_id) {
+            memcpy(id, ((const mlg__seg_header *)(const void *)v.map)->log_id, 16);
+            have_id = 1;
+        }
+        if (expect_first != UINT64_MAX && v.first != expect_first)
+            problem(&c, v.name, 0,
+                    "starts at seq %" PRIu64 " but the previous segment ends at seq %" PRIu64
+                    " (%s)",
+                    v.first, expect_first,
+                    v.first > expect_first ? "records missing" : "records overlap");
+        if (v.seal_state < 0)
+            problem(&c, v.name, MLG_SEAL_OFFSET, "seal block damaged");
+        if (v.seal_state == 1 && (v.seal.flags & MLG_SEAL_DIGEST)) {
+            uint64_t d = mlg__digest(v.map, v.seal.end_offset);
+            if (d != v.seal.digest)
+                problem(&c, v.name, MLG_DATA_OFFSET,
+                        "XXH3 digest of the records is %016" PRIx64 ", the seal says %016" PRIx64,
+                        d, v.seal.digest);
+        }
+        uint64_t count;
+        if (quick && v.seal_state == 1) {
+            count = v.seal.record_count;
+        } else {
+            /* scan, reporting every bad record whose length lets us step over it */
+            uint64_t off = MLG_DATA_OFFSET, seq = v.first,
+                     limit = v.seal_state == 1 ? v.seal.end_offset : v.size;
+            count = 0;
+            for (;;) {
+                mlg__scan_result r;
+                mlg__scan(v.map, v.size, off, seq, limit, &r);
+                count += r.count;
+                seq += r.count;
+                off = r.end;
+                if (r.stop == MLG_REC_OK || off >= limit)
+                    break;
+                mlg__rec_view bad;
+                int st = mlg__rec_check(v.map, v.size, off, seq, &bad);
+                if ((st == MLG_REC_EMPTY || (st == MLG_REC_ROLLED && !last)) && v.seal_state != 1)
+                    break; /* the end of an unsealed segment */
+                if (v.seal_state != 1 && last) {
+                    /* the last segment ends here; what follows is a torn tail, unless a
+                     * checkpoint says it was synced */
+                    if (v.have_ck && off < v.ck.end_offset)
+                        problem(&c, v.name, off,
+                                "record seq %" PRIu64 ": %s, inside the synced part (checkpoint: "
+                                "%" PRIu64 " records to offset %" PRIu64 ")",
+                                seq, mlg__rec_status_str(st), v.ck.record_count, v.ck.end_offset);
+                    else if (!alive)
+                        problem(&c, v.name, off,
+                                "torn tail: %" PRIu64 " bytes that are not a complete record "
+                                "(%s at seq %" PRIu64 "; recovery cuts them)",
+                                mlg__high_water(v.map, v.size, off) - off, mlg__rec_status_str(st),
+                                seq);
+                    break;
+                }
+                if (st == MLG_REC_BADCRC)
+                    problem(&c, v.name, off,
+                            "record seq %" PRIu64 ": CRC mismatch (stored %08x, computed %08x)",
+                            seq, bad.crc_stored, bad.crc_computed);
+                else
+                    problem(&c, v.name, off, "record seq %" PRIu64 ": %s", seq,
+                            mlg__rec_status_str(st));
+                if (st != MLG_REC_BADCRC)
+                    break; /* cannot step over a bad length */
+                off += bad.size;
+                seq++;
+                count++;
+            }
+            if (v.seal_state == 1 && count != v.seal.record_count)
+                problem(&c, v.name, MLG_SEAL_OFFSET + 8,
+                        "the seal says %" PRIu64 " records, %" PRIu64 " found", v.seal.record_count,
+                        count);
+            if (v.have_ck && v.seal_state != 1 && v.ck.record_count > count &&
+                count == seq - v.first)
+                problem(&c, v.name, MLG_CKPT_OFFSET_A,
+                        "the checkpoint says %" PRIu64 " records were synced, %" PRIu64 " found",
+                        v.ck.record_count, count);
+        }
+        expect_first = v.first + count;
+        done += v.size;
+        if (progress)
+            progress(ctx, done, total);
+        mlg__segview_close(&v);
+    }
+    close(dirfd);
+    free(segs);
+    if (problems)
+        *problems = c.problems;
+    return 0;
+}

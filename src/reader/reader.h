@@ -1,0 +1,47 @@
+/*
+ * reader.h -- the reader's handle, shared by reader.c (replay, follow, figures) and seek.c
+ * (the sparse index, seek by sequence number and by time).
+ */
+#ifndef MLG_READER_H
+#define MLG_READER_H
+
+#include "internal.h"
+#include "logdir.h"
+
+#define IX_EVERY 64
+
+typedef struct ix_ent {
+    uint64_t off, seq, maxts_before;
+} ix_ent;
+
+struct maplog_reader {
+    char *dir;
+    int dirfd;
+    uint64_t *segs;
+    size_t nsegs, idx;
+    int fd;
+    uint8_t *map; /* PROT_READ: never written through */
+    uint64_t size, first;
+    uint64_t off, seq;
+    uint8_t log_id[16];
+    int have_id;
+    ix_ent *ix;
+    size_t nix, cap_ix;
+    uint64_t ix_off, ix_seq, ix_maxts; /* index built up to here */
+    int ix_done;
+    uint64_t last_list_ns;
+    int64_t torn_off, torn_bytes;
+    int torn_valid_after;
+    int cur_gone;        /* the mapped segment was removed from the directory (retention) */
+    uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
+    char name[32];
+    char err[MLG_ERRMSG_MAX];
+};
+
+/* seek.c */
+void mlg__index_note(maplog_reader *r, uint64_t off, uint64_t seq, uint64_t ts);
+/* reader.c */
+int mlg__reader_map_seg(maplog_reader *r, size_t i);
+int mlg__reader_refresh_list(maplog_reader *r);
+
+#endif

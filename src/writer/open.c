@@ -1,0 +1,227 @@
+/*
+ * open.c -- opening and closing a log for writing: the handle, its threads, recovery, and the
+ * accessors.
+ */
+#define _GNU_SOURCE
+#include "writer.h"
+
+#include "crc32c.h"
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <linux/membarrier.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int maplog_next_seq(maplog *log, uint64_t *next)
+{
+    if (!log || !next)
+        return MAPLOG_EINVAL;
+    mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);
+    *next = s->first_seq + MLG_RESV_COUNT(atomic_load(&s->resv));
+    return 0;
+}
+
+int maplog_recovery_info(const maplog *log, maplog_recovery_key key, int64_t *value)
+{
+    if (!log || !value || key < MAPLOG_RECOVERY_CLEAN || key > MAPLOG_RECOVERY_REMOVED)
+        return MAPLOG_EINVAL;
+    *value = log->rec_info[key];
+    return 0;
+}
+
+const char *maplog_recovery_report(const maplog *log)
+{
+    return log ? log->rec_report : "no log handle";
+}
+
+const char *maplog_errmsg(const maplog *log)
+{
+    (void)log;
+    return mlg__werr;
+}
+
+/* ---- open and close ------------------------------------------------------------------ */
+
+static int make_dir(const char *dir, mode_t file_mode)
+{
+    mode_t m = file_mode | ((file_mode & 0444) >> 2) | 0700;
+    return mkdir(dir, m) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* Stop the background, maker and pre-faulter threads (any may not have started). */
+static void stop_threads(struct maplog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    log->stop = 1;
+    pthread_cond_broadcast(&log->bg_cv);
+    pthread_cond_broadcast(&log->prep_cv);
+    pthread_mutex_unlock(&log->mu);
+    if (log->bg_started)
+        pthread_join(log->bg, NULL);
+    if (log->prep_started)
+        pthread_join(log->prep, NULL);
+    if (log->maker_started)
+        pthread_join(log->maker, NULL);
+    log->bg_started = log->prep_started = log->maker_started = 0;
+}
+
+/* Release what every handle has: the lock (by closing it), the directory, the locks. */
+static void free_handle(struct maplog *log)
+{
+    if (log->lockfd >= 0)
+        close(log->lockfd);
+    if (log->dirfd >= 0)
+        close(log->dirfd);
+    pthread_mutex_destroy(&log->mu);
+    pthread_mutex_destroy(&log->sync_mu);
+    pthread_mutex_destroy(&log->bias_mu);
+    pthread_cond_destroy(&log->bg_cv);
+    pthread_cond_destroy(&log->spare_cv);
+    pthread_cond_destroy(&log->prep_cv);
+    pthread_cond_destroy(&log->pop_cv);
+    free(log->dir);
+    free(log);
+}
+
+int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
+{
+    int rc = 0;
+    struct maplog *log = NULL;
+    char err[MLG_ERRMSG_MAX] = "";
+    if (!out || !dir || !*dir) {
+        rc = mlg__errf(err, MAPLOG_EINVAL, "maplog_open: no directory given");
+        goto fail;
+    }
+    *out = NULL;
+    log = calloc(1, sizeof *log);
+    if (!log) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+        goto fail;
+    }
+    /* everything the failure path releases is valid from here on */
+    log->dirfd = log->lockfd = -1;
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_mutex_init(&log->sync_mu, NULL);
+    pthread_mutex_init(&log->bias_mu, NULL);
+    mlg__bias_init();
+    pthread_cond_init(&log->bg_cv, NULL);
+    pthread_cond_init(&log->spare_cv, NULL);
+    pthread_cond_init(&log->prep_cv, NULL);
+    pthread_cond_init(&log->pop_cv, NULL);
+    if (!(log->dir = strdup(dir))) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+        goto fail;
+    }
+    if (opts)
+        log->opt = *opts;
+    else
+        mlg__options_default(&log->opt);
+    log->max_payload = (uint64_t)log->opt.segment_size - MLG_DATA_OFFSET - MLG_REC_HEADER_SIZE;
+    if (log->max_payload > MLG_REC_LEN_MASK)
+        log->max_payload = MLG_REC_LEN_MASK;
+
+    if (log->opt.create && make_dir(dir, (mode_t)log->opt.file_mode) < 0) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (log->dirfd < 0) {
+        rc = mlg__errf(err, errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
+                       "%s: cannot open directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    log->lockfd = mlg__openat(log->dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                              (mode_t)log->opt.file_mode);
+    if (log->lockfd < 0) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s%s", dir, MLG_LOCK_NAME,
+                       strerror(errno),
+                       errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
+        goto fail;
+    }
+    if (flock(log->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        rc = mlg__errf(err, errno == EWOULDBLOCK ? MAPLOG_ELOCKED : MAPLOG_EIO, "%s/%s: %s", dir,
+                       MLG_LOCK_NAME,
+                       errno == EWOULDBLOCK ? "another process has this log open for writing"
+                                            : strerror(errno));
+        goto fail;
+    }
+    if ((rc = mlg__recover(log))) {
+        memcpy(err, mlg__werr, sizeof err);
+        goto fail;
+    }
+    /* The opening thread owns the first segment: appends usually come from it. */
+    atomic_store(&atomic_load(&log->cur)->owner, mlg__bias_grant(log));
+    if (pthread_create(&log->maker, NULL, mlg__maker_main, log) != 0) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the spare-making thread", dir);
+        goto fail;
+    }
+    log->maker_started = 1;
+    if (pthread_create(&log->prep, NULL, mlg__prefault_main, log) != 0) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the pre-faulting thread", dir);
+        goto fail;
+    }
+    log->prep_started = 1;
+    if (pthread_create(&log->bg, NULL, mlg__bg_main, log) != 0) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the background thread", dir);
+        goto fail;
+    }
+    log->bg_started = 1;
+    *out = log;
+    return 0;
+fail:
+    mlg__set_open_error(err);
+    if (log) {
+        stop_threads(log);
+        mlg__seg_free(atomic_load(&log->cur));
+        for (int i = 0; i < log->nspare; i++)
+            mlg__seg_free(log->spare[i]);
+        free_handle(log);
+    }
+    return rc;
+}
+
+int maplog_close(maplog *log)
+{
+    int rc = 0;
+    if (!log)
+        return 0;
+    stop_threads(log);
+    mlg__wseg *cur = atomic_load(&log->cur);
+    if (cur) {
+        rc = mlg__do_sync(log, MLG_STATE_CLOSED);
+        mlg__seg_free(cur);
+    }
+    for (int i = 0; i < log->nspare; i++) {
+        mlg__unlinkat(log->dirfd, log->spare[i]->name, 0);
+        mlg__seg_free(log->spare[i]);
+    }
+    for (mlg__wseg *s = log->sealq, *n; s; s = n) { /* only after a failed seal */
+        n = s->next;
+        mlg__seg_free(s);
+    }
+    for (mlg__wseg *s = log->retired, *n; s; s = n) {
+        n = s->next;
+        mlg__seg_free(s);
+    }
+    free_handle(log);
+    return rc;
+}
+
+/* New-log identity, used by recovery when it creates the first segment. */
+
+int mlg__new_log_id(uint8_t id[16])
+{
+    return mlg__os.random(id, 16);
+}

@@ -1,0 +1,82 @@
+/*
+ * retention.c -- retention and archiving, run by the background thread (and maplog_sync, which
+ * documents that it applies retention), never by an append.
+ */
+#define _GNU_SOURCE
+#include "writer.h"
+
+#include "crc32c.h"
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <linux/membarrier.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Retention: remove the oldest sealed segments, whole and in order, while the policy says
+ * there are too many, too many bytes, or they are too old.  Never the current segment, and
+ * never one not sealed yet.  Under sync_mu.  Failures only delay removal. */
+void mlg__apply_retention(struct maplog *log)
+{
+    const struct maplog_options *o = &log->opt;
+    uint64_t *segs = NULL;
+    size_t n = 0;
+    char err[MLG_ERRMSG_MAX];
+    if (!o->retain_segments && !o->retain_bytes && !o->retain_age_ms)
+        return;
+    log->retention_check_ns = mlg__mono_ns();
+    if (mlg__list_segments(log->dirfd, &segs, &n, NULL, err, log->dir))
+        return;
+    uint64_t cur = atomic_load_explicit(&log->cur, memory_order_acquire)->first_seq, total = 0;
+    uint64_t now = mlg__now_ns(), removed = 0;
+    for (size_t i = 0; i < n; i++)
+        total += mlg__seg_file_size(log->dirfd, segs[i]);
+    for (size_t i = 0; i < n && segs[i] < cur; i++) {
+        uint64_t last_ts, bytes, count;
+        size_t left = n - i;
+        int over = (o->retain_segments && left > (uint64_t)o->retain_segments) ||
+                   (o->retain_bytes && total > (uint64_t)o->retain_bytes);
+        if (!mlg__seg_sealed_info(log->dirfd, segs[i], &last_ts, &bytes, &count, NULL))
+            break; /* not sealed yet: it and everything after it stay */
+        if (!over && !(o->retain_age_ms && last_ts + (uint64_t)o->retain_age_ms * 1000000u < now))
+            break;
+        if (mlg__seg_remove(log->dirfd, segs[i]) < 0)
+            break;
+        total -= bytes;
+        removed++;
+    }
+    free(segs);
+    if (removed) {
+        pthread_mutex_lock(&log->mu);
+        log->dir_dirty = 1;
+        pthread_mutex_unlock(&log->mu);
+    }
+}
+
+/* Compress one sealed segment that is not archived yet.  Under sync_mu.  1 if one was. */
+int mlg__archive_one(struct maplog *log)
+{
+    char err[MLG_ERRMSG_MAX];
+    mlg__wseg *s;
+    pthread_mutex_lock(&log->mu);
+    for (s = log->retired; s && s->archived; s = s->next)
+        ;
+    pthread_mutex_unlock(&log->mu);
+    if (!s)
+        return 0;
+    int rc = mlg__archive_segment(log->dirfd, log->dir, s->first_seq, 1, err);
+    s->archived = 1; /* done, gone (retention), or failed: not retried in a loop */
+    (void)rc;        /* a failure leaves the plain segment, which readers read as well */
+    return 1;
+}
