@@ -13,7 +13,13 @@ in, the same ones CMake did.  Each peer compiled in must have its append and rep
 and is reported as skipped with the package that brings it in.  The --csv file must parse
 as CSV with nine fields in every row (names and notes hold commas).  The --dir it is given
 already holds a file: the bench must leave it alone and remove only the work directory it
-made there.
+made there.  The run gives --only and --sizes as --opt=value, the rest as --opt value, and
+its rows must be those of the values given.
+
+Options are strict: a number that is not all digits or out of range, an --only name that
+is not a workload's whole name, and a bad --sizes list are usage errors (exit 2) naming the
+option; --help exits 0.  maplog-demo, from the same build directory, refuses a
+MILLISECONDS that is not a whole number the same way.
 """
 import argparse
 import csv
@@ -61,7 +67,7 @@ with tempfile.TemporaryDirectory(prefix="bench-smoke-") as d:
     with open(sentinel, "w") as f:
         f.write("keep me\n")
     csv_path = os.path.join(d, "..", os.path.basename(d) + ".csv")
-    cmd = [a.bench, "--dir", d, "--quick", "--only", "append,replay", "--sizes", "64",
+    cmd = [a.bench, "--dir", d, "--quick", "--only=append,replay", "--sizes=64",
            "--threads", "1", "--csv", csv_path]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     out = r.stdout
@@ -74,6 +80,12 @@ with tempfile.TemporaryDirectory(prefix="bench-smoke-") as d:
                  "the project's performance targets", "append, maplog / write(2)",
                  "replay, maplog / read(2)", "bound: two cores only faulting in new pages"]:
         check(want in out, f"the output has '{want}'")
+
+    # the values given as --opt=value were taken: only these workloads, only this size
+    check(not [l for l in out.splitlines() if l.startswith("  latency ")],
+          "no latency rows: --only=append,replay was taken")
+    check(not [l for l in out.splitlines() if l.startswith("  append ") and " 256 B " in l],
+          "no 256-byte rows: --sizes=64 was taken")
 
     # the header names the peers compiled in: the same as CMake's list
     line = next((l for l in out.splitlines() if l.startswith("peers: ")), None)
@@ -121,6 +133,35 @@ with tempfile.TemporaryDirectory(prefix="bench-smoke-") as d:
     check(os.path.exists(sentinel), f"the bench left alone a file it did not make: {sentinel}")
     left = [n for n in os.listdir(d) if n != os.path.basename(sentinel)]
     check(not left, f"the bench removed all it made in {d} (left: {left})")
+
+
+def refused(cmd, name, also=()):
+    """cmd is a usage error: exit 2, and stderr names the option (and what else it must)."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    ok = r.returncode == 2 and name in r.stderr and all(w in r.stderr for w in also)
+    check(ok, f"{' '.join(cmd[1:])}: exit 2 naming {name} (got {r.returncode}: {r.stderr!r})")
+
+
+# Strict options: each of these ran before, taking a value it was not given.
+with tempfile.TemporaryDirectory(prefix="bench-opts-") as d:
+    for args, name in [(["--reps", "x"], "--reps"), (["--only", "app"], "--only"),
+                       (["--only", "nonsense"], "--only"), (["--only=nonsense,append"], "--only"),
+                       (["--mb", "12abc"], "--mb"), (["--sizes", "64,x"], "--sizes"),
+                       (["--threads=1,9"], "--threads")]:
+        refused([a.bench, "--dir", d] + args, name,
+                ["append", "rss"] if name == "--only" else [])
+    check(os.listdir(d) == [], f"a refused run made nothing in {d}")
+r = subprocess.run([a.bench, "--help"], capture_output=True, text=True, timeout=30)
+check(r.returncode == 0 and "--only" in r.stdout and not r.stderr,
+      f"--help: exit 0, the usage on stdout (got {r.returncode}: {r.stdout!r} {r.stderr!r})")
+
+demo = os.path.join(os.path.dirname(a.bench), "maplog-demo")
+if os.path.exists(demo):
+    with tempfile.TemporaryDirectory(prefix="demo-opts-") as d:
+        refused([demo, os.path.join(d, "log"), "12x"], "MILLISECONDS", ["12x"])
+    print("checked: maplog-demo DIR 12x is a usage error")
+else:
+    print(f"skipped: maplog-demo's argument check ({demo} not built)")
 
 if failures:
     print(out)
