@@ -107,8 +107,9 @@ typedef enum maplog_option {
     MAPLOG_OPT_PREFAULT = 9,
     /* Retention: remove the oldest segments, whole and in order, once the log holds more
      * than this many segment files (0, the default: no limit).  The segment being written
-     * is never removed.  Applied after each segment is sealed (so a returned maplog_sync()
-     * has applied it) and about once a second.  A reader that still maps a removed segment
+     * is never removed.  Applied by the background thread after each segment is sealed
+     * (and about once a second for the age limit), never by an append, and by maplog_sync()
+     * and maplog_close() before they return.  A reader that still maps a removed segment
      * keeps reading it: removing a mapped file is safe on POSIX. */
     MAPLOG_OPT_RETAIN_SEGMENTS = 10,
     /* Retention: keep at most this many bytes of segment files (0: no limit). */

@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "logdir.h"
+#include "os.h"
 
 void mlg__seg_name(char out[32], uint64_t first_seq)
 {
@@ -355,9 +356,9 @@ int mlg__seg_remove(int dirfd, uint64_t first_seq)
 {
     char name[40];
     mlg__seg_name(name, first_seq);
-    int a = unlinkat(dirfd, name, 0);
+    int a = mlg__unlinkat(dirfd, name, 0);
     strcat(name, "z");
-    int b = unlinkat(dirfd, name, 0);
+    int b = mlg__unlinkat(dirfd, name, 0);
     return a == 0 || b == 0 ? 0 : -1;
 }
 

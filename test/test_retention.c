@@ -1,7 +1,13 @@
 /* test_retention.c -- retention removes exactly what its policy says, whole segments in
- * order, while a reader is in the middle of the oldest one; archived (zlib) segments read
- * back transparently, verify, seek, and survive reopening. */
+ * order, while a reader is in the middle of the oldest one, and never on an appending
+ * thread; archived (zlib) segments read back transparently, verify, seek, and survive
+ * reopening. */
 #include "harness.h"
+#include "os.h"
+
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define SEG (64 * 1024)
 
@@ -58,6 +64,47 @@ static uint64_t read_rest(maplog_reader *r, uint64_t expect_first, int *end_rc)
     return n;
 }
 
+/* The seam's unlinkat, watched: which thread removes segment files. */
+static pid_t appender_tid;
+static atomic_int seg_unlinks, seg_unlinks_by_appender;
+static int spy_unlinkat(int dirfd, const char *path, int flags)
+{
+    size_t l = strlen(path);
+    if (l == 25 && strcmp(path + 20, ".mlog") == 0) {
+        atomic_fetch_add(&seg_unlinks, 1);
+        if ((pid_t)syscall(SYS_gettid) == appender_tid)
+            atomic_fetch_add(&seg_unlinks_by_appender, 1);
+    }
+    return unlinkat(dirfd, path, flags);
+}
+
+/* In SYNC_EVERY mode an append syncs, and a sync may seal a segment; retention still runs
+ * on the background thread, never on the appending one, and without anyone calling
+ * maplog_sync(). */
+static void retention_off_the_append_path(const char *base)
+{
+    maplog *log;
+    char d[600];
+    uint64_t oldest;
+    snprintf(d, sizeof d, "%s/appender", base);
+    appender_tid = (pid_t)syscall(SYS_gettid);
+    mlg__os.unlinkat = spy_unlinkat;
+    ASSERT_OK(t_open(&log, d, SEG, MAPLOG_OPT_DURABILITY, (long long)MAPLOG_DURABILITY_SYNC_EVERY,
+                     MAPLOG_OPT_SYNC_EVERY, 64LL, MAPLOG_OPT_RETAIN_SEGMENTS, 2LL, 0));
+    append_n(log, 4000); /* about six segments, each sealed by a sync or by the flusher */
+    int files = 0;
+    for (int i = 0; i < 1000 && (files = count_files(d, ".mlog", &oldest)) > 2; i++)
+        usleep(10000);
+    ASSERT_EQ(files, 2);
+    ASSERT_TRUE(atomic_load(&seg_unlinks) >= 3, "retention removed %d segment files",
+                atomic_load(&seg_unlinks));
+    ASSERT_EQ(atomic_load(&seg_unlinks_by_appender), 0);
+    printf("SYNC_EVERY: retention removed %d segments, none on the appending thread\n",
+           atomic_load(&seg_unlinks));
+    ASSERT_OK(maplog_close(log));
+    mlg__os_reset();
+}
+
 int main(int argc, char **argv)
 {
     maplog *log;
@@ -68,6 +115,7 @@ int main(int argc, char **argv)
     int rc;
     t_seed_init(argc, argv);
     const char *base = t_mkscratch("retention");
+    retention_off_the_append_path(base);
 
     /* 1. by segment count, with a reader in the middle of segment 0 */
     snprintf(d, sizeof d, "%s/count", base);

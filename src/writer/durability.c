@@ -125,7 +125,7 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
 /* Seal everything queued.  Under sync_mu. */
 int mlg__seal_pending(struct maplog *log)
 {
-    int rc = 0;
+    int rc = 0, sealed = 0;
     for (;;) {
         pthread_mutex_lock(&log->mu);
         mlg__wseg *s = log->sealq;
@@ -145,6 +145,7 @@ int mlg__seal_pending(struct maplog *log)
         } else {
             s->next = log->retired;
             log->retired = s;
+            sealed++;
         }
         pthread_mutex_unlock(&log->mu);
         if (r) {
@@ -152,8 +153,12 @@ int mlg__seal_pending(struct maplog *log)
             break;
         }
     }
-    if (!rc)
-        mlg__apply_retention(log);
+    if (sealed) { /* retention is the background thread's: an append never lists or unlinks */
+        pthread_mutex_lock(&log->mu);
+        log->retention_due = 1;
+        mlg__wake_bg(log);
+        pthread_mutex_unlock(&log->mu);
+    }
     if (!rc)
         rc = sync_dir_if_dirty(log);
     return rc;
@@ -209,7 +214,10 @@ int maplog_sync(maplog *log)
 {
     if (!log)
         return MAPLOG_EINVAL;
-    return mlg__do_sync(log, MLG_STATE_OPEN);
+    int rc = mlg__do_sync(log, MLG_STATE_OPEN);
+    if (rc == 0) /* maplog.h promises a returned sync has applied retention */
+        mlg__retention_now(log);
+    return rc;
 }
 
 int maplog_durable_count(maplog *log, uint64_t *count)

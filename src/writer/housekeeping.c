@@ -99,7 +99,9 @@ void *mlg__bg_main(void *arg)
             if (did)
                 continue;
         }
-        if (log->opt.retain_age_ms && now - log->retention_check_ns > 1000000000u) {
+        if (log->retention_due ||
+            (log->opt.retain_age_ms && now - log->retention_check_ns > 1000000000u)) {
+            log->retention_due = 0;
             pthread_mutex_unlock(&log->mu);
             pthread_mutex_lock(&log->sync_mu);
             mlg__apply_retention(log);

@@ -201,6 +201,8 @@ int maplog_close(maplog *log)
     mlg__wseg *cur = atomic_load(&log->cur);
     if (cur) {
         rc = mlg__do_sync(log, MLG_STATE_CLOSED);
+        if (rc == 0)
+            mlg__retention_now(log);
         mlg__seg_free(cur);
     }
     for (int i = 0; i < log->nspare; i++) {

@@ -80,3 +80,17 @@ int mlg__archive_one(struct maplog *log)
     (void)rc;        /* a failure leaves the plain segment, which readers read as well */
     return 1;
 }
+
+/* Apply retention now, on the calling thread: for maplog_sync() and maplog_close(), which
+ * promise it, never for an append. */
+void mlg__retention_now(struct maplog *log)
+{
+    /* Whether or not the background thread has taken the pass a seal asked for: it may be
+     * in the middle of it, and the promise is that retention is applied on return. */
+    pthread_mutex_lock(&log->mu);
+    log->retention_due = 0;
+    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_lock(&log->sync_mu);
+    mlg__apply_retention(log);
+    pthread_mutex_unlock(&log->sync_mu);
+}

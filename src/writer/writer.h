@@ -126,6 +126,7 @@ struct maplog {
     char sync_err[MLG_ERRMSG_MAX];
 
     uint64_t retention_check_ns; /* when the background thread last applied retention */
+    int retention_due;           /* under mu: a segment was sealed since retention last ran */
     int64_t rec_info[8];         /* maplog_recovery_key -> value */
     char rec_report[MLG_ERRMSG_MAX];
 };
@@ -177,6 +178,7 @@ void mlg__poison(struct maplog *log, int rc);
 int mlg__seal_pending(struct maplog *log);
 /* retention.c */
 void mlg__apply_retention(struct maplog *log);
+void mlg__retention_now(struct maplog *log);
 int mlg__archive_one(struct maplog *log);
 /* housekeeping.c */
 void mlg__background_priority(void);
