@@ -20,23 +20,14 @@ import sys
 import tempfile
 import time
 
+from toolcheck import check, finish, run_tool
+
 MAPLOG, MKLOG = sys.argv[1], sys.argv[2]
 SEG = 65536
-failures = []
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def run(*args, input=None, timeout=120):
-    p = subprocess.run([MAPLOG, *args], capture_output=True, input=input, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+    return run_tool(MAPLOG, *args, input=input, timeout=timeout)
 
 
 def mklog(d, n, *extra):
@@ -326,6 +317,4 @@ finally:
     subprocess.run(["chattr", "-R", "-i", base], capture_output=True)
     shutil.rmtree(base, ignore_errors=True)
 
-print("%d checks, %d failed" % (checks, len(failures)))
-print("%d passed, %d failed" % (1 if not failures else 0, 1 if failures else 0))
-sys.exit(1 if failures else 0)
+finish()

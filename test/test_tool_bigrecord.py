@@ -17,24 +17,16 @@ import subprocess
 import sys
 import tempfile
 
+from toolcheck import check, finish, run_tool
+
 MAPLOG = os.path.abspath(sys.argv[1])
 RECORD_MAX = (1 << 30) - 4112
 TS = 2**63 + 12345
-failures = []
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def run(*args):
-    p = subprocess.run([MAPLOG, *args], capture_output=True, timeout=1200)
-    return p.returncode, p.stderr.decode(errors="replace")
+    rc, _, err = run_tool(MAPLOG, *args, timeout=1200)
+    return rc, err
 
 
 def write_export(path, length):
@@ -90,6 +82,4 @@ try:
 finally:
     shutil.rmtree(base, ignore_errors=True)
 
-print("%d checks, %d failed" % (checks, len(failures)))
-print("%d passed, %d failed" % (1 if not failures else 0, 1 if failures else 0))
-sys.exit(1 if failures else 0)
+finish()

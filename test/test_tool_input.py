@@ -24,24 +24,14 @@ import sys
 import tempfile
 import time
 
+from toolcheck import check, finish, run_tool
+
 MAPLOG, MKLOG = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-failures = []
-checks = 0
 T0 = 1795773600  # 2026-11-27T10:00:00Z (date -u -d 2026-11-27T10:00:00Z +%s)
 
 
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
-
-
 def run(*args, env=None, cwd=None, timeout=300):
-    e = dict(os.environ, **(env or {}))
-    p = subprocess.run([MAPLOG, *args], capture_output=True, env=e, cwd=cwd, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+    return run_tool(MAPLOG, *args, env=env, cwd=cwd, timeout=timeout)
 
 
 def binary_export(path, recs):
@@ -289,6 +279,4 @@ try:
 finally:
     shutil.rmtree(base, ignore_errors=True)
 
-print("%d checks, %d failed" % (checks, len(failures)))
-print("%d passed, %d failed" % (1 if not failures else 0, 1 if failures else 0))
-sys.exit(1 if failures else 0)
+finish()
