@@ -7,9 +7,10 @@
  * buffer), so the library never prints.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "error.h"
 
 #include <stdio.h>
+#include <string.h>
 
 const char *maplog_version(void)
 {

@@ -8,30 +8,25 @@
  */
 #define _GNU_SOURCE
 #include "crc32c.h"
-#include "internal.h"
+#include "blocks.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <xxhash.h>
 #include <zlib.h>
 
-void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_id[16])
+void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_id[16],
+                      uint64_t created_ns)
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, MLG_SEG_MAGIC, 8);
     h->version = MAPLOG_FORMAT_VERSION;
     h->header_size = MLG_SEG_HEADER_SIZE;
     h->segment_size = seg_size;
-    h->created_ns = mlg__now_ns();
+    h->created_ns = created_ns;
     memcpy(h->log_id, log_id, 16);
     h->data_offset = MLG_DATA_OFFSET;
     h->header_crc = mlg__crc32c(0, h, offsetof(mlg__seg_header, header_crc));
@@ -95,7 +90,7 @@ int mlg__seal_read(const void *map, uint64_t seg_size, uint64_t first_seq, mlg__
 }
 
 void mlg__seal_fill(mlg__seal *s, uint64_t first_seq, uint64_t count, uint64_t end,
-                    uint64_t last_ts, uint64_t digest)
+                    uint64_t last_ts, uint64_t digest, uint64_t sealed_ns)
 {
     memset(s, 0, sizeof *s);
     s->first_seq = first_seq;
@@ -105,7 +100,7 @@ void mlg__seal_fill(mlg__seal *s, uint64_t first_seq, uint64_t count, uint64_t e
     s->end_offset = end;
     s->last_ts = last_ts;
     s->digest = digest;
-    s->sealed_ns = mlg__now_ns();
+    s->sealed_ns = sealed_ns;
     s->crc = mlg__crc32c(0, s, offsetof(mlg__seal, crc));
 }
 
@@ -135,7 +130,6 @@ void mlg__ckpt_write(void *map, const mlg__checkpoint *c)
 {
     mlg__checkpoint w = *c;
     w.magic = MLG_CKPT_MAGIC;
-    w.updated_ns = mlg__now_ns();
     w.crc = mlg__crc32c(0, &w, offsetof(mlg__checkpoint, crc));
     memcpy((uint8_t *)map + ((w.generation & 1) ? MLG_CKPT_OFFSET_B : MLG_CKPT_OFFSET_A), &w,
            sizeof w);

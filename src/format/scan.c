@@ -4,7 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "crc32c.h"
-#include "internal.h"
+#include "record.h"
 
 #include <dirent.h>
 #include <errno.h>

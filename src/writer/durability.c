@@ -64,6 +64,7 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
     c.record_count = count;
     c.last_ts = last_ts;
     c.first_seq = s->first_seq;
+    c.updated_ns = mlg__now_ns();
     mlg__ckpt_write(s->map, &c);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO,
@@ -106,7 +107,7 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
                          log->dir, s->name, strerror(errno));
     mlg__seal seal;
-    mlg__seal_fill(&seal, s->first_seq, count, end, last_ts, digest);
+    mlg__seal_fill(&seal, s->first_seq, count, end, last_ts, digest, mlg__now_ns());
     memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync of the seal failed: %s", log->dir,

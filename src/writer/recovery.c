@@ -178,7 +178,8 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
                        log->dir, name, strerror(errno));
         goto out;
     }
-    mlg__seal_fill(&seal, first, r.count, r.end, r.last_ts, mlg__digest(map, r.end));
+    mlg__seal_fill(&seal, first, r.count, r.end, r.last_ts, mlg__digest(map, r.end),
+                   mlg__now_ns());
     memcpy(map + MLG_SEAL_OFFSET, &seal, sizeof seal);
     log->rec_info[MAPLOG_RECOVERY_SEALED]++;
     snprintf(log->rec_report + strlen(log->rec_report),

@@ -157,7 +157,7 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const ch
      * before pre-faulting: syncing the pre-faulted zero pages would write 64 MiB of zeros
      * and write-protect every page again, so each append to a new page would fault. */
     mlg__seg_header h;
-    mlg__header_init(&h, size, log->log_id);
+    mlg__header_init(&h, size, log->log_id, mlg__now_ns());
     memcpy(s->map, &h, sizeof h);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0) {
         rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync of the new header failed: %s", log->dir,
