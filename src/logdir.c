@@ -9,7 +9,6 @@
 #include "crc32c.h"
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -56,66 +55,70 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+struct listing {
+    uint64_t *v;
+    size_t cap, cnt, other;
+    int nomem;
+};
+
+static int list_one(void *ctx, const char *name)
+{
+    struct listing *l = ctx;
+    uint64_t s;
+    if (!name) { /* (re)starting */
+        l->cnt = l->other = 0;
+        return 0;
+    }
+    if (mlg__parse_seg_name(name, &s)) {
+        if (l->cnt == l->cap) {
+            uint64_t *nv = realloc(l->v, 2 * l->cap * sizeof *l->v);
+            if (!nv) {
+                l->nomem = 1;
+                return 1;
+            }
+            l->v = nv;
+            l->cap *= 2;
+        }
+        l->v[l->cnt++] = s;
+    } else if (strcmp(name, MLG_LOCK_NAME) && strcmp(name, MLG_SPARE_NAME) &&
+               strcmp(name, MLG_SPARE2_NAME) && !strstr(name, ".tail-") &&
+               !strstr(name, ".mlogz.tmp")) {
+        l->other++;
+    }
+    return 0;
+}
+
 int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, char *err,
                        const char *dir)
 {
-    int fd = dup(dirfd), rc = 0;
-    DIR *d = NULL;
-    size_t cap = 16, cnt = 0, oth = 0;
-    uint64_t *v = malloc(cap * sizeof *v);
+    int rc = 0;
+    struct listing l = {malloc(16 * sizeof(uint64_t)), 16, 0, 0, 0};
     *seqs = NULL;
     *n = 0;
-    if (!v) {
+    if (!l.v) {
         rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory listing segments", dir);
         goto out;
     }
-    if (fd < 0 || !(d = fdopendir(fd))) {
+    if (mlg__listdir(dirfd, list_one, &l) < 0) {
         rc = mlg__errf(err, MAPLOG_EIO, "%s: cannot list directory: %s", dir, strerror(errno));
         goto out;
     }
-    fd = -1;
-    rewinddir(d);
-    for (struct dirent *e; (errno = 0, e = readdir(d));) {
-        uint64_t s;
-        if (mlg__parse_seg_name(e->d_name, &s)) {
-            if (cnt == cap) {
-                uint64_t *nv = realloc(v, 2 * cap * sizeof *v);
-                if (!nv) {
-                    rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory listing", dir);
-                    goto out;
-                }
-                v = nv;
-                cap *= 2;
-            }
-            v[cnt++] = s;
-        } else if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-                   strcmp(e->d_name, MLG_LOCK_NAME) && strcmp(e->d_name, MLG_SPARE_NAME) &&
-                   strcmp(e->d_name, MLG_SPARE2_NAME) && !strstr(e->d_name, ".tail-") &&
-                   !strstr(e->d_name, ".mlogz.tmp")) {
-            oth++;
-        }
-    }
-    if (errno) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s: readdir failed: %s", dir, strerror(errno));
+    if (l.nomem) {
+        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory listing", dir);
         goto out;
     }
-    qsort(v, cnt, sizeof *v, cmp_u64);
+    qsort(l.v, l.cnt, sizeof *l.v, cmp_u64);
     size_t u = 0; /* NAME.mlog and NAME.mlogz both present (archiving cut short): once */
-    for (size_t i = 0; i < cnt; i++)
-        if (u == 0 || v[u - 1] != v[i])
-            v[u++] = v[i];
-    cnt = u;
-    *seqs = v;
-    *n = cnt;
+    for (size_t i = 0; i < l.cnt; i++)
+        if (u == 0 || l.v[u - 1] != l.v[i])
+            l.v[u++] = l.v[i];
+    *seqs = l.v;
+    *n = u;
     if (other)
-        *other = oth;
-    v = NULL;
+        *other = l.other;
+    l.v = NULL;
 out:
-    if (d)
-        closedir(d);
-    if (fd >= 0)
-        close(fd);
-    free(v);
+    free(l.v);
     return rc;
 }
 
@@ -126,25 +129,11 @@ uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq)
     char name[40];
     struct stat st;
     mlg__seg_name(name, first_seq);
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    if (mlg__fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return (uint64_t)st.st_size;
     strcat(name, "z");
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    if (mlg__fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return (uint64_t)st.st_size;
-    return 0;
-}
-
-static int read_all(int fd, void *buf, size_t n, off_t off)
-{
-    uint8_t *p = buf;
-    while (n) {
-        ssize_t r = pread(fd, p, n, off);
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
     return 0;
 }
 
@@ -157,21 +146,21 @@ int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **ma
     *map = NULL;
     *archived = 0;
     mlg__seg_name(name, first_seq);
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = mlg__openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd >= 0) {
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-            close(fd);
+        if (mlg__fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            mlg__close(fd);
             return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", dir, name);
         }
         *size = (uint64_t)st.st_size;
         if (*size < MLG_DATA_OFFSET || *size > MLG_MAX_SEGMENT_SIZE) {
-            close(fd);
+            mlg__close(fd);
             return mlg__errf(err, MAPLOG_ECORRUPT,
                              "%s/%s: %" PRIu64 " bytes is not a possible segment size", dir, name,
                              *size);
         }
-        void *m = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
-        close(fd);
+        void *m = mlg__mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+        mlg__close(fd);
         if (m == MAP_FAILED)
             return mlg__errf(err, MAPLOG_EIO, "%s/%s: mmap failed: %s", dir, name, strerror(errno));
         *map = m;
@@ -179,7 +168,7 @@ int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **ma
     }
     int open_errno = errno;
     strcat(name, "z");
-    fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    fd = mlg__openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0) {
         name[strlen(name) - 1] = 0;
         return mlg__errf(err, open_errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
@@ -187,7 +176,8 @@ int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **ma
     }
     mlg__arch_header h;
     uint8_t *packed = NULL, *out = NULL;
-    if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < sizeof h || read_all(fd, &h, sizeof h, 0)) {
+    if (mlg__fstat(fd, &st) < 0 || (uint64_t)st.st_size < sizeof h ||
+        mlg__pread_all(fd, &h, sizeof h, 0)) {
         rc = mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: shorter than an archive header", dir, name);
         goto out;
     }
@@ -206,13 +196,14 @@ int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **ma
         goto out;
     }
     packed = malloc(h.packed_len ? h.packed_len : 1);
-    out = mmap(NULL, h.segment_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    out =
+        mlg__mmap(NULL, h.segment_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (!packed || out == MAP_FAILED) {
         out = out == MAP_FAILED ? NULL : out;
         rc = mlg__errf(err, MAPLOG_ENOMEM, "%s/%s: out of memory inflating", dir, name);
         goto out;
     }
-    if (read_all(fd, packed, h.packed_len, sizeof h)) {
+    if (mlg__pread_all(fd, packed, h.packed_len, sizeof h)) {
         rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: read failed", dir, name);
         goto out;
     }
@@ -231,9 +222,9 @@ int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **ma
     out = NULL;
 out:
     if (out)
-        munmap(out, h.segment_size);
+        mlg__munmap(out, h.segment_size);
     free(packed);
-    close(fd);
+    mlg__close(fd);
     return rc;
 }
 
@@ -281,32 +272,36 @@ int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int lev
     h.first_seq = first_seq;
     h.crc = mlg__crc32c(0, &h, offsetof(mlg__arch_header, crc));
     memcpy(packed, &h, sizeof h);
-    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-    size_t left = sizeof h + plen;
-    const uint8_t *p = packed;
-    while (fd >= 0 && left) {
-        ssize_t w = write(fd, p, left);
-        if (w <= 0)
-            break;
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fd < 0 || left || fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, zname) < 0 ||
-        fsync(dirfd) < 0) {
-        rc = mlg__errf(err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
-                       "%s/%s: writing the archive failed: %s", dir, zname, strerror(errno));
-        unlinkat(dirfd, tmp, 0);
+    /* Each step says what failed: the caller (the background thread) only retries later,
+     * and a message is all a person looking at it gets. */
+    const char *what = NULL;
+    fd = mlg__openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd < 0)
+        what = "open";
+    else if (mlg__write_all(fd, packed, sizeof h + plen) < 0)
+        what = "write";
+    else if (mlg__fsync(fd) < 0)
+        what = "fsync";
+    else if (mlg__renameat(dirfd, tmp, dirfd, zname) < 0)
+        what = "rename into place";
+    else if (mlg__fsync(dirfd) < 0)
+        what = "fsync of the directory";
+    if (what) {
+        int e = errno;
+        rc = mlg__errf(err, e == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+                       "%s/%s: writing the archive failed (%s): %s", dir, zname, what, strerror(e));
+        mlg__unlinkat(dirfd, tmp, 0);
         goto out;
     }
-    if (unlinkat(dirfd, name, 0) < 0)
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: removing after archiving failed: %s", dir, name,
-                       strerror(errno));
+    if (mlg__unlinkat(dirfd, name, 0) < 0)
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: removing after archiving failed (unlink): %s", dir,
+                       name, strerror(errno));
 out:
     if (fd >= 0)
-        close(fd);
+        mlg__close(fd);
     free(packed);
     if (map)
-        munmap(map, size);
+        mlg__munmap(map, size);
     return rc;
 }
 
@@ -319,9 +314,9 @@ int mlg__seg_sealed_info(int dirfd, uint64_t first_seq, uint64_t *last_ts, uint6
     mlg__seal seal;
     int ok = 0;
     mlg__seg_name(name, first_seq);
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = mlg__openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd >= 0) {
-        ok = fstat(fd, &st) == 0 && read_all(fd, page, sizeof page, 0) == 0 &&
+        ok = mlg__fstat(fd, &st) == 0 && mlg__pread_all(fd, page, sizeof page, 0) == 0 &&
              mlg__seal_read(page, (uint64_t)st.st_size, first_seq, &seal) == 1;
         if (ok) {
             *last_ts = seal.last_ts;
@@ -330,15 +325,15 @@ int mlg__seg_sealed_info(int dirfd, uint64_t first_seq, uint64_t *last_ts, uint6
             if (log_id)
                 memcpy(log_id, ((const mlg__seg_header *)(const void *)page)->log_id, 16);
         }
-        close(fd);
+        mlg__close(fd);
         return ok;
     }
     strcat(name, "z");
-    fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    fd = mlg__openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0)
         return 0;
     mlg__arch_header h;
-    ok = fstat(fd, &st) == 0 && read_all(fd, &h, sizeof h, 0) == 0 &&
+    ok = mlg__fstat(fd, &st) == 0 && mlg__pread_all(fd, &h, sizeof h, 0) == 0 &&
          memcmp(h.magic, MLG_ARCH_MAGIC, 8) == 0 &&
          h.crc == mlg__crc32c(0, &h, offsetof(mlg__arch_header, crc)) && h.first_seq == first_seq;
     if (ok) {
@@ -348,7 +343,7 @@ int mlg__seg_sealed_info(int dirfd, uint64_t first_seq, uint64_t *last_ts, uint6
         if (log_id)
             memcpy(log_id, h.log_id, 16);
     }
-    close(fd);
+    mlg__close(fd);
     return ok ? 2 : 0;
 }
 
@@ -364,11 +359,11 @@ int mlg__seg_remove(int dirfd, uint64_t first_seq)
 
 int mlg__writer_alive(int dirfd)
 {
-    int fd = openat(dirfd, MLG_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = mlg__openat(dirfd, MLG_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0)
         return 0;
-    int alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-    close(fd);
+    int alive = mlg__flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    mlg__close(fd);
     return alive;
 }
 
@@ -377,9 +372,9 @@ int mlg__writer_alive(int dirfd)
 void mlg__segview_close(mlg__segview *v)
 {
     if (v->map)
-        munmap(v->map, v->size);
+        mlg__munmap(v->map, v->size);
     if (v->fd >= 0)
-        close(v->fd);
+        mlg__close(v->fd);
     v->map = NULL;
     v->fd = -1;
 }
@@ -407,7 +402,7 @@ int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t 
     v->seal_state = mlg__seal_read(v->map, v->size, first, &v->seal);
     v->have_ck = mlg__ckpt_best(v->map, v->size, first, &v->ck);
     if (scan) {
-        madvise(v->map, v->size, MADV_SEQUENTIAL);
+        mlg__madvise(v->map, v->size, MADV_SEQUENTIAL);
         mlg__scan(v->map, v->size, MLG_DATA_OFFSET, first, v->size, &v->scan);
         v->hw = mlg__high_water(v->map, v->size, v->scan.end);
     }
@@ -416,7 +411,7 @@ int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t 
 
 int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, char *err)
 {
-    *dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    *dirfd = mlg__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (*dirfd < 0)
         return mlg__errf(err,
                          errno == ENOENT    ? MAPLOG_ENOENT
@@ -427,7 +422,7 @@ int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, ch
     if (rc == 0 && *n == 0)
         rc = mlg__errf(err, MAPLOG_ENOTLOG, "%s: not a maplog directory (no segment files)", dir);
     if (rc) {
-        close(*dirfd);
+        mlg__close(*dirfd);
         free(*segs);
         *segs = NULL;
     }

@@ -4,7 +4,6 @@
  * MAPLOG_RECOVER_APPLY and the writer lock, cut there, keeping every byte it removes.
  */
 #define _GNU_SOURCE
-#define _GNU_SOURCE
 #include "internal.h"
 #include "os.h"
 
@@ -117,13 +116,18 @@ static int zero_range(int dirfd, const char *name, uint64_t from, uint64_t to, c
 {
     int fd = mlg__openat(dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0), rc = 0;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open for repair: %s", dir, name,
-                         strerror(errno));
-    uint8_t *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (fd < 0 || mlg__fstat(fd, &st) < 0) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open for repair (%s): %s", dir, name,
+                       fd < 0 ? "open" : "fstat", strerror(errno));
+        if (fd >= 0)
+            mlg__close(fd);
+        return rc;
+    }
+    uint8_t *m = mlg__mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
-        close(fd);
-        return mlg__errf(err, MAPLOG_EIO, "%s/%s: mmap failed: %s", dir, name, strerror(errno));
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: mmap failed: %s", dir, name, strerror(errno));
+        mlg__close(fd);
+        return rc;
     }
     if (to > (uint64_t)st.st_size)
         to = (uint64_t)st.st_size;
@@ -131,8 +135,8 @@ static int zero_range(int dirfd, const char *name, uint64_t from, uint64_t to, c
         memset(m + from, 0, to - from);
     if (mlg__msync(m, (size_t)st.st_size, MS_SYNC) < 0)
         rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: msync failed: %s", dir, name, strerror(errno));
-    munmap(m, (size_t)st.st_size);
-    close(fd);
+    mlg__munmap(m, (size_t)st.st_size);
+    mlg__close(fd);
     return rc;
 }
 
@@ -142,29 +146,34 @@ static int save_bytes(int dirfd, const char *name, uint64_t from, char *err, con
     struct stat st;
     snprintf(side, sizeof side, "%s.tail-%" PRIu64, name, from);
     int in = mlg__openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-    int out = mlg__openat(dirfd, side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    int out = in < 0 ? -1
+                     : mlg__openat(dirfd, side,
+                                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
     int rc = 0;
-    if (in < 0 || out < 0 || fstat(in, &st) < 0) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot save the cut bytes: %s", dir, side,
-                       strerror(errno));
+    if (in < 0 || out < 0 || mlg__fstat(in, &st) < 0) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot save the cut bytes (%s): %s", dir, side,
+                       in < 0 || out < 0 ? "open" : "fstat", strerror(errno));
         goto out;
     }
     char buf[65536];
     for (off_t o = (off_t)from; o < st.st_size;) {
-        ssize_t r = pread(in, buf, sizeof buf, o);
-        if (r <= 0 || write(out, buf, (size_t)r) != r) {
-            rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: copying failed", dir, side);
+        size_t want =
+            (uint64_t)(st.st_size - o) < sizeof buf ? (size_t)(st.st_size - o) : sizeof buf;
+        int r = mlg__pread_all(in, buf, want, o);
+        if (r < 0 || mlg__write_all(out, buf, want) < 0) {
+            rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: copying failed (%s): %s", dir, side,
+                           r < 0 ? "pread" : "write", strerror(errno));
             goto out;
         }
-        o += r;
+        o += (off_t)want;
     }
     if (mlg__fsync(out) < 0)
         rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: fsync failed: %s", dir, side, strerror(errno));
 out:
     if (in >= 0)
-        close(in);
+        mlg__close(in);
     if (out >= 0)
-        close(out);
+        mlg__close(out);
     return rc;
 }
 
@@ -191,11 +200,14 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
     }
     if (flags & MAPLOG_RECOVER_APPLY) {
         lockfd = mlg__openat(dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-        if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-            rc = errno == EWOULDBLOCK ? MAPLOG_ELOCKED : MAPLOG_EIO;
-            REPORT("%s/%s: %s", dir, MLG_LOCK_NAME,
-                   rc == MAPLOG_ELOCKED ? "a writer has the log open; stop it first"
-                                        : strerror(errno));
+        if (lockfd < 0 || mlg__flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+            int e = errno;
+            rc = lockfd >= 0 && e == EWOULDBLOCK ? MAPLOG_ELOCKED : MAPLOG_EIO;
+            if (rc == MAPLOG_ELOCKED)
+                REPORT("%s/%s: a writer has the log open; stop it first", dir, MLG_LOCK_NAME);
+            else
+                REPORT("%s/%s: cannot %s the lock file: %s", dir, MLG_LOCK_NAME,
+                       lockfd < 0 ? "open" : "lock (flock)", strerror(e));
             goto out;
         }
     }
@@ -243,7 +255,7 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
         snprintf(aside, sizeof aside, "%s.tail-0", name);
         if (mlg__renameat(dirfd, name, dirfd, aside) < 0) {
             rc = MAPLOG_EIO;
-            REPORT(" rename %s failed: %s", name, strerror(errno));
+            REPORT(" %s/%s: rename to %s failed: %s", dir, name, aside, strerror(errno));
             goto out;
         }
     }
@@ -268,10 +280,10 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
     }
     if (mlg__fsync(dirfd) < 0) {
         rc = MAPLOG_EIO;
-        REPORT(" fsync of the directory failed: %s", strerror(errno));
+        REPORT(" %s: fsync of the directory failed: %s", dir, strerror(errno));
         goto out;
     }
-    close(lockfd); /* maplog_open takes it again */
+    mlg__close(lockfd); /* maplog_open takes it again */
     lockfd = -1;
     maplog_options *o;
     maplog *log;
@@ -292,9 +304,9 @@ out:
     if (report && report_len)
         snprintf(report, report_len, "%s", rep);
     if (lockfd >= 0)
-        close(lockfd);
+        mlg__close(lockfd);
     if (dirfd >= 0)
-        close(dirfd);
+        mlg__close(dirfd);
     free(segs);
     return rc;
 }

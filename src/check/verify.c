@@ -69,7 +69,7 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
         struct stat st;
         char name[32];
         mlg__seg_name(name, segs[i]);
-        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        if (mlg__fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             total += (uint64_t)st.st_size;
     }
     uint64_t expect_first = segs[0];
@@ -171,7 +171,7 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
             progress(ctx, done, total);
         mlg__segview_close(&v);
     }
-    close(dirfd);
+    mlg__close(dirfd);
     free(segs);
     if (problems)
         *problems = c.problems;

@@ -24,6 +24,8 @@
 #define _GNU_SOURCE
 #include "reader.h"
 
+#include "os.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -39,9 +41,9 @@
 static void unmap_current(maplog_reader *r)
 {
     if (r->map)
-        munmap(r->map, r->size);
+        mlg__munmap(r->map, r->size);
     if (r->fd >= 0)
-        close(r->fd);
+        mlg__close(r->fd);
     r->map = NULL;
     r->fd = -1;
     r->nix = 0;
@@ -92,7 +94,7 @@ int mlg__reader_map_seg(maplog_reader *r, size_t i)
     }
     if (archived)
         strcat(r->name, "z");
-    madvise(r->map, r->size, MADV_SEQUENTIAL);
+    mlg__madvise(r->map, r->size, MADV_SEQUENTIAL);
     rc = mlg__header_check(r->map, r->size, r->dir, r->name, r->have_id ? r->log_id : NULL, r->err);
     if (rc) {
         unmap_current(r);
@@ -165,7 +167,7 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
         goto fail;
     }
     r->fd = -1;
-    r->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    r->dirfd = mlg__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (r->dirfd < 0) {
         rc = mlg__errf(err,
                        errno == ENOENT    ? MAPLOG_ENOENT
@@ -199,7 +201,7 @@ void maplog_reader_close(maplog_reader *r)
         return;
     unmap_current(r);
     if (r->dirfd >= 0)
-        close(r->dirfd);
+        mlg__close(r->dirfd);
     free(r->segs);
     free(r->ix);
     free(r->dir);
@@ -260,7 +262,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
              * (a seek back) just maps them again, so earlier pointers stay valid. */
             if (r->off - r->dropped_to >= WINDOW) {
                 uint64_t to = r->off & ~(uint64_t)4095;
-                madvise(r->map + r->dropped_to, to - r->dropped_to, MADV_DONTNEED);
+                mlg__madvise(r->map + r->dropped_to, to - r->dropped_to, MADV_DONTNEED);
                 r->dropped_to = to;
             }
             rec->seq = r->seq;
@@ -441,12 +443,13 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
         struct stat st;
         mlg__checkpoint ck;
         mlg__seg_name(name, r->segs[r->nsegs - 1]);
-        int fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int fd = mlg__openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
         if (fd < 0)
-            return MAPLOG_EIO;
-        int ok = fstat(fd, &st) == 0 && pread(fd, page, sizeof page, 0) == (ssize_t)sizeof page &&
+            return mlg__errf(r->err, MAPLOG_EIO, "%s/%s: cannot open segment: %s", r->dir, name,
+                             strerror(errno));
+        int ok = mlg__fstat(fd, &st) == 0 && mlg__pread_all(fd, page, sizeof page, 0) == 0 &&
                  mlg__ckpt_best(page, (uint64_t)st.st_size, r->segs[r->nsegs - 1], &ck);
-        close(fd);
+        mlg__close(fd);
         if (key == MAPLOG_INFO_DURABLE_COUNT) {
             *value = ok ? (int64_t)(r->segs[r->nsegs - 1] + ck.record_count) : 0;
         } else if (writer_alive(r)) {
@@ -475,7 +478,7 @@ int maplog_reader_log_id(maplog_reader *r, uint8_t id[16])
                     memcpy(r->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
                     r->have_id = 1;
                 }
-                munmap(map, size);
+                mlg__munmap(map, size);
             }
         }
         if (!r->have_id)

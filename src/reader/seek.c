@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "reader.h"
 
+#include "os.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -133,7 +135,7 @@ static uint64_t seg_max_ts(maplog_reader *r, size_t i)
         return v;
     if (mlg__seal_read(map, size, r->segs[i], &seal) == 1)
         v = seal.last_ts;
-    munmap(map, size);
+    mlg__munmap(map, size);
     return v;
 }
 

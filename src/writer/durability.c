@@ -115,9 +115,9 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
     s->synced_end = end;
     s->synced_count = count;
     s->synced_ts = last_ts;
-    mlg__os.munmap(s->map, s->size);
+    mlg__munmap(s->map, s->size);
     s->map = NULL;
-    close(s->fd);
+    mlg__close(s->fd);
     s->fd = -1;
     s->sealed = 1;
     return 0;

@@ -42,7 +42,7 @@ static void flush_current(struct maplog *log, int whole_pages)
         mlg__unmap_behind(s->map, from, end);
         /* Failures here only delay write-back; maplog_sync reports them where it matters. */
         mlg__msync(s->map + from, end - from, MS_ASYNC);
-        mlg__os.writeback(s->fd, (off_t)from, (off_t)(end - from));
+        mlg__writeback(s->fd, (off_t)from, (off_t)(end - from));
         s->flushed_end = end;
     }
     /* Re-armed whatever happened: a fired mark left as it is would keep the thread busy. */

@@ -57,7 +57,7 @@ const char *maplog_errmsg(const maplog *log)
 static int make_dir(const char *dir, mode_t file_mode)
 {
     mode_t m = file_mode | ((file_mode & 0444) >> 2) | 0700;
-    return mkdir(dir, m) == 0 || errno == EEXIST ? 0 : -1;
+    return mlg__mkdir(dir, m) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 /* Stop the background, maker and pre-faulter threads (any may not have started). */
@@ -81,9 +81,9 @@ static void stop_threads(struct maplog *log)
 static void free_handle(struct maplog *log)
 {
     if (log->lockfd >= 0)
-        close(log->lockfd);
+        mlg__close(log->lockfd);
     if (log->dirfd >= 0)
-        close(log->dirfd);
+        mlg__close(log->dirfd);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->sync_mu);
     pthread_mutex_destroy(&log->bias_mu);
@@ -136,7 +136,7 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
         rc = mlg__errf(err, MAPLOG_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
         goto fail;
     }
-    log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    log->dirfd = mlg__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (log->dirfd < 0) {
         rc = mlg__errf(err, errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
                        "%s: cannot open directory: %s", dir, strerror(errno));
@@ -150,11 +150,14 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
                        errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
         goto fail;
     }
-    if (flock(log->lockfd, LOCK_EX | LOCK_NB) < 0) {
-        rc = mlg__errf(err, errno == EWOULDBLOCK ? MAPLOG_ELOCKED : MAPLOG_EIO, "%s/%s: %s", dir,
-                       MLG_LOCK_NAME,
-                       errno == EWOULDBLOCK ? "another process has this log open for writing"
-                                            : strerror(errno));
+    if (mlg__flock(log->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            rc = mlg__errf(err, MAPLOG_ELOCKED,
+                           "%s/%s: another process has this log open for writing", dir,
+                           MLG_LOCK_NAME);
+        else
+            rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot lock (flock): %s", dir, MLG_LOCK_NAME,
+                           strerror(errno));
         goto fail;
     }
     if ((rc = mlg__recover(log))) {
@@ -225,5 +228,5 @@ int maplog_close(maplog *log)
 
 int mlg__new_log_id(uint8_t id[16])
 {
-    return mlg__os.random(id, 16);
+    return mlg__random(id, 16);
 }

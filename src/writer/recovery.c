@@ -69,7 +69,10 @@ static int open_seg(struct maplog *log, const char *name, int *fd, uint64_t *siz
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot open segment: %s%s", log->dir, name,
                          strerror(errno),
                          errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
-    if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode))
+    if (mlg__fstat(*fd, &st) < 0)
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fstat failed: %s", log->dir, name,
+                         strerror(errno));
+    if (!S_ISREG(st.st_mode))
         return mlg__errf(mlg__werr, MAPLOG_ECORRUPT, "%s/%s: not a regular file", log->dir, name);
     *size = (uint64_t)st.st_size;
     return 0;
@@ -77,7 +80,7 @@ static int open_seg(struct maplog *log, const char *name, int *fd, uint64_t *siz
 
 static int map_rw(struct maplog *log, const char *name, int fd, uint64_t size, uint8_t **map)
 {
-    *map = mlg__os.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    *map = mlg__mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (*map == MAP_FAILED) {
         *map = NULL;
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: mmap failed: %s", log->dir, name,
@@ -178,8 +181,7 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
                        log->dir, name, strerror(errno));
         goto out;
     }
-    mlg__seal_fill(&seal, first, r.count, r.end, r.last_ts, mlg__digest(map, r.end),
-                   mlg__now_ns());
+    mlg__seal_fill(&seal, first, r.count, r.end, r.last_ts, mlg__digest(map, r.end), mlg__now_ns());
     memcpy(map + MLG_SEAL_OFFSET, &seal, sizeof seal);
     log->rec_info[MAPLOG_RECOVERY_SEALED]++;
     snprintf(log->rec_report + strlen(log->rec_report),
@@ -190,9 +192,9 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
                        name, strerror(errno));
 out:
     if (map)
-        mlg__os.munmap(map, size);
+        mlg__munmap(map, size);
     if (fd >= 0)
-        close(fd);
+        mlg__close(fd);
     return rc;
 }
 
@@ -207,25 +209,14 @@ static int save_tail(struct maplog *log, const char *name, const uint8_t *map, u
     if (fd < 0)
         return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot save the cut tail: %s", log->dir,
                          side, strerror(errno));
-    const uint8_t *p = map + from;
-    size_t left = (size_t)(to - from);
-    while (left) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            close(fd);
-            return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: writing the cut tail failed: %s",
-                             log->dir, side, strerror(errno));
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    int ok = mlg__fsync(fd) == 0;
-    close(fd);
-    if (!ok)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fsync failed: %s", log->dir, side,
-                         strerror(errno));
+    const char *what = mlg__write_all(fd, map + from, (size_t)(to - from)) < 0 ? "write"
+                       : mlg__fsync(fd) < 0                                    ? "fsync"
+                                                                               : NULL;
+    int e = errno;
+    mlg__close(fd);
+    if (what)
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: saving the cut tail failed (%s): %s",
+                         log->dir, side, what, strerror(e));
     snprintf(log->rec_report + strlen(log->rec_report),
              sizeof log->rec_report - strlen(log->rec_report),
              "; valid records followed the damage: the %" PRIu64 " bytes cut are kept in %s",
@@ -332,9 +323,9 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
     return 0;
 fail:
     if (map)
-        mlg__os.munmap(map, size);
+        mlg__munmap(map, size);
     if (fd >= 0)
-        close(fd);
+        mlg__close(fd);
     return rc;
 }
 
@@ -348,10 +339,10 @@ static int claims_durable(struct maplog *log, const char *name, uint64_t first)
     int fd = mlg__openat(log->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0), d = 0;
     if (fd < 0)
         return 0;
-    if (fstat(fd, &st) == 0 && pread(fd, page, sizeof page, 0) == (ssize_t)sizeof page)
+    if (mlg__fstat(fd, &st) == 0 && mlg__pread_all(fd, page, sizeof page, 0) == 0)
         d = mlg__seal_read(page, (uint64_t)st.st_size, first, &seal) == 1 ||
             (mlg__ckpt_best(page, (uint64_t)st.st_size, first, &ck) && ck.record_count > 0);
-    close(fd);
+    mlg__close(fd);
     return d;
 }
 
@@ -398,7 +389,7 @@ static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
     if ((rc = open_seg(log, name, &fd, &size)))
         goto out;
     if (size >= MLG_MIN_SEGMENT_SIZE && size <= MLG_MAX_SEGMENT_SIZE) {
-        map = mlg__os.mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        map = mlg__mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
         if (map == MAP_FAILED) {
             map = NULL;
             goto out;
@@ -416,9 +407,9 @@ static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
     }
 out:
     if (map)
-        mlg__os.munmap(map, size);
+        mlg__munmap(map, size);
     if (fd >= 0)
-        close(fd);
+        mlg__close(fd);
     return rc;
 }
 
@@ -442,7 +433,8 @@ int mlg__recover(struct maplog *log)
         snprintf(z, sizeof z, "%sz.tmp", name);
         mlg__unlinkat(log->dirfd, z, 0);
         z[strlen(z) - 4] = 0; /* NAME.mlogz: a duplicate when NAME.mlog is still there */
-        if (faccessat(log->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        struct stat st;
+        if (mlg__fstatat(log->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             mlg__unlinkat(log->dirfd, z, 0);
     }
     while (n > 0) {

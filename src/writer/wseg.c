@@ -40,7 +40,7 @@ void mlg__unmap_behind(uint8_t *map, uint64_t from, uint64_t to)
     from = page_ceil(from);
     to = page_floor(to);
     if (to > from)
-        madvise(map + from, to - from, MADV_DONTNEED); /* a failure only costs speed */
+        mlg__madvise(map + from, to - from, MADV_DONTNEED); /* a failure only costs speed */
 }
 
 void mlg__seg_free(mlg__wseg *s)
@@ -48,9 +48,9 @@ void mlg__seg_free(mlg__wseg *s)
     if (!s)
         return;
     if (s->map)
-        mlg__os.munmap(s->map, s->size);
+        mlg__munmap(s->map, s->size);
     if (s->fd >= 0)
-        close(s->fd);
+        mlg__close(s->fd);
     free(s);
 }
 
@@ -61,7 +61,7 @@ static void prefault(uint8_t *map, uint64_t size)
      * zero: it write-faults the page but cannot change a byte an appender already wrote
      * (the segment may be in use while this runs).  Either way the first append to each
      * page finds it present and writable. */
-    if (madvise(map, size, MADV_POPULATE_WRITE) == 0)
+    if (mlg__madvise(map, size, MADV_POPULATE_WRITE) == 0)
         return;
     for (uint64_t o = 0; o < size; o += (uint64_t)page_size)
         __atomic_fetch_add((uint64_t *)(void *)(map + o), 0, __ATOMIC_RELAXED);
@@ -142,7 +142,7 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const ch
                        size, strerror(errno));
         goto out;
     }
-    s->map = mlg__os.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+    s->map = mlg__mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
     if (s->map == MAP_FAILED) {
         s->map = NULL;
         rc = mlg__errf(mlg__werr, errno == ENOMEM ? MAPLOG_ENOMEM : MAPLOG_EIO,
