@@ -148,7 +148,12 @@ int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **ma
     mlg__seg_name(name, first_seq);
     int fd = mlg__openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd >= 0) {
-        if (mlg__fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (mlg__fstat(fd, &st) < 0) {
+            int e = errno;
+            mlg__close(fd);
+            return mlg__errf(err, MAPLOG_EIO, "%s/%s: fstat failed: %s", dir, name, strerror(e));
+        }
+        if (!S_ISREG(st.st_mode)) {
             mlg__close(fd);
             return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", dir, name);
         }

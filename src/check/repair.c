@@ -299,7 +299,8 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
         goto out;
     }
     REPORT(" Recovery: %s.", maplog_recovery_report(log));
-    rc = maplog_close(log);
+    if ((rc = maplog_close(log)))
+        REPORT(" Closing failed: %s", maplog_errmsg(NULL));
 out:
     if (report && report_len)
         snprintf(report, report_len, "%s", rep);
