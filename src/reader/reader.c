@@ -349,8 +349,7 @@ static int progress_possible(maplog_reader *r)
 {
     if (!r->map)
         return r->idx < r->nsegs || (mlg__reader_refresh_list(r) == 0 && r->idx < r->nsegs);
-    if (r->off <= r->size && r->size - r->off >= 8 &&
-        __atomic_load_n((const uint64_t *)(const void *)(r->map + r->off), __ATOMIC_ACQUIRE))
+    if (r->off <= r->size && r->size - r->off >= 8 && mlg__rec_word(r->map, r->off))
         return 1;
     mlg__seal seal;
     if (mlg__seal_read(r->map, r->size, r->first, &seal) == 1 && r->off >= seal.end_offset)

@@ -39,9 +39,7 @@ void mlg__index_note(maplog_reader *r, uint64_t off, uint64_t seq, uint64_t ts)
         }
         r->ix[r->nix++] = (ix_ent){off, seq, r->ix_maxts};
     }
-    uint64_t w;
-    memcpy(&w, r->map + off, 8);
-    r->ix_off = off + mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
+    r->ix_off = off + mlg__rec_word_size(mlg__rec_word(r->map, off));
     r->ix_seq = seq + 1;
     if (ts > r->ix_maxts)
         r->ix_maxts = ts;
@@ -56,12 +54,9 @@ static void index_build(maplog_reader *r, uint64_t stop_seq, uint64_t stop_ts)
             r->ix_done = 1;
             break;
         }
-        uint64_t w =
-            __atomic_load_n((const uint64_t *)(const void *)(r->map + off), __ATOMIC_ACQUIRE);
-        uint32_t len = (uint32_t)w & MLG_REC_LEN_MASK;
-        if (!w || !((uint32_t)w & MLG_REC_VALID) || mlg__rec_size(len) > r->size - off) {
+        uint64_t size = mlg__rec_word_size(mlg__rec_word(r->map, off));
+        if (!size || size > r->size - off)
             break; /* end for now; next() judges what is there */
-        }
         uint64_t ts;
         memcpy(&ts, r->map + off + 8, 8);
         mlg__index_note(r, off, r->ix_seq, ts);

@@ -213,7 +213,7 @@ static void wait_published(mlg__wseg *s, uint64_t off, uint64_t end, uint64_t *c
 {
     unsigned spins = 0;
     while (off < end) {
-        uint64_t w = __atomic_load_n((uint64_t *)(void *)(s->map + off), __ATOMIC_ACQUIRE);
+        uint64_t w = mlg__rec_word(s->map, off);
         if (w == 0) { /* reserved, not yet committed: another thread is copying */
             if (++spins < 64) {
                 sched_yield();
@@ -227,7 +227,10 @@ static void wait_published(mlg__wseg *s, uint64_t off, uint64_t end, uint64_t *c
         memcpy(&ts, s->map + off + 8, 8);
         if (ts > *last_ts)
             *last_ts = ts;
-        off += mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
+        uint64_t size = mlg__rec_word_size(w);
+        if (!size || size > end - off)
+            break; /* not a record this writer published: nothing more to count */
+        off += size;
         (*count)++;
         spins = 0;
     }
@@ -266,10 +269,8 @@ uint64_t mlg__published_end(mlg__wseg *s)
     if (e > s->pub_end)
         s->pub_end = e;
     while (s->pub_end < end && end - s->pub_end >= MLG_REC_HEADER_SIZE) {
-        uint64_t w = __atomic_load_n((const uint64_t *)(const void *)(s->map + s->pub_end),
-                                     __ATOMIC_ACQUIRE);
-        uint64_t size = mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
-        if (!((uint32_t)w & MLG_REC_VALID) || w == MLG_ROLLED_WORD || size > end - s->pub_end)
+        uint64_t size = mlg__rec_word_size(mlg__rec_word(s->map, s->pub_end));
+        if (!size || size > end - s->pub_end)
             break; /* not yet published (or the end) */
         s->pub_end += size;
     }
