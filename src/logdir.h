@@ -17,11 +17,45 @@ int mlg__parse_seg_name(const char *name, uint64_t *first_seq);
 int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, char *err,
                        const char *dir);
 
-/* Map segment first_seq of the log read-only: the file NAME.mlog (MAP_PRIVATE), or its
- * archive NAME.mlogz inflated into anonymous memory.  *archived says which.  Unmap with
- * munmap(*map, *size).  0, or an error with err set (MAPLOG_ENOENT if neither exists). */
-int mlg__seg_map_ro(int dirfd, const char *dir, uint64_t first_seq, uint8_t **map, uint64_t *size,
-                    int *archived, char *err);
+/* A segment file opened and mapped (mlg__seg_open). */
+typedef struct mlg__segmap {
+    uint8_t *map;
+    uint64_t size;  /* bytes mapped: the segment's size */
+    uint64_t first; /* its first sequence number */
+    int fd;         /* open for MLG_SEG_RW (to sync through), else -1 */
+    int archived;   /* the map is NAME.mlogz inflated into memory */
+    char name[32];  /* NAME.mlog, or NAME.mlogz when archived */
+} mlg__segmap;
+#define MLG_SEG_RW 1      /* read-write MAP_SHARED (writer, recovery, repair); else MAP_PRIVATE */
+#define MLG_SEG_ARCHIVE 2 /* read-only: when NAME.mlog is missing, inflate NAME.mlogz */
+#define MLG_SEG_ANY_HEADER 4 /* map whatever the header holds: the caller checks it */
+/* Open segment first_seq of the log in dirfd: the one way src/ opens an existing segment
+ * (mlg__seg_open_file), checks its size, maps it and (unless MLG_SEG_ANY_HEADER) checks its
+ * header against expect_id (NULL: any log id).  0, or an error with err set and nothing left
+ * open: MAPLOG_ENOENT when no such segment exists, MAPLOG_ECORRUPT for a file that is not a
+ * possible segment.  Release with mlg__seg_close(). */
+int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
+                  const uint8_t *expect_id, mlg__segmap *m, char *err);
+void mlg__seg_close(mlg__segmap *m);
+/* Open the file name in the log directory as a segment is opened: never through a link
+ * (O_NOFOLLOW), never waiting on a FIFO or device (O_NONBLOCK), and only a regular file.
+ * rw: O_RDWR.  0 with *fd and its *size, or an error with err set (MAPLOG_ENOENT if it does
+ * not exist). */
+int mlg__seg_open_file(int dirfd, const char *dir, const char *name, int rw, int *fd,
+                       uint64_t *size, char *err);
+
+/* What a segment's header page says, read without mapping the segment (or, archived,
+ * inflating it): the one way to read seals and checkpoints of segments not being walked. */
+typedef struct mlg__segpeek {
+    uint64_t file_size; /* bytes the file takes */
+    int archived;       /* read from NAME.mlogz's header */
+    int sealed;         /* 1 a valid seal (always, archived), 0 none, -1 damaged */
+    mlg__seal seal;     /* when sealed is 1 */
+    int have_ckpt;      /* plain segments: a valid checkpoint */
+    mlg__checkpoint ckpt;
+    uint8_t log_id[16];
+} mlg__segpeek;
+int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *p, char *err);
 /* Compress sealed segment first_seq into NAME.mlogz (via NAME.mlogz.tmp, fsync, rename),
  * then remove NAME.mlog.  level: zlib level. */
 int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, char *err);

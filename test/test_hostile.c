@@ -1,9 +1,14 @@
 /* test_hostile.c -- a log directory someone has tampered with: symlinks planted where
  * maplog's files go (the target outside the directory must never be touched), files
  * created with the configured mode, zero-length files named like segments, a segment of
- * another log, files that are not segments.  Each gets a clear error or is skipped;
- * nothing is written outside the directory. */
+ * another log, files that are not segments, FIFOs named like a segment or the lock.  Each
+ * gets a clear error or is skipped, no call waits on a FIFO, and nothing is written outside
+ * the directory. */
 #include "harness.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define SEG (64 * 1024)
 
@@ -35,6 +40,65 @@ static void make_log(const char *dir, int n, long long mode)
     for (int i = 0; i < n; i++)
         ASSERT_OK(maplog_append(log, "record", 6, NULL));
     ASSERT_OK(maplog_close(log));
+}
+
+static void hung(int sig)
+{
+    (void)sig;
+    static const char msg[] = "FAIL: a call waited on a FIFO in the log directory\n";
+    if (write(2, msg, sizeof msg - 1) < 0)
+        _exit(2);
+    _exit(1);
+}
+
+/* FIFOs named like a segment and like the lock: opening one for reading waits for a
+ * writer, so every call that opens files in a log must refuse them without opening them
+ * blocking.  alarm() turns a hang into a failure. */
+static void fifos(const char *base)
+{
+    char d[600];
+    maplog *log;
+    maplog_reader *r;
+    maplog_record rec;
+    uint64_t problems = 0;
+    char report[1024];
+    int64_t v;
+    signal(SIGALRM, hung);
+    alarm(20);
+    snprintf(d, sizeof d, "%s/fifo-seg", base);
+    make_log(d, 10, 0);
+    char *seg2 = t_path(d, "00000000000000000010.mlog");
+    ASSERT_TRUE(mkfifo(seg2, 0600) == 0, "mkfifo %s", seg2);
+    ASSERT_OK(maplog_reader_open(&r, d, 0));
+    int rc, n = 0;
+    while ((rc = maplog_reader_next(r, &rec)) == 0)
+        n++;
+    ASSERT_EQ(n, 10);
+    ASSERT_TRUE(rc != 0, "rc %d", rc);
+    maplog_reader_info_get(r, MAPLOG_INFO_DURABLE_COUNT, &v);
+    maplog_reader_info_get(r, MAPLOG_INFO_RECORDS, &v);
+    printf("a FIFO named like the second segment, read: %s\n", maplog_reader_errmsg(r));
+    maplog_reader_close(r);
+    ASSERT_OK(maplog_verify(d, 0, NULL, NULL, NULL, &problems));
+    ASSERT_TRUE(problems >= 1, "verify found %" PRIu64 " problems", problems);
+    maplog_recover(d, 0, report, sizeof report, NULL);
+    rc = maplog_open(&log, d, NULL);
+    ASSERT_TRUE(rc == MAPLOG_ECORRUPT, "open of a log with a FIFO segment: rc %d", rc);
+    printf("  open: %s\n", maplog_last_open_error());
+
+    snprintf(d, sizeof d, "%s/fifo-lock", base);
+    make_log(d, 10, 0);
+    char *lock = t_path(d, "maplog.lock");
+    ASSERT_TRUE(unlink(lock) == 0 && mkfifo(lock, 0600) == 0, "mkfifo %s", lock);
+    ASSERT_OK(maplog_reader_open(&r, d, 0));
+    ASSERT_OK(maplog_reader_info_get(r, MAPLOG_INFO_CLEAN_SHUTDOWN, &v));
+    maplog_reader_close(r);
+    rc = maplog_open(&log, d, NULL);
+    if (rc == 0)
+        ASSERT_OK(maplog_close(log));
+    printf("a FIFO as the lock file: open gives %d (%s)\n", rc,
+           rc ? maplog_last_open_error() : "ok");
+    alarm(0);
 }
 
 int main(int argc, char **argv)
@@ -186,6 +250,8 @@ int main(int argc, char **argv)
         n++;
     ASSERT_EQ(n, 11);
     maplog_reader_close(r);
+
+    fifos(base);
 
     ASSERT_TRUE(same_text(victim, "precious\n"), "the file outside the log was changed");
     t_scratch_done();

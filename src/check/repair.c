@@ -111,61 +111,47 @@ static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, 
     return 0;
 }
 
-static int zero_range(int dirfd, const char *name, uint64_t from, uint64_t to, char *err,
+static int zero_range(int dirfd, uint64_t first, uint64_t from, uint64_t to, char *err,
                       const char *dir)
 {
-    int fd = mlg__openat(dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0), rc = 0;
-    struct stat st;
-    if (fd < 0 || mlg__fstat(fd, &st) < 0) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open for repair (%s): %s", dir, name,
-                       fd < 0 ? "open" : "fstat", strerror(errno));
-        if (fd >= 0)
-            mlg__close(fd);
+    mlg__segmap m;
+    int rc = mlg__seg_open(dirfd, dir, first, MLG_SEG_RW | MLG_SEG_ANY_HEADER, NULL, &m, err);
+    if (rc)
         return rc;
-    }
-    uint8_t *m = mlg__mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: mmap failed: %s", dir, name, strerror(errno));
-        mlg__close(fd);
-        return rc;
-    }
-    if (to > (uint64_t)st.st_size)
-        to = (uint64_t)st.st_size;
+    if (to > m.size)
+        to = m.size;
     if (from < to)
-        memset(m + from, 0, to - from);
-    if (mlg__msync(m, (size_t)st.st_size, MS_SYNC) < 0)
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: msync failed: %s", dir, name, strerror(errno));
-    mlg__munmap(m, (size_t)st.st_size);
-    mlg__close(fd);
+        memset(m.map + from, 0, to - from);
+    if (mlg__msync(m.map, (size_t)m.size, MS_SYNC) < 0)
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: msync failed: %s", dir, m.name, strerror(errno));
+    mlg__seg_close(&m);
     return rc;
 }
 
 static int save_bytes(int dirfd, const char *name, uint64_t from, char *err, const char *dir)
 {
     char side[64];
-    struct stat st;
+    uint64_t size;
+    int in, out = -1, rc;
     snprintf(side, sizeof side, "%s.tail-%" PRIu64, name, from);
-    int in = mlg__openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-    int out = in < 0 ? -1
-                     : mlg__openat(dirfd, side,
-                                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-    int rc = 0;
-    if (in < 0 || out < 0 || mlg__fstat(in, &st) < 0) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot save the cut bytes (%s): %s", dir, side,
-                       in < 0 || out < 0 ? "open" : "fstat", strerror(errno));
+    if ((rc = mlg__seg_open_file(dirfd, dir, name, 0, &in, &size, err)))
+        return rc;
+    out = mlg__openat(dirfd, side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (out < 0) {
+        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot save the cut bytes (open): %s", dir, side,
+                       strerror(errno));
         goto out;
     }
     char buf[65536];
-    for (off_t o = (off_t)from; o < st.st_size;) {
-        size_t want =
-            (uint64_t)(st.st_size - o) < sizeof buf ? (size_t)(st.st_size - o) : sizeof buf;
-        int r = mlg__pread_all(in, buf, want, o);
+    for (uint64_t o = from; o < size;) {
+        size_t want = size - o < sizeof buf ? (size_t)(size - o) : sizeof buf;
+        int r = mlg__pread_all(in, buf, want, (off_t)o);
         if (r < 0 || mlg__write_all(out, buf, want) < 0) {
             rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: copying failed (%s): %s", dir, side,
                            r < 0 ? "pread" : "write", strerror(errno));
             goto out;
         }
-        o += (off_t)want;
+        o += want;
     }
     if (mlg__fsync(out) < 0)
         rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: fsync failed: %s", dir, side, strerror(errno));
@@ -262,16 +248,16 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
     mlg__seg_name(name, segs[keep_last]);
     if (!c.before_seg) {
         if (c.reseal) {
-            rc = zero_range(dirfd, name, MLG_SEAL_OFFSET, MLG_SEAL_OFFSET + sizeof(mlg__seal), err,
-                            dir);
+            rc = zero_range(dirfd, segs[keep_last], MLG_SEAL_OFFSET,
+                            MLG_SEAL_OFFSET + sizeof(mlg__seal), err, dir);
         } else {
             if (keep_last + 1 < n || c.dropped > 0)
                 rc = save_bytes(dirfd, name, c.off, err, dir);
             if (!rc)
-                rc = zero_range(dirfd, name, c.off, UINT64_MAX, err, dir);
+                rc = zero_range(dirfd, segs[keep_last], c.off, UINT64_MAX, err, dir);
             /* the seal and checkpoints described what is no longer there */
             if (!rc)
-                rc = zero_range(dirfd, name, MLG_SEAL_OFFSET, MLG_DATA_OFFSET, err, dir);
+                rc = zero_range(dirfd, segs[keep_last], MLG_SEAL_OFFSET, MLG_DATA_OFFSET, err, dir);
         }
         if (rc) {
             REPORT(" %s", err);

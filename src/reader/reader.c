@@ -79,11 +79,12 @@ int mlg__reader_refresh_list(maplog_reader *r)
 
 int mlg__reader_map_seg(maplog_reader *r, size_t i)
 {
-    int archived;
+    mlg__segmap m;
     unmap_current(r);
-    mlg__seg_name(r->name, r->segs[i]);
     r->idx = i;
-    int rc = mlg__seg_map_ro(r->dirfd, r->dir, r->segs[i], &r->map, &r->size, &archived, r->err);
+    int rc = mlg__seg_open(r->dirfd, r->dir, r->segs[i], MLG_SEG_ARCHIVE,
+                           r->have_id ? r->log_id : NULL, &m, r->err);
+    memcpy(r->name, m.name, sizeof r->name);
     if (rc) {
         if (rc == MAPLOG_ENOENT && i == 0 && r->nsegs > 1)
             mlg__errf(r->err, MAPLOG_ENOENT,
@@ -92,14 +93,9 @@ int mlg__reader_map_seg(maplog_reader *r, size_t i)
         r->map = NULL;
         return rc;
     }
-    if (archived)
-        strcat(r->name, "z");
+    r->map = m.map;
+    r->size = m.size;
     mlg__madvise(r->map, r->size, MADV_SEQUENTIAL);
-    rc = mlg__header_check(r->map, r->size, r->dir, r->name, r->have_id ? r->log_id : NULL, r->err);
-    if (rc) {
-        unmap_current(r);
-        return rc;
-    }
     if (!r->have_id) {
         memcpy(r->log_id, ((const mlg__seg_header *)(const void *)r->map)->log_id, 16);
         r->have_id = 1;
@@ -437,24 +433,18 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
         /* from the last segment's checkpoint */
         if (mlg__reader_refresh_list(r) || r->nsegs == 0)
             return MAPLOG_ENOENT;
-        char name[32];
-        uint8_t page[MLG_DATA_OFFSET];
-        struct stat st;
-        mlg__checkpoint ck;
-        mlg__seg_name(name, r->segs[r->nsegs - 1]);
-        int fd = mlg__openat(r->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-        if (fd < 0)
-            return mlg__errf(r->err, MAPLOG_EIO, "%s/%s: cannot open segment: %s", r->dir, name,
-                             strerror(errno));
-        int ok = mlg__fstat(fd, &st) == 0 && mlg__pread_all(fd, page, sizeof page, 0) == 0 &&
-                 mlg__ckpt_best(page, (uint64_t)st.st_size, r->segs[r->nsegs - 1], &ck);
-        mlg__close(fd);
+        mlg__segpeek p;
+        int rc = mlg__seg_peek(r->dirfd, r->dir, r->segs[r->nsegs - 1], &p, r->err);
+        if (rc && rc != MAPLOG_ECORRUPT)
+            return rc;
+        int ok = rc == 0 && p.have_ckpt;
+        const mlg__checkpoint *ck = &p.ckpt;
         if (key == MAPLOG_INFO_DURABLE_COUNT) {
-            *value = ok ? (int64_t)(r->segs[r->nsegs - 1] + ck.record_count) : 0;
+            *value = ok ? (int64_t)(r->segs[r->nsegs - 1] + ck->record_count) : 0;
         } else if (writer_alive(r)) {
             *value = -1;
         } else {
-            *value = ok && ck.state == MLG_STATE_CLOSED;
+            *value = ok && ck->state == MLG_STATE_CLOSED;
         }
         return 0;
     }
@@ -468,16 +458,12 @@ int maplog_reader_log_id(maplog_reader *r, uint8_t id[16])
         return MAPLOG_EINVAL;
     if (!r->have_id) {
         for (size_t i = 0; i < r->nsegs && !r->have_id; i++) {
-            uint8_t *map;
-            uint64_t size;
-            int archived;
+            mlg__segmap m;
             char err[MLG_ERRMSG_MAX];
-            if (mlg__seg_map_ro(r->dirfd, r->dir, r->segs[i], &map, &size, &archived, err) == 0) {
-                if (mlg__header_check(map, size, r->dir, "segment", NULL, err) == 0) {
-                    memcpy(r->log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
-                    r->have_id = 1;
-                }
-                mlg__munmap(map, size);
+            if (mlg__seg_open(r->dirfd, r->dir, r->segs[i], MLG_SEG_ARCHIVE, NULL, &m, err) == 0) {
+                memcpy(r->log_id, ((const mlg__seg_header *)(const void *)m.map)->log_id, 16);
+                r->have_id = 1;
+                mlg__seg_close(&m);
             }
         }
         if (!r->have_id)

@@ -121,17 +121,11 @@ int maplog_reader_seek(maplog_reader *r, uint64_t seq)
 /* Largest timestamp in segment i: the seal's, or UINT64_MAX if unsealed. */
 static uint64_t seg_max_ts(maplog_reader *r, size_t i)
 {
-    uint8_t *map;
-    uint64_t size, v = UINT64_MAX;
-    int archived;
-    mlg__seal seal;
+    mlg__segpeek p; /* the header page only: an archive is not inflated to read its seal */
     char err[MLG_ERRMSG_MAX];
-    if (mlg__seg_map_ro(r->dirfd, r->dir, r->segs[i], &map, &size, &archived, err))
-        return v;
-    if (mlg__seal_read(map, size, r->segs[i], &seal) == 1)
-        v = seal.last_ts;
-    mlg__munmap(map, size);
-    return v;
+    if (mlg__seg_peek(r->dirfd, r->dir, r->segs[i], &p, err) || p.sealed != 1)
+        return UINT64_MAX;
+    return p.seal.last_ts;
 }
 
 int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns)

@@ -61,55 +61,20 @@ static int create_new(struct maplog *log)
     return mlg__sync_range(log, s, MLG_DATA_OFFSET, 0, 0, MLG_STATE_OPEN);
 }
 
-static int open_seg(struct maplog *log, const char *name, int *fd, uint64_t *size)
-{
-    struct stat st;
-    *fd = mlg__openat(log->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
-    if (*fd < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot open segment: %s%s", log->dir, name,
-                         strerror(errno),
-                         errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
-    if (mlg__fstat(*fd, &st) < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fstat failed: %s", log->dir, name,
-                         strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT, "%s/%s: not a regular file", log->dir, name);
-    *size = (uint64_t)st.st_size;
-    return 0;
-}
-
-static int map_rw(struct maplog *log, const char *name, int fd, uint64_t size, uint8_t **map)
-{
-    *map = mlg__mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (*map == MAP_FAILED) {
-        *map = NULL;
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: mmap failed: %s", log->dir, name,
-                         strerror(errno));
-    }
-    return 0;
-}
-
 /* Open segment name read-write, check its size and header (learning the log id from the
- * first one, have_id 0) and map it.  On failure *fd and *map are left for the caller to
- * release (-1 / NULL when not opened). */
-static int open_checked(struct maplog *log, const char *name, int have_id, int *fd, uint64_t *size,
+ * first one, have_id 0) and map it (mlg__seg_open).  On failure *fd is -1 and *map NULL. */
+static int open_checked(struct maplog *log, uint64_t first, int have_id, int *fd, uint64_t *size,
                         uint8_t **map)
 {
-    int rc;
-    if ((rc = open_seg(log, name, fd, size)))
-        return rc;
-    if (*size < MLG_DATA_OFFSET || *size > MLG_MAX_SEGMENT_SIZE)
-        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
-                         "%s/%s: %" PRIu64 " bytes is not a possible segment size", log->dir, name,
-                         *size);
-    if ((rc = map_rw(log, name, *fd, *size, map)))
-        return rc;
-    if ((rc = mlg__header_check(*map, *size, log->dir, name, have_id ? log->log_id : NULL,
-                                mlg__werr)))
-        return rc;
-    if (!have_id)
-        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)*map)->log_id, 16);
-    return 0;
+    mlg__segmap m;
+    int rc = mlg__seg_open(log->dirfd, log->dir, first, MLG_SEG_RW, have_id ? log->log_id : NULL,
+                           &m, mlg__werr);
+    *fd = m.fd;
+    *map = m.map;
+    *size = m.size;
+    if (rc == 0 && !have_id)
+        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)m.map)->log_id, 16);
+    return rc;
 }
 
 static int all_zero(const uint8_t *map, uint64_t size)
@@ -144,7 +109,7 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
                            log->dir, name, count, next_first);
         return rc;
     }
-    if ((rc = open_checked(log, name, have_id, &fd, &size, &map)))
+    if ((rc = open_checked(log, first, have_id, &fd, &size, &map)))
         goto out;
     int sv = mlg__seal_read(map, size, first, &seal);
     if (sv == 1) {
@@ -232,7 +197,7 @@ static int recover_last(struct maplog *log, const char *name, uint64_t first, in
     uint64_t size = 0;
     uint8_t *map = NULL;
     mlg__wseg *s = NULL;
-    if ((rc = open_checked(log, name, have_id, &fd, &size, &map)))
+    if ((rc = open_checked(log, first, have_id, &fd, &size, &map)))
         goto fail;
 
     mlg__scan_result r;
@@ -329,21 +294,14 @@ fail:
     return rc;
 }
 
-/* Does segment name claim durable records (a valid seal, or a checkpoint with records)? */
-static int claims_durable(struct maplog *log, const char *name, uint64_t first)
+/* Does segment first claim durable records (a valid seal, or a checkpoint with records)? */
+static int claims_durable(struct maplog *log, uint64_t first)
 {
-    uint8_t page[MLG_DATA_OFFSET];
-    struct stat st;
-    mlg__checkpoint ck;
-    mlg__seal seal;
-    int fd = mlg__openat(log->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0), d = 0;
-    if (fd < 0)
+    mlg__segpeek p;
+    char err[MLG_ERRMSG_MAX];
+    if (mlg__seg_peek(log->dirfd, log->dir, first, &p, err))
         return 0;
-    if (mlg__fstat(fd, &st) == 0 && mlg__pread_all(fd, page, sizeof page, 0) == 0)
-        d = mlg__seal_read(page, (uint64_t)st.st_size, first, &seal) == 1 ||
-            (mlg__ckpt_best(page, (uint64_t)st.st_size, first, &ck) && ck.record_count > 0);
-    mlg__close(fd);
-    return d;
+    return p.sealed == 1 || (p.have_ckpt && p.ckpt.record_count > 0);
 }
 
 /* The records of segment seqs[i] end before seqs[i+1] begins, and it is unsealed: a torn
@@ -354,7 +312,7 @@ static int cut_after(struct maplog *log, const uint64_t *seqs, size_t i, size_t 
     char name[32], aside[48];
     for (size_t j = i + 1; j < n; j++) {
         mlg__seg_name(name, seqs[j]);
-        if (log->opt.strict_recovery && claims_durable(log, name, seqs[j])) {
+        if (log->opt.strict_recovery && claims_durable(log, seqs[j])) {
             char prev[32];
             mlg__seg_name(prev, seqs[i]);
             return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
@@ -386,7 +344,7 @@ static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
     uint64_t size;
     uint8_t *map = NULL;
     *dropped = 0;
-    if ((rc = open_seg(log, name, &fd, &size)))
+    if ((rc = mlg__seg_open_file(log->dirfd, log->dir, name, 0, &fd, &size, mlg__werr)))
         goto out;
     if (size >= MLG_MIN_SEGMENT_SIZE && size <= MLG_MAX_SEGMENT_SIZE) {
         map = mlg__mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
