@@ -66,7 +66,7 @@ MAPLOG_API int maplog_version_number(void);
 #define MAPLOG_ETIMEDOUT (-10) /* a wait ran out of time */
 #define MAPLOG_ENOENT (-11)    /* no such log, or the record asked for is not (or no more) there */
 #define MAPLOG_EVERSION (-12)  /* a file needs a newer format version or an unknown feature */
-#define MAPLOG_ECLOSED (-13)   /* the log is shutting down or a previous failure poisoned it */
+#define MAPLOG_ECLOSED (-13)   /* a sync failed earlier on this handle: durability is unknown */
 
 /* A short English description of code.  Static storage; never NULL. */
 MAPLOG_API const char *maplog_strerror(int code);
@@ -154,7 +154,10 @@ typedef struct maplog maplog;
  * "Recovery"): the last segment is scanned, a torn tail is cut off, and damage to records
  * that were synced is reported as MAPLOG_ECORRUPT rather than silently dropped.
  * On failure *out is NULL; the reason is in the return code and, for the text, use
- * maplog_last_open_error() in the same thread. */
+ * maplog_last_open_error() in the same thread.
+ * Returns 0; MAPLOG_EINVAL (NULL arguments); MAPLOG_ENOENT (no such directory and no
+ * MAPLOG_OPT_CREATE); MAPLOG_ELOCKED; MAPLOG_ECORRUPT or MAPLOG_EVERSION (recovery found
+ * damage it may not cut, or a newer format); MAPLOG_ENOSPC; MAPLOG_ENOMEM; MAPLOG_EIO. */
 MAPLOG_API int maplog_open(maplog **out, const char *dir, const maplog_options *opts);
 
 /* The message of the last failed maplog_open() or maplog_reader_open() in this thread. */
@@ -163,7 +166,10 @@ MAPLOG_API const char *maplog_last_open_error(void);
 /* Flush, write a clean-shutdown checkpoint, stop the background thread, unmap and release
  * the lock.  Every appended record is on disk (synced) when it returns 0.  NULL is fine.
  * The handle is freed even when an error is returned.  Not to be called concurrently
- * with any other call on the same handle. */
+ * with any other call on the same handle.
+ * Returns 0; MAPLOG_EIO or MAPLOG_ENOSPC when the final sync failed; MAPLOG_ECLOSED when an
+ * earlier sync had failed (maplog_errmsg(NULL) names that failure): the records are on
+ * disk but not known durable, and reopening the log recovers them. */
 MAPLOG_API int maplog_close(maplog *log);
 
 /* Append one record of len bytes from buf; on success *seq (if not NULL) is its sequence
@@ -171,7 +177,11 @@ MAPLOG_API int maplog_close(maplog *log);
  * reopens.  len may be 0; the largest record is the segment size less 4112 bytes, a larger
  * one fails with MAPLOG_ETOOBIG.  The record is visible to readers and survives a crash
  * of this process once the call returns and every earlier append has returned.
- * Thread-safe: any number of threads may append to one handle. */
+ * Thread-safe: any number of threads may append to one handle.
+ * Returns 0; MAPLOG_EINVAL (NULL log, or NULL buf with len > 0); MAPLOG_ETOOBIG;
+ * MAPLOG_ENOSPC or MAPLOG_EIO when a new segment was needed and could not be had (every
+ * earlier record is intact; the record was not appended).  In MAPLOG_DURABILITY_SYNC_EVERY
+ * mode, also what maplog_sync() returns: the record is appended, but not known durable. */
 MAPLOG_API int maplog_append(maplog *log, const void *buf, size_t len, uint64_t *seq);
 
 /* As maplog_append, with the record's timestamp given instead of read from the clock:
@@ -196,12 +206,22 @@ typedef struct maplog_reservation {
     uintptr_t internal_[3];
 } maplog_reservation;
 
+/* maplog_reserve() returns what maplog_append() does before the copy (MAPLOG_EINVAL,
+ * MAPLOG_ETOOBIG, MAPLOG_ENOSPC, MAPLOG_EIO); maplog_commit() returns 0, MAPLOG_EINVAL for a
+ * reservation it did not make, or in SYNC_EVERY mode what maplog_sync() returns. */
 MAPLOG_API int maplog_reserve(maplog *log, size_t len, maplog_reservation *res);
 MAPLOG_API int maplog_commit(maplog *log, maplog_reservation *res);
 
 /* Make every record appended before this call durable (it reaches stable storage), and
  * record the durable point in the segment header so recovery can tell a torn tail from
- * damage to synced data.  Thread-safe; concurrent callers share one sync. */
+ * damage to synced data.  Thread-safe; concurrent callers share one sync.
+ * Returns 0; MAPLOG_EINVAL for NULL; MAPLOG_EIO or MAPLOG_ENOSPC when this sync, or a seal
+ * or write-back the background thread ran since the last call, failed (the message names
+ * the call and the file).  A failed sync poisons durability for the handle: Linux may have
+ * marked the pages clean, so no retry can prove them written.  Every later sync (and
+ * close, and a SYNC_EVERY append) returns MAPLOG_ECLOSED with the first failure's message;
+ * appends still work and a crash of the process still keeps them; reopening the log runs
+ * recovery, which syncs what it finds. */
 MAPLOG_API int maplog_sync(maplog *log);
 
 /* The number of records known durable: records with seq < *count survived a power loss.

@@ -167,7 +167,9 @@ int mlg__seal_pending(struct maplog *log)
 
 /* A sync (msync MS_SYNC, fdatasync, fsync) failed.  Linux may already have marked the
  * pages clean, so a retry that "succeeds" proves nothing (PostgreSQL's fsync lesson):
- * from now on every sync on this handle fails with this message.  Under sync_mu. */
+ * from now on every sync on this handle fails with this message -- the first caller to
+ * hear of it gets the failure's own code (MAPLOG_EIO, MAPLOG_ENOSPC), every later one
+ * MAPLOG_ECLOSED: the handle can append, but it can promise nothing.  Under sync_mu. */
 void mlg__poison(struct maplog *log, int rc)
 {
     if (rc == MAPLOG_EIO || rc == MAPLOG_ENOSPC) {
@@ -183,7 +185,8 @@ int mlg__do_sync(struct maplog *log, uint32_t state)
     int rc;
     pthread_mutex_lock(&log->sync_mu);
     if (log->sync_failed) {
-        rc = log->sync_failed;
+        rc = log->sync_reported ? MAPLOG_ECLOSED : log->sync_failed;
+        log->sync_reported = 1;
         snprintf(mlg__werr, MLG_ERRMSG_MAX, "%s", log->sync_err);
         goto out;
     }
@@ -205,8 +208,10 @@ int mlg__do_sync(struct maplog *log, uint32_t state)
     if (atomic_load(&log->durable) < target)
         atomic_store(&log->durable, target);
 out:
-    if (rc && !log->sync_failed)
+    if (rc && !log->sync_failed) {
         mlg__poison(log, rc);
+        log->sync_reported = log->sync_failed != 0; /* this caller hears of it */
+    }
     pthread_mutex_unlock(&log->sync_mu);
     return rc;
 }

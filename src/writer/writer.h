@@ -121,8 +121,10 @@ struct maplog {
 
     pthread_mutex_t sync_mu;  /* sealing, syncing, checkpoints, flushing */
     _Atomic uint64_t durable; /* records with seq < durable are durable */
-    int sync_failed;          /* after a failed sync, durability is unknowable: every later
-                                 sync returns this, with sync_err as its message */
+    int sync_failed;          /* after a failed sync, durability is unknowable: the first
+                                 sync to see it returns this code, every later one
+                                 MAPLOG_ECLOSED, each with sync_err as its message */
+    int sync_reported;        /* a caller has been given sync_failed */
     char sync_err[MLG_ERRMSG_MAX];
 
     uint64_t retention_check_ns; /* when the background thread last applied retention */
