@@ -18,6 +18,7 @@
 #include "error.h"
 #include "format.h"
 #include "maplog.h"
+#include "os.h"
 #include "record.h"
 
 #include <stdarg.h>
@@ -44,7 +45,6 @@ struct maplog_options {
 void mlg__options_default(struct maplog_options *o);
 
 /* ---- time ---- */
-uint64_t mlg__now_ns(void);  /* CLOCK_REALTIME */
-uint64_t mlg__mono_ns(void); /* CLOCK_MONOTONIC */
+/* mlg__now_ns() and mlg__mono_ns(): os.h */
 
 #endif

@@ -78,9 +78,9 @@ static int spy_unlinkat(int dirfd, const char *path, int flags)
     return unlinkat(dirfd, path, flags);
 }
 
-/* In SYNC_EVERY mode an append syncs, and a sync may seal a segment; retention still runs
- * on the background thread, never on the appending one, and without anyone calling
- * maplog_sync(). */
+/* In SYNC_EVERY mode an append syncs, and a sync may seal a segment; retention and
+ * archiving still run on the background thread, never on the appending one, and without
+ * anyone calling maplog_sync(). */
 static void retention_off_the_append_path(const char *base)
 {
     maplog *log;
@@ -101,6 +101,23 @@ static void retention_off_the_append_path(const char *base)
     ASSERT_EQ(atomic_load(&seg_unlinks_by_appender), 0);
     printf("SYNC_EVERY: retention removed %d segments, none on the appending thread\n",
            atomic_load(&seg_unlinks));
+    ASSERT_OK(maplog_close(log));
+
+    /* Archiving likewise: each sealed segment is compressed and its plain file removed by
+     * the background thread. */
+    atomic_store(&seg_unlinks, 0);
+    snprintf(d, sizeof d, "%s/appender-archive", base);
+    ASSERT_OK(t_open(&log, d, SEG, MAPLOG_OPT_DURABILITY, (long long)MAPLOG_DURABILITY_SYNC_EVERY,
+                     MAPLOG_OPT_SYNC_EVERY, 64LL, MAPLOG_OPT_ARCHIVE, 1LL, 0));
+    append_n(log, 4000);
+    for (int i = 0; i < 1000 && count_files(d, ".mlogz", &oldest) < 3; i++)
+        usleep(10000);
+    int archived = count_files(d, ".mlogz", &oldest);
+    ASSERT_TRUE(archived >= 3, "%d segments archived", archived);
+    ASSERT_TRUE(atomic_load(&seg_unlinks) >= 3, "%d plain files removed after archiving",
+                atomic_load(&seg_unlinks));
+    ASSERT_EQ(atomic_load(&seg_unlinks_by_appender), 0);
+    printf("SYNC_EVERY: %d segments archived, none on the appending thread\n", archived);
     ASSERT_OK(maplog_close(log));
     mlg__os_reset();
 }

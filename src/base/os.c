@@ -191,3 +191,10 @@ void mlg__os_reset(void)
 {
     mlg__os = (mlg__os_table)MLG_OS_REAL;
 }
+
+uint64_t mlg__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

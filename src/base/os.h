@@ -212,12 +212,15 @@ static inline int mlg__write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
-/* CLOCK_REALTIME in ns for a record's timestamp: clock.h's, inline, unless a test has
- * replaced the seam's clock. */
+/* The library's two clocks, and their only spellings outside base/:
+ * mlg__now_ns(): CLOCK_REALTIME in ns, for timestamps (records, headers, seals, retention
+ * by age): clock.h's TSC-derived clock, inline, unless a test has replaced the seam's.
+ * mlg__mono_ns(): CLOCK_MONOTONIC in ns, for intervals and deadlines. */
 #include "clock.h"
-static inline uint64_t mlg__rec_now_ns(void)
+static inline uint64_t mlg__now_ns(void)
 {
     return mlg__os.clock_ns == mlg__os_clock_ns ? mlg__clock_ns() : mlg__os.clock_ns();
 }
+uint64_t mlg__mono_ns(void);
 
 #endif

@@ -312,7 +312,7 @@ static inline __attribute__((always_inline)) int append_at(maplog *log, const vo
         return rc;
     uint8_t *rec = s->map + off;
     if (!have_ts)
-        ts = mlg__rec_now_ns();
+        ts = mlg__now_ns();
     if (len)
         memcpy(rec + MLG_REC_HEADER_SIZE, buf, len);
     memcpy(rec + 8, &ts, 8);
@@ -350,7 +350,7 @@ int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *s
     if (rc)
         return rc;
     uint8_t *rec = s->map + off, *p = rec + MLG_REC_HEADER_SIZE;
-    uint64_t ts = mlg__rec_now_ns();
+    uint64_t ts = mlg__now_ns();
     for (int i = 0; i < iovcnt; i++) {
         if (iov[i].iov_len)
             memcpy(p, iov[i].iov_base, iov[i].iov_len);
@@ -388,7 +388,7 @@ int maplog_commit(maplog *log, maplog_reservation *res)
     if (!log || !res || res->internal_[1] != (uintptr_t)log || res->internal_[2] != 0x6d6c6772u)
         return MAPLOG_EINVAL;
     uint8_t *rec = (uint8_t *)res->internal_[0];
-    uint64_t ts = mlg__rec_now_ns();
+    uint64_t ts = mlg__now_ns();
     memcpy(rec + 8, &ts, 8);
     uint32_t crc =
         mlg__record_crc(res->seq, (uint32_t)res->len | MLG_REC_VALID, ts, res->data, res->len);

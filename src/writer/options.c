@@ -122,15 +122,3 @@ int maplog_options_get(const maplog_options *opts, maplog_option key, int64_t *v
     *value = *p;
     return 0;
 }
-
-uint64_t mlg__now_ns(void)
-{
-    return mlg__os.clock_ns();
-}
-
-uint64_t mlg__mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
