@@ -1,12 +1,15 @@
 /*
  * logdir.h -- the log directory (logdir.c): segment file names and the listing, the writer
- * lock probe, segments opened read-only (plain or archived) and as checked views,
- * archiving, removal, and the whole-log summary.
+ * lock (probe and take), segments opened read-only (plain or archived) and as checked
+ * views, archiving, removal, the whole-log summary, and the steps of a cut that recovery
+ * and repair share (saving the cut bytes, setting segments aside, the report).
  */
 #ifndef MLG_LOGDIR_H
 #define MLG_LOGDIR_H
 
 #include "internal.h"
+
+#include <sys/types.h>
 
 /* ---- segment files ---- */
 void mlg__seg_name(char out[32], uint64_t first_seq);
@@ -62,6 +65,36 @@ int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int lev
 /* Is a writer holding the log in dirfd?  A shared lock attempt on the lock file tells,
  * without writing anything; a missing lock file means no writer. */
 int mlg__writer_alive(int dirfd);
+/* Take the writer lock of the log in dirfd: open (creating it with mode) and flock
+ * maplog.lock exclusively, without waiting.  0 with *fd holding the lock (closing it
+ * releases it), or an error with err set: MAPLOG_ELOCKED when a writer holds it. */
+int mlg__lock_take(int dirfd, const char *dir, mode_t mode, int *fd, char *err);
+
+/* ---- the cut's steps (automatic recovery and offline repair) ---- */
+
+/* A report built by appending to a caller's buffer; an append never overflows it (what
+ * does not fit is dropped) and the buffer always holds a string. */
+typedef struct mlg__report {
+    char *buf;
+    size_t cap, len;
+} mlg__report;
+/* Continue the report in buf (cap bytes, cap > 0) after what it already holds. */
+void mlg__report_init(mlg__report *r, char *buf, size_t cap);
+void mlg__report_add(mlg__report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define MLG_MODE_OF_SEGMENT (-1) /* mlg__save_tail: give the side file the segment's mode */
+/* Copy bytes [from, to) of segment file name (to: UINT64_MAX or past its end for the end
+ * of the file) to NAME.tail-FROM in the log directory and fsync it.  The side file is
+ * created with mode (or, MLG_MODE_OF_SEGMENT, the segment file's own permission bits).
+ * An existing side file is never overwritten: the first free name of NAME.tail-FROM,
+ * NAME.tail-FROM.1, ... is taken.  0 with side[64] naming it and *saved the bytes copied,
+ * or an error with err set and no side file left behind. */
+int mlg__save_tail(int dirfd, const char *dir, const char *name, uint64_t from, uint64_t to,
+                   int mode, char side[64], uint64_t *saved, char *err);
+/* Set segment file name aside: rename it to NAME.tail-0 (or, taken, the first free name
+ * of NAME.tail-0.1, ...).  0 with aside[64] naming it, or an error with err set. */
+int mlg__set_aside(int dirfd, const char *dir, const char *name, char aside[64], char *err);
+
 /* Bytes the segment's file takes (the archive's size if archived), 0 if missing. */
 uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq);
 /* 1 if segment first_seq is sealed, 2 if it is archived, 0 otherwise (or unreadable);
