@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +30,37 @@ typedef struct cut {
     int64_t dropped;
 } cut;
 
+/* Is the log's valid prefix over inside segment v (index i; unless it is the last,
+ * next_first is where the next one starts)?  If so, say where and why in c. */
+static void judge_seg(const mlg__segview *v, size_t i, int last, uint64_t next_first, cut *c)
+{
+    uint64_t end = v->scan.end, next = v->first + v->scan.count;
+    const char *stop = mlg__rec_status_str(v->scan.stop);
+    if (v->seal_state == 1 && (v->seal.end_offset != end || v->seal.record_count != v->scan.count))
+        snprintf(c->why, sizeof c->why,
+                 "%s: offset %" PRIu64 ": %s at seq %" PRIu64 " inside a sealed segment", v->name,
+                 end, stop, next);
+    else if (!last && next != next_first)
+        snprintf(c->why, sizeof c->why,
+                 "%s: records end at seq %" PRIu64 " (offset %" PRIu64
+                 ", %s) but the next segment starts at seq %" PRIu64,
+                 v->name, next, end, stop, next_first);
+    else if (last && v->hw > end)
+        snprintf(c->why, sizeof c->why,
+                 "%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64 " (%s at seq %" PRIu64 ")",
+                 v->name, v->hw - end, end, stop, next);
+    else if (v->seal_state < 0 ||
+             (v->seal_state == 1 && mlg__digest(v->map, v->seal.end_offset) != v->seal.digest)) {
+        c->reseal = 1;
+        snprintf(c->why, sizeof c->why, "%s: the records are intact but the seal is %s", v->name,
+                 v->seal_state < 0 ? "damaged" : "wrong (digest)");
+    } else
+        return;
+    c->seg = i;
+    c->off = end;
+    c->seq = next;
+}
+
 /* Find the first place the log stops being valid. */
 static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, cut *c, char *err)
 {
@@ -42,8 +72,7 @@ static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, 
     c->dropped = 0;
     for (size_t i = 0; i < n; i++) {
         mlg__segview v;
-        int rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 1, &v, err),
-            last = i + 1 == n;
+        int rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 1, &v, err);
         if (rc) {
             mlg__segview_close(&v);
             return rc;
@@ -66,44 +95,8 @@ static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, 
         uint64_t count_here = v.seal_state == 1 ? v.seal.record_count : v.scan.count;
         if (v.first + count_here > known_end)
             known_end = v.first + count_here;
-        if (c->seg != n) {
-            mlg__segview_close(&v);
-            continue; /* past the cut: only counting what is dropped */
-        }
-        uint64_t end = v.scan.end, next = v.first + v.scan.count;
-        if (v.seal_state == 1 &&
-            (v.seal.end_offset != end || v.seal.record_count != v.scan.count)) {
-            c->seg = i;
-            c->off = end;
-            c->seq = next;
-            snprintf(c->why, sizeof c->why,
-                     "%s: offset %" PRIu64 ": %s at seq %" PRIu64 " inside a sealed segment",
-                     v.name, end, mlg__rec_status_str(v.scan.stop), next);
-        } else if (!last && next != segs[i + 1]) {
-            c->seg = i;
-            c->off = end;
-            c->seq = next;
-            snprintf(c->why, sizeof c->why,
-                     "%s: records end at seq %" PRIu64 " (offset %" PRIu64
-                     ", %s) but the next segment starts at seq %" PRIu64,
-                     v.name, next, end, mlg__rec_status_str(v.scan.stop), segs[i + 1]);
-        } else if (last && v.hw > end) {
-            c->seg = i;
-            c->off = end;
-            c->seq = next;
-            snprintf(c->why, sizeof c->why,
-                     "%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64 " (%s at seq %" PRIu64
-                     ")",
-                     v.name, v.hw - end, end, mlg__rec_status_str(v.scan.stop), next);
-        } else if (v.seal_state < 0 ||
-                   (v.seal_state == 1 && mlg__digest(v.map, v.seal.end_offset) != v.seal.digest)) {
-            c->seg = i;
-            c->reseal = 1;
-            c->off = end;
-            c->seq = next;
-            snprintf(c->why, sizeof c->why, "%s: the records are intact but the seal is %s", v.name,
-                     v.seal_state < 0 ? "damaged" : "wrong (digest)");
-        }
+        if (c->seg == n) /* else past the cut: only counting what is dropped */
+            judge_seg(&v, i, i + 1 == n, i + 1 == n ? 0 : segs[i + 1], c);
         mlg__segview_close(&v);
     }
     if (c->seg != n && !c->reseal)
@@ -128,149 +121,62 @@ static int zero_range(int dirfd, uint64_t first, uint64_t from, uint64_t to, cha
     return rc;
 }
 
-static int save_bytes(int dirfd, const char *name, uint64_t from, char *err, const char *dir)
+/* Say what the cut c means for the log of n segments (apply: it is being made). */
+static void report_plan(mlg__report *rep, const cut *c, size_t n, int apply)
 {
-    char side[64];
-    uint64_t size;
-    int in, out = -1, rc;
-    snprintf(side, sizeof side, "%s.tail-%" PRIu64, name, from);
-    if ((rc = mlg__seg_open_file(dirfd, dir, name, 0, &in, &size, err)))
-        return rc;
-    out = mlg__openat(dirfd, side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (out < 0) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot save the cut bytes (open): %s", dir, side,
-                       strerror(errno));
-        goto out;
+    mlg__report_add(rep, "%s. ", c->why);
+    if (c->reseal) {
+        mlg__report_add(rep, "Recovery %s reseal it (no record is lost).",
+                        apply ? "will" : "would");
+        return;
     }
-    char buf[65536];
-    for (uint64_t o = from; o < size;) {
-        size_t want = size - o < sizeof buf ? (size_t)(size - o) : sizeof buf;
-        int r = mlg__pread_all(in, buf, want, (off_t)o);
-        if (r < 0 || mlg__write_all(out, buf, want) < 0) {
-            rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: copying failed (%s): %s", dir, side,
-                           r < 0 ? "pread" : "write", strerror(errno));
-            goto out;
-        }
-        o += want;
+    mlg__report_add(rep, "The log %s at seq %" PRIu64, apply ? "now ends" : "would end", c->seq);
+    if (c->dropped > 0)
+        mlg__report_add(rep, ", dropping %" PRId64 " records after it", c->dropped);
+    else
+        mlg__report_add(rep, ", losing no complete record");
+    size_t later = n - c->seg - 1 + (size_t)c->before_seg;
+    if (later)
+        mlg__report_add(rep, "; %zu segment file%s after the cut %s renamed to NAME.tail-0", later,
+                        later > 1 ? "s" : "", apply ? (later > 1 ? "were" : "was") : "would be");
+    mlg__report_add(rep, ".");
+}
+
+/* Make the cut c: set later segments aside, then cut inside the segment the log now ends
+ * in, keeping the bytes cut (with the segment file's own mode: repair has no options). */
+static int apply_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, const cut *c,
+                     char *err)
+{
+    size_t keep_last = c->before_seg ? c->seg - 1 : c->seg;
+    char name[32], side[64];
+    int rc = 0;
+    for (size_t j = keep_last + 1; j < n; j++) {
+        mlg__seg_name(name, segs[j]);
+        if ((rc = mlg__set_aside(dirfd, dir, name, side, err)))
+            return rc;
     }
-    if (mlg__fsync(out) < 0)
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: fsync failed: %s", dir, side, strerror(errno));
-out:
-    if (in >= 0)
-        mlg__close(in);
-    if (out >= 0)
-        mlg__close(out);
+    if (c->before_seg)
+        return 0;
+    uint64_t first = segs[keep_last], saved;
+    if (c->reseal)
+        return zero_range(dirfd, first, MLG_SEAL_OFFSET, MLG_SEAL_OFFSET + sizeof(mlg__seal), err,
+                          dir);
+    mlg__seg_name(name, first);
+    if (keep_last + 1 < n || c->dropped > 0)
+        rc = mlg__save_tail(dirfd, dir, name, c->off, UINT64_MAX, MLG_MODE_OF_SEGMENT, side, &saved,
+                            err);
+    if (!rc)
+        rc = zero_range(dirfd, first, c->off, UINT64_MAX, err, dir);
+    /* the seal and checkpoints described what is no longer there */
+    if (!rc)
+        rc = zero_range(dirfd, first, MLG_SEAL_OFFSET, MLG_DATA_OFFSET, err, dir);
     return rc;
 }
 
-#define REPORT(...)                                                                                \
-    do {                                                                                           \
-        size_t l_ = strlen(rep);                                                                   \
-        snprintf(rep + l_, sizeof rep - l_, __VA_ARGS__);                                          \
-    } while (0)
-
-int maplog_recover(const char *dir, int flags, char *report, size_t report_len, int64_t *dropped)
+/* Let automatic recovery finish the repaired log: open it (lenient, creating nothing)
+ * and close it, reporting what recovery did. */
+static int reopen(const char *dir, mlg__report *rep)
 {
-    int dirfd = -1, lockfd = -1, rc;
-    uint64_t *segs = NULL;
-    size_t n = 0;
-    char err[MLG_ERRMSG_MAX], rep[2048] = "";
-    cut c;
-    if (dropped)
-        *dropped = -1;
-    if (!dir)
-        return MAPLOG_EINVAL;
-    if ((rc = mlg__logdir_open(dir, &dirfd, &segs, &n, err))) {
-        REPORT("%s", err);
-        goto out;
-    }
-    if (flags & MAPLOG_RECOVER_APPLY) {
-        lockfd = mlg__openat(dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-        if (lockfd < 0 || mlg__flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-            int e = errno;
-            rc = lockfd >= 0 && e == EWOULDBLOCK ? MAPLOG_ELOCKED : MAPLOG_EIO;
-            if (rc == MAPLOG_ELOCKED)
-                REPORT("%s/%s: a writer has the log open; stop it first", dir, MLG_LOCK_NAME);
-            else
-                REPORT("%s/%s: cannot %s the lock file: %s", dir, MLG_LOCK_NAME,
-                       lockfd < 0 ? "open" : "lock (flock)", strerror(e));
-            goto out;
-        }
-    }
-    if ((rc = find_cut(dirfd, dir, segs, n, &c, err))) {
-        REPORT("%s", err);
-        goto out;
-    }
-    if (dropped)
-        *dropped = c.seg == n ? 0 : c.dropped;
-    if (c.seg == n) {
-        REPORT("nothing to do: every segment is valid");
-        goto out;
-    }
-    if (c.before_seg && c.seg == 0) {
-        rc = MAPLOG_ECORRUPT;
-        REPORT("%s; the first segment is unreadable, so there is no valid prefix to keep", c.why);
-        goto out;
-    }
-    REPORT("%s. ", c.why);
-    if (c.reseal) {
-        REPORT("Recovery %s reseal it (no record is lost).",
-               flags & MAPLOG_RECOVER_APPLY ? "will" : "would");
-    } else {
-        REPORT("The log %s at seq %" PRIu64,
-               flags & MAPLOG_RECOVER_APPLY ? "now ends" : "would end", c.seq);
-        if (c.dropped > 0)
-            REPORT(", dropping %" PRId64 " records after it", c.dropped);
-        else
-            REPORT(", losing no complete record");
-        size_t later = n - c.seg - 1 + (size_t)c.before_seg;
-        if (later)
-            REPORT("; %zu segment file%s after the cut %s renamed to NAME.tail-0", later,
-                   later > 1 ? "s" : "",
-                   flags & MAPLOG_RECOVER_APPLY ? (later > 1 ? "were" : "was") : "would be");
-        REPORT(".");
-    }
-    if (!(flags & MAPLOG_RECOVER_APPLY))
-        goto out;
-
-    /* apply: set later segments aside, cut inside the segment, then let recovery finish */
-    size_t keep_last = c.before_seg ? c.seg - 1 : c.seg;
-    char name[32], aside[48];
-    for (size_t j = keep_last + 1; j < n; j++) {
-        mlg__seg_name(name, segs[j]);
-        snprintf(aside, sizeof aside, "%s.tail-0", name);
-        if (mlg__renameat(dirfd, name, dirfd, aside) < 0) {
-            rc = MAPLOG_EIO;
-            REPORT(" %s/%s: rename to %s failed: %s", dir, name, aside, strerror(errno));
-            goto out;
-        }
-    }
-    mlg__seg_name(name, segs[keep_last]);
-    if (!c.before_seg) {
-        if (c.reseal) {
-            rc = zero_range(dirfd, segs[keep_last], MLG_SEAL_OFFSET,
-                            MLG_SEAL_OFFSET + sizeof(mlg__seal), err, dir);
-        } else {
-            if (keep_last + 1 < n || c.dropped > 0)
-                rc = save_bytes(dirfd, name, c.off, err, dir);
-            if (!rc)
-                rc = zero_range(dirfd, segs[keep_last], c.off, UINT64_MAX, err, dir);
-            /* the seal and checkpoints described what is no longer there */
-            if (!rc)
-                rc = zero_range(dirfd, segs[keep_last], MLG_SEAL_OFFSET, MLG_DATA_OFFSET, err, dir);
-        }
-        if (rc) {
-            REPORT(" %s", err);
-            goto out;
-        }
-    }
-    if (mlg__fsync(dirfd) < 0) {
-        rc = MAPLOG_EIO;
-        REPORT(" %s: fsync of the directory failed: %s", dir, strerror(errno));
-        goto out;
-    }
-    mlg__close(lockfd); /* maplog_open takes it again */
-    lockfd = -1;
     maplog_options *o;
     maplog *log;
     maplog_options_create(&o);
@@ -278,18 +184,74 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
     maplog_options_set(o, MAPLOG_OPT_STRICT_RECOVERY, 0);
     maplog_options_set(o, MAPLOG_OPT_PREFAULT, 0);
     maplog_options_set(o, MAPLOG_OPT_DURABILITY, MAPLOG_DURABILITY_NONE);
-    rc = maplog_open(&log, dir, o);
+    int rc = maplog_open(&log, dir, o);
     maplog_options_free(o);
     if (rc) {
-        REPORT(" Reopening failed: %s", maplog_last_open_error());
+        mlg__report_add(rep, " Reopening failed: %s", maplog_last_open_error());
+        return rc;
+    }
+    mlg__report_add(rep, " Recovery: %s.", maplog_recovery_report(log));
+    if ((rc = maplog_close(log)))
+        mlg__report_add(rep, " Closing failed: %s", maplog_errmsg(NULL));
+    return rc;
+}
+
+int maplog_recover(const char *dir, int flags, char *report, size_t report_len, int64_t *dropped)
+{
+    int dirfd = -1, lockfd = -1, rc, apply = (flags & MAPLOG_RECOVER_APPLY) != 0;
+    uint64_t *segs = NULL;
+    size_t n = 0;
+    char err[MLG_ERRMSG_MAX], buf[2048] = "";
+    mlg__report rep;
+    cut c;
+    mlg__report_init(&rep, buf, sizeof buf);
+    if (dropped)
+        *dropped = -1;
+    if (!dir)
+        return MAPLOG_EINVAL;
+    if ((rc = mlg__logdir_open(dir, &dirfd, &segs, &n, err))) {
+        mlg__report_add(&rep, "%s", err);
         goto out;
     }
-    REPORT(" Recovery: %s.", maplog_recovery_report(log));
-    if ((rc = maplog_close(log)))
-        REPORT(" Closing failed: %s", maplog_errmsg(NULL));
+    if (apply && (rc = mlg__lock_take(dirfd, dir, 0640, &lockfd, err))) {
+        mlg__report_add(&rep, "%s%s", err, rc == MAPLOG_ELOCKED ? "; stop it first" : "");
+        goto out;
+    }
+    if ((rc = find_cut(dirfd, dir, segs, n, &c, err))) {
+        mlg__report_add(&rep, "%s", err);
+        goto out;
+    }
+    if (dropped)
+        *dropped = c.seg == n ? 0 : c.dropped;
+    if (c.seg == n) {
+        mlg__report_add(&rep, "nothing to do: every segment is valid");
+        goto out;
+    }
+    if (c.before_seg && c.seg == 0) {
+        rc = MAPLOG_ECORRUPT;
+        mlg__report_add(&rep,
+                        "%s; the first segment is unreadable, so there is no valid prefix to keep",
+                        c.why);
+        goto out;
+    }
+    report_plan(&rep, &c, n, apply);
+    if (!apply)
+        goto out;
+    if ((rc = apply_cut(dirfd, dir, segs, n, &c, err))) {
+        mlg__report_add(&rep, " %s", err);
+        goto out;
+    }
+    if (mlg__fsync(dirfd) < 0) {
+        rc = MAPLOG_EIO;
+        mlg__report_add(&rep, " %s: fsync of the directory failed: %s", dir, strerror(errno));
+        goto out;
+    }
+    mlg__close(lockfd); /* maplog_open takes it again */
+    lockfd = -1;
+    rc = reopen(dir, &rep);
 out:
     if (report && report_len)
-        snprintf(report, report_len, "%s", rep);
+        snprintf(report, report_len, "%s", buf);
     if (lockfd >= 0)
         mlg__close(lockfd);
     if (dirfd >= 0)

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <linux/membarrier.h>
@@ -95,6 +94,50 @@ static void free_handle(struct maplog *log)
     free(log);
 }
 
+/* A handle with nothing open yet (*out NULL only when out of memory): from here on,
+ * everything the failure path of maplog_open releases is valid. */
+static int new_handle(struct maplog **out, const char *dir, const maplog_options *opts, char *err)
+{
+    struct maplog *log = *out = calloc(1, sizeof *log);
+    if (!log)
+        return mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+    log->dirfd = log->lockfd = -1;
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_mutex_init(&log->sync_mu, NULL);
+    pthread_mutex_init(&log->bias_mu, NULL);
+    mlg__bias_init();
+    pthread_cond_init(&log->bg_cv, NULL);
+    pthread_cond_init(&log->spare_cv, NULL);
+    pthread_cond_init(&log->prep_cv, NULL);
+    pthread_cond_init(&log->pop_cv, NULL);
+    if (!(log->dir = strdup(dir)))
+        return mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+    if (opts)
+        log->opt = *opts;
+    else
+        mlg__options_default(&log->opt);
+    log->max_payload = (uint64_t)log->opt.segment_size - MLG_DATA_OFFSET - MLG_REC_HEADER_SIZE;
+    if (log->max_payload > MLG_REC_LEN_MASK)
+        log->max_payload = MLG_REC_LEN_MASK;
+    return 0;
+}
+
+/* Start the spare-making, pre-faulting and background threads (stop_threads stops those
+ * that started). */
+static int start_threads(struct maplog *log, char *err)
+{
+    if (pthread_create(&log->maker, NULL, mlg__maker_main, log) != 0)
+        return mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the spare-making thread", log->dir);
+    log->maker_started = 1;
+    if (pthread_create(&log->prep, NULL, mlg__prefault_main, log) != 0)
+        return mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the pre-faulting thread", log->dir);
+    log->prep_started = 1;
+    if (pthread_create(&log->bg, NULL, mlg__bg_main, log) != 0)
+        return mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the background thread", log->dir);
+    log->bg_started = 1;
+    return 0;
+}
+
 int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
 {
     int rc = 0;
@@ -105,33 +148,8 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
         goto fail;
     }
     *out = NULL;
-    log = calloc(1, sizeof *log);
-    if (!log) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+    if ((rc = new_handle(&log, dir, opts, err)))
         goto fail;
-    }
-    /* everything the failure path releases is valid from here on */
-    log->dirfd = log->lockfd = -1;
-    pthread_mutex_init(&log->mu, NULL);
-    pthread_mutex_init(&log->sync_mu, NULL);
-    pthread_mutex_init(&log->bias_mu, NULL);
-    mlg__bias_init();
-    pthread_cond_init(&log->bg_cv, NULL);
-    pthread_cond_init(&log->spare_cv, NULL);
-    pthread_cond_init(&log->prep_cv, NULL);
-    pthread_cond_init(&log->pop_cv, NULL);
-    if (!(log->dir = strdup(dir))) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
-        goto fail;
-    }
-    if (opts)
-        log->opt = *opts;
-    else
-        mlg__options_default(&log->opt);
-    log->max_payload = (uint64_t)log->opt.segment_size - MLG_DATA_OFFSET - MLG_REC_HEADER_SIZE;
-    if (log->max_payload > MLG_REC_LEN_MASK)
-        log->max_payload = MLG_REC_LEN_MASK;
-
     if (log->opt.create && make_dir(dir, (mode_t)log->opt.file_mode) < 0) {
         rc = mlg__errf(err, MAPLOG_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
         goto fail;
@@ -142,45 +160,16 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
                        "%s: cannot open directory: %s", dir, strerror(errno));
         goto fail;
     }
-    log->lockfd = mlg__openat(log->dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                              (mode_t)log->opt.file_mode);
-    if (log->lockfd < 0) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s%s", dir, MLG_LOCK_NAME,
-                       strerror(errno),
-                       errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
+    if ((rc = mlg__lock_take(log->dirfd, dir, (mode_t)log->opt.file_mode, &log->lockfd, err)))
         goto fail;
-    }
-    if (mlg__flock(log->lockfd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EWOULDBLOCK)
-            rc = mlg__errf(err, MAPLOG_ELOCKED,
-                           "%s/%s: another process has this log open for writing", dir,
-                           MLG_LOCK_NAME);
-        else
-            rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot lock (flock): %s", dir, MLG_LOCK_NAME,
-                           strerror(errno));
-        goto fail;
-    }
     if ((rc = mlg__recover(log))) {
         memcpy(err, mlg__werr, sizeof err);
         goto fail;
     }
     /* The opening thread owns the first segment: appends usually come from it. */
     atomic_store(&atomic_load(&log->cur)->owner, mlg__bias_grant(log));
-    if (pthread_create(&log->maker, NULL, mlg__maker_main, log) != 0) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the spare-making thread", dir);
+    if ((rc = start_threads(log, err)))
         goto fail;
-    }
-    log->maker_started = 1;
-    if (pthread_create(&log->prep, NULL, mlg__prefault_main, log) != 0) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the pre-faulting thread", dir);
-        goto fail;
-    }
-    log->prep_started = 1;
-    if (pthread_create(&log->bg, NULL, mlg__bg_main, log) != 0) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the background thread", dir);
-        goto fail;
-    }
-    log->bg_started = 1;
     *out = log;
     return 0;
 fail:

@@ -82,11 +82,52 @@ static int all_zero(const uint8_t *map, uint64_t size)
     return mlg__high_water(map, size, 0) == 0;
 }
 
+/* Step 2 for an archived segment: sealed by construction; its header gives the record
+ * count and the log id. */
+static int check_archived(struct maplog *log, const char *name, uint64_t first, uint64_t count,
+                          uint64_t next_first, int have_id, const uint8_t id[16])
+{
+    if (!have_id)
+        memcpy(log->log_id, id, 16);
+    else if (memcmp(log->log_id, id, 16) != 0)
+        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+                         "%s/%sz: offset 72: log id differs from the log's other segments",
+                         log->dir, name);
+    else if (first + count != next_first)
+        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+                         "%s/%sz: archived with %" PRIu64
+                         " records, but the next segment starts at seq %" PRIu64,
+                         log->dir, name, count, next_first);
+    return 0;
+}
+
+/* Seal segment name now: its records r reach exactly the next segment's first seq. */
+static int seal_now(struct maplog *log, mlg__report *rep, const char *name, int fd, uint8_t *map,
+                    uint64_t size, uint64_t first, const mlg__scan_result *r)
+{
+    mlg__seal seal;
+    uint64_t hw = mlg__high_water(map, size, r->end);
+    if (hw > r->end)
+        memset(map + r->end, 0, hw - r->end);
+    if (mlg__fdatasync(fd) < 0) /* data first, then the seal */
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync before sealing failed: %s",
+                         log->dir, name, strerror(errno));
+    mlg__seal_fill(&seal, first, r->count, r->end, r->last_ts, mlg__digest(map, r->end),
+                   mlg__now_ns());
+    memcpy(map + MLG_SEAL_OFFSET, &seal, sizeof seal);
+    log->rec_info[MAPLOG_RECOVERY_SEALED]++;
+    mlg__report_add(rep, "%ssealed %s (left unsealed)", rep->len ? "; " : "", name);
+    if (mlg__fdatasync(fd) < 0)
+        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync after sealing failed: %s",
+                         log->dir, name, strerror(errno));
+    return 0;
+}
+
 /* Step 2 for segment name (not the last): sealed, or sealable, and followed by next_first.
  * *cut is set when it is unsealed and its records end before next_first: a torn tail that
  * spans a rollover (a power loss before the seal), for the caller to judge. */
-static int check_old(struct maplog *log, const char *name, uint64_t first, uint64_t next_first,
-                     int have_id, int *cut)
+static int check_old(struct maplog *log, mlg__report *rep, const char *name, uint64_t first,
+                     uint64_t next_first, int have_id, int *cut)
 {
     int fd = -1, rc = 0;
     uint64_t size;
@@ -94,25 +135,11 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
     mlg__seal seal;
     uint64_t last_ts, bytes, count;
     uint8_t id[16];
-    if (mlg__seg_sealed_info(log->dirfd, first, &last_ts, &bytes, &count, id) == 2) {
-        /* archived: sealed by construction; its header gives the count and the log id */
-        if (!have_id)
-            memcpy(log->log_id, id, 16);
-        else if (memcmp(log->log_id, id, 16) != 0)
-            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
-                           "%s/%sz: offset 72: log id differs from the log's other segments",
-                           log->dir, name);
-        else if (first + count != next_first)
-            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
-                           "%s/%sz: archived with %" PRIu64
-                           " records, but the next segment starts at seq %" PRIu64,
-                           log->dir, name, count, next_first);
-        return rc;
-    }
+    if (mlg__seg_sealed_info(log->dirfd, first, &last_ts, &bytes, &count, id) == 2)
+        return check_archived(log, name, first, count, next_first, have_id, id);
     if ((rc = open_checked(log, first, have_id, &fd, &size, &map)))
         goto out;
-    int sv = mlg__seal_read(map, size, first, &seal);
-    if (sv == 1) {
+    if (mlg__seal_read(map, size, first, &seal) == 1) {
         if (first + seal.record_count != next_first)
             rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                            "%s/%s: offset 520: sealed with %" PRIu64
@@ -126,35 +153,16 @@ static int check_old(struct maplog *log, const char *name, uint64_t first, uint6
      * way: the records either make the next segment follow, or they do not.  */
     mlg__scan_result r;
     mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
-    if (first + r.count < next_first) {
+    if (first + r.count < next_first)
         *cut = 1;
-        goto out;
-    }
-    if (first + r.count != next_first) {
+    else if (first + r.count != next_first)
         rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
                        "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                        " in an unsealed segment, but the next segment starts at seq %" PRIu64,
                        log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
                        next_first);
-        goto out;
-    }
-    uint64_t hw = mlg__high_water(map, size, r.end);
-    if (hw > r.end)
-        memset(map + r.end, 0, hw - r.end);
-    if (mlg__fdatasync(fd) < 0) { /* data first, then the seal */
-        rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync before sealing failed: %s",
-                       log->dir, name, strerror(errno));
-        goto out;
-    }
-    mlg__seal_fill(&seal, first, r.count, r.end, r.last_ts, mlg__digest(map, r.end), mlg__now_ns());
-    memcpy(map + MLG_SEAL_OFFSET, &seal, sizeof seal);
-    log->rec_info[MAPLOG_RECOVERY_SEALED]++;
-    snprintf(log->rec_report + strlen(log->rec_report),
-             sizeof log->rec_report - strlen(log->rec_report), "%ssealed %s (left unsealed)",
-             log->rec_report[0] ? "; " : "", name);
-    if (mlg__fdatasync(fd) < 0)
-        rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync after sealing failed: %s", log->dir,
-                       name, strerror(errno));
+    else
+        rc = seal_now(log, rep, name, fd, map, size, first, &r);
 out:
     if (map)
         mlg__munmap(map, size);
@@ -163,134 +171,147 @@ out:
     return rc;
 }
 
-/* Keep the bytes [from, to) of segment name in "<name>.tail-<from>" in the log directory. */
-static int save_tail(struct maplog *log, const char *name, const uint8_t *map, uint64_t from,
-                     uint64_t to)
+/* The last segment, open read-write, and what its scan found (steps 3 and 4). */
+typedef struct last_seg {
+    const char *name;
+    uint64_t first, size;
+    int fd;
+    uint8_t *map;
+    mlg__scan_result r;
+    uint64_t hw; /* end of the non-zero bytes past the records */
+    int have_ck, sealed;
+    mlg__checkpoint ck;
+    mlg__seal seal;
+} last_seg;
+
+/* Scan the last segment; record and report what was found and what will be cut. */
+static void scan_last(struct maplog *log, mlg__report *rep, last_seg *l)
 {
-    char side[64];
-    snprintf(side, sizeof side, "%s.tail-%" PRIu64, name, from);
-    int fd = mlg__openat(log->dirfd, side, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                         (mode_t)log->opt.file_mode);
-    if (fd < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot save the cut tail: %s", log->dir,
-                         side, strerror(errno));
-    const char *what = mlg__write_all(fd, map + from, (size_t)(to - from)) < 0 ? "write"
-                       : mlg__fsync(fd) < 0                                    ? "fsync"
-                                                                               : NULL;
-    int e = errno;
-    mlg__close(fd);
-    if (what)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: saving the cut tail failed (%s): %s",
-                         log->dir, side, what, strerror(e));
-    snprintf(log->rec_report + strlen(log->rec_report),
-             sizeof log->rec_report - strlen(log->rec_report),
-             "; valid records followed the damage: the %" PRIu64 " bytes cut are kept in %s",
-             to - from, side);
-    log->dir_dirty = 1;
+    mlg__scan_result *r = &l->r;
+    mlg__scan(l->map, l->size, MLG_DATA_OFFSET, l->first, l->size, r);
+    l->have_ck = mlg__ckpt_best(l->map, l->size, l->first, &l->ck);
+    l->sealed = mlg__seal_read(l->map, l->size, l->first, &l->seal) == 1;
+    l->hw = mlg__high_water(l->map, l->size, r->end);
+    int clean = l->have_ck && l->ck.state == MLG_STATE_CLOSED && l->ck.end_offset == r->end &&
+                l->hw == r->end;
+    log->rec_info[MAPLOG_RECOVERY_CLEAN] = clean;
+    log->rec_info[MAPLOG_RECOVERY_RECORDS] = (int64_t)r->count;
+    if (l->hw > r->end) {
+        log->rec_info[MAPLOG_RECOVERY_CUT_OFFSET] = (int64_t)r->end;
+        log->rec_info[MAPLOG_RECOVERY_CUT_BYTES] = (int64_t)(l->hw - r->end);
+    }
+    mlg__report_add(rep, "%s%s; %" PRIu64 " records in the last segment %s", rep->len ? "; " : "",
+                    clean ? "clean shutdown" : "crash recovery", r->count, l->name);
+    if (l->hw > r->end)
+        mlg__report_add(rep, "; cut a torn tail of %" PRIu64 " bytes at offset %" PRIu64 " (%s)",
+                        l->hw - r->end, r->end, mlg__rec_status_str(r->stop));
+}
+
+/* MAPLOG_OPT_STRICT_RECOVERY: the cut must not drop what a checkpoint or seal promised. */
+static int refuse_synced_loss(struct maplog *log, const last_seg *l)
+{
+    const mlg__scan_result *r = &l->r;
+    if (l->have_ck && (l->ck.end_offset > r->end || l->ck.record_count > r->count))
+        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+                         "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
+                         ", but the checkpoint says %" PRIu64 " records up to offset %" PRIu64
+                         " were synced; refusing to drop them (maplog recover --apply "
+                         "truncates here)",
+                         log->dir, l->name, r->end, mlg__rec_status_str(r->stop),
+                         l->first + r->count, l->ck.record_count, l->ck.end_offset);
+    if (l->sealed && (l->seal.end_offset != r->end || l->seal.record_count != r->count))
+        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+                         "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
+                         ", but the segment is sealed with %" PRIu64 " records",
+                         log->dir, l->name, r->end, mlg__rec_status_str(r->stop),
+                         l->first + r->count, l->seal.record_count);
     return 0;
 }
 
-/* Step 3 and 4: the last segment becomes the current one. */
-static int recover_last(struct maplog *log, const char *name, uint64_t first, int have_id)
+/* Cut the last segment at its scan's end: keep the cut bytes when valid records followed
+ * the damage, then zero them and sync. */
+static int cut_last(struct maplog *log, mlg__report *rep, last_seg *l)
 {
-    int rc, fd = -1;
-    uint64_t size = 0;
-    uint8_t *map = NULL;
-    mlg__wseg *s = NULL;
-    if ((rc = open_checked(log, first, have_id, &fd, &size, &map)))
-        goto fail;
-
-    mlg__scan_result r;
-    mlg__checkpoint ck;
-    mlg__seal seal;
-    mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
-    int have_ck = mlg__ckpt_best(map, size, first, &ck);
-    int sealed = mlg__seal_read(map, size, first, &seal) == 1;
-    uint64_t hw0 = mlg__high_water(map, size, r.end);
-    int clean = have_ck && ck.state == MLG_STATE_CLOSED && ck.end_offset == r.end && hw0 == r.end;
-    log->rec_info[MAPLOG_RECOVERY_CLEAN] = clean;
-    log->rec_info[MAPLOG_RECOVERY_RECORDS] = (int64_t)r.count;
-    if (hw0 > r.end) {
-        log->rec_info[MAPLOG_RECOVERY_CUT_OFFSET] = (int64_t)r.end;
-        log->rec_info[MAPLOG_RECOVERY_CUT_BYTES] = (int64_t)(hw0 - r.end);
-    }
-    snprintf(log->rec_report + strlen(log->rec_report),
-             sizeof log->rec_report - strlen(log->rec_report),
-             "%s%s; %" PRIu64 " records in the last segment %s", log->rec_report[0] ? "; " : "",
-             clean ? "clean shutdown" : "crash recovery", r.count, name);
-    if (hw0 > r.end)
-        snprintf(log->rec_report + strlen(log->rec_report),
-                 sizeof log->rec_report - strlen(log->rec_report),
-                 "; cut a torn tail of %" PRIu64 " bytes at offset %" PRIu64 " (%s)", hw0 - r.end,
-                 r.end, mlg__rec_status_str(r.stop));
-    if (log->opt.strict_recovery) {
-        if (have_ck && (ck.end_offset > r.end || ck.record_count > r.count)) {
-            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
-                           "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
-                           ", but the checkpoint says %" PRIu64 " records up to offset %" PRIu64
-                           " were synced; refusing to drop them (maplog recover --apply "
-                           "truncates here)",
-                           log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
-                           ck.record_count, ck.end_offset);
-            goto fail;
-        }
-        if (sealed && (seal.end_offset != r.end || seal.record_count != r.count)) {
-            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
-                           "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
-                           ", but the segment is sealed with %" PRIu64 " records",
-                           log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
-                           seal.record_count);
-            goto fail;
-        }
-    }
-    uint64_t hw = mlg__high_water(map, size, r.end);
-    if (r.stop == MLG_REC_BADCRC) {
+    const mlg__scan_result *r = &l->r;
+    if (r->stop == MLG_REC_BADCRC) {
         /* A damaged record whose successor is valid: after a power loss that is writes
          * reaching the disk out of order (nothing past the checkpoint was promised); after
          * a process crash it cannot happen, so it is damage.  Either way the bytes are cut
          * from the log -- but kept in a file beside it, never dropped silently. */
         mlg__rec_view bad = {0}, next;
-        mlg__rec_check(map, size, r.end, first + r.count, &bad);
-        if (mlg__rec_check(map, size, r.end + bad.size, first + r.count + 1, &next) == MLG_REC_OK) {
-            if ((rc = save_tail(log, name, map, r.end, hw)))
-                goto fail;
+        mlg__rec_check(l->map, l->size, r->end, l->first + r->count, &bad);
+        if (mlg__rec_check(l->map, l->size, r->end + bad.size, l->first + r->count + 1, &next) ==
+            MLG_REC_OK) {
+            char side[64];
+            uint64_t saved;
+            int rc = mlg__save_tail(log->dirfd, log->dir, l->name, r->end, l->hw,
+                                    (int)log->opt.file_mode, side, &saved, mlg__werr);
+            if (rc)
+                return rc;
+            mlg__report_add(rep,
+                            "; valid records followed the damage: the %" PRIu64
+                            " bytes cut are kept in %s",
+                            saved, side);
+            log->dir_dirty = 1;
             log->rec_info[MAPLOG_RECOVERY_SAVED_TAIL] = 1;
         }
     }
-    if (hw > r.end) {
-        memset(map + r.end, 0, hw - r.end);
-        uint64_t from = r.end & ~(uint64_t)4095;
-        if (mlg__msync(map + from, hw - from, MS_SYNC) < 0) {
-            rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync after zeroing the tail: %s",
-                           log->dir, name, strerror(errno));
-            goto fail;
-        }
+    if (l->hw > r->end) {
+        memset(l->map + r->end, 0, l->hw - r->end);
+        uint64_t from = r->end & ~(uint64_t)4095;
+        if (mlg__msync(l->map + from, l->hw - from, MS_SYNC) < 0)
+            return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync after zeroing the tail: %s",
+                             log->dir, l->name, strerror(errno));
     }
-    if (!(s = calloc(1, sizeof *s))) {
-        rc = mlg__errf(mlg__werr, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
-        goto fail;
-    }
-    s->fd = fd;
-    s->map = map;
-    s->size = size;
-    s->first_seq = first;
-    memcpy(s->name, name, MLG_SEG_NAME_LEN + 1);
-    s->synced_end = s->flushed_end = MLG_DATA_OFFSET; /* sync what we found, once */
-    s->ckpt_gen = have_ck ? ck.generation : 0;
-    atomic_store(&s->resv, (r.count << 32) | r.end | (sealed ? MLG_RESV_FULL : 0));
-    mlg__arm_flush(log, s, r.end);
-    atomic_store(&log->cur, s);
-    fd = -1;
-    map = NULL;
-    if ((rc = mlg__sync_range(log, s, r.end, r.count, r.last_ts, MLG_STATE_OPEN)))
-        return rc; /* s is owned by log->cur now; maplog_open frees it */
-    atomic_store(&log->durable, first + r.count);
     return 0;
-fail:
-    if (map)
-        mlg__munmap(map, size);
-    if (fd >= 0)
-        mlg__close(fd);
+}
+
+/* The last segment becomes the current one, its mapping and descriptor owned by log->cur
+ * from here (l->map and l->fd are cleared), and what was found is synced once. */
+static int make_current(struct maplog *log, last_seg *l)
+{
+    const mlg__scan_result *r = &l->r;
+    mlg__wseg *s = calloc(1, sizeof *s);
+    if (!s)
+        return mlg__errf(mlg__werr, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
+    s->fd = l->fd;
+    s->map = l->map;
+    s->size = l->size;
+    s->first_seq = l->first;
+    memcpy(s->name, l->name, MLG_SEG_NAME_LEN + 1);
+    s->synced_end = s->flushed_end = MLG_DATA_OFFSET; /* sync what we found, once */
+    s->ckpt_gen = l->have_ck ? l->ck.generation : 0;
+    atomic_store(&s->resv, (r->count << 32) | r->end | (l->sealed ? MLG_RESV_FULL : 0));
+    mlg__arm_flush(log, s, r->end);
+    atomic_store(&log->cur, s);
+    l->fd = -1;
+    l->map = NULL;
+    int rc = mlg__sync_range(log, s, r->end, r->count, r->last_ts, MLG_STATE_OPEN);
+    if (rc)
+        return rc; /* s is owned by log->cur now; maplog_open frees it */
+    atomic_store(&log->durable, l->first + r->count);
+    return 0;
+}
+
+/* Step 3 and 4: the last segment becomes the current one. */
+static int recover_last(struct maplog *log, mlg__report *rep, const char *name, uint64_t first,
+                        int have_id)
+{
+    last_seg l = {.name = name, .first = first, .fd = -1};
+    int rc;
+    if ((rc = open_checked(log, first, have_id, &l.fd, &l.size, &l.map)))
+        goto out;
+    scan_last(log, rep, &l);
+    if (log->opt.strict_recovery && (rc = refuse_synced_loss(log, &l)))
+        goto out;
+    if ((rc = cut_last(log, rep, &l)))
+        goto out;
+    rc = make_current(log, &l);
+out:
+    if (l.map)
+        mlg__munmap(l.map, l.size);
+    if (l.fd >= 0)
+        mlg__close(l.fd);
     return rc;
 }
 
@@ -307,9 +328,10 @@ static int claims_durable(struct maplog *log, uint64_t first)
 /* The records of segment seqs[i] end before seqs[i+1] begins, and it is unsealed: a torn
  * tail across a rollover.  Fine if no later segment holds durable records (nothing
  * promised is lost); they are set aside as "<name>.tail-0", never deleted. */
-static int cut_after(struct maplog *log, const uint64_t *seqs, size_t i, size_t n)
+static int cut_after(struct maplog *log, mlg__report *rep, const uint64_t *seqs, size_t i, size_t n)
 {
-    char name[32], aside[48];
+    char name[32], aside[64];
+    int rc;
     for (size_t j = i + 1; j < n; j++) {
         mlg__seg_name(name, seqs[j]);
         if (log->opt.strict_recovery && claims_durable(log, seqs[j])) {
@@ -323,15 +345,11 @@ static int cut_after(struct maplog *log, const uint64_t *seqs, size_t i, size_t 
     }
     for (size_t j = i + 1; j < n; j++) {
         mlg__seg_name(name, seqs[j]);
-        snprintf(aside, sizeof aside, "%s.tail-0", name);
-        if (mlg__renameat(log->dirfd, name, log->dirfd, aside) < 0)
-            return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir,
-                             name, aside, strerror(errno));
+        if ((rc = mlg__set_aside(log->dirfd, log->dir, name, aside, mlg__werr)))
+            return rc;
         log->rec_info[MAPLOG_RECOVERY_REMOVED]++;
-        snprintf(log->rec_report + strlen(log->rec_report),
-                 sizeof log->rec_report - strlen(log->rec_report),
-                 "%storn tail across a rollover: set %s aside as %s",
-                 log->rec_report[0] ? "; " : "", name, aside);
+        mlg__report_add(rep, "%storn tail across a rollover: set %s aside as %s",
+                        rep->len ? "; " : "", name, aside);
     }
     log->dir_dirty = 1;
     return 0;
@@ -377,6 +395,8 @@ int mlg__recover(struct maplog *log)
     size_t n = 0, other = 0;
     char name[32];
     int rc;
+    mlg__report rep;
+    mlg__report_init(&rep, log->rec_report, sizeof log->rec_report);
 
     static const char *const spares[] = {MLG_SPARE_NAME, MLG_SPARE2_NAME};
     for (int i = 0; i < 2; i++)
@@ -417,24 +437,24 @@ int mlg__recover(struct maplog *log)
                            log->dir, other);
         } else {
             rc = create_new(log);
-            snprintf(log->rec_report, sizeof log->rec_report, "new log");
+            mlg__report_add(&rep, "new log");
         }
         goto out;
     }
     for (size_t i = 0; i + 1 < n; i++) {
         int cut = 0;
         mlg__seg_name(name, seqs[i]);
-        if ((rc = check_old(log, name, seqs[i], seqs[i + 1], i > 0, &cut)))
+        if ((rc = check_old(log, &rep, name, seqs[i], seqs[i + 1], i > 0, &cut)))
             goto out;
         if (cut) {
-            if ((rc = cut_after(log, seqs, i, n)))
+            if ((rc = cut_after(log, &rep, seqs, i, n)))
                 goto out;
             n = i + 1;
             break;
         }
     }
     mlg__seg_name(name, seqs[n - 1]);
-    rc = recover_last(log, name, seqs[n - 1], n > 1);
+    rc = recover_last(log, &rep, name, seqs[n - 1], n > 1);
 out:
     free(seqs);
     return rc;
