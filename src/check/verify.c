@@ -7,7 +7,6 @@
  * validity rule, and check that the next segment's first sequence number follows.
  */
 #define _GNU_SOURCE
-#define _GNU_SOURCE
 #include "internal.h"
 #include "os.h"
 
@@ -30,6 +29,8 @@ typedef struct vctx {
     maplog_problem_fn fn;
     void *ctx;
     uint64_t problems;
+    int alive; /* a writer holds the log: an unsealed last segment may be mid-append */
+    int quick; /* MAPLOG_VERIFY_QUICK: trust a valid seal's record count */
 } vctx;
 
 static void problem(vctx *c, const char *file, uint64_t off, const char *fmt, ...)
@@ -46,16 +47,105 @@ static void problem(vctx *c, const char *file, uint64_t off, const char *fmt, ..
         c->fn(c->ctx, file, off, what);
 }
 
+/* Bytes the plain segment files take: what progress counts towards. */
+static uint64_t total_bytes(int dirfd, const uint64_t *segs, size_t n)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        char name[32];
+        mlg__seg_name(name, segs[i]);
+        if (mlg__fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            total += (uint64_t)st.st_size;
+    }
+    return total;
+}
+
+/* Does segment v start where the previous one ended, and do its seal and digest hold? */
+static void check_start_and_seal(vctx *c, const mlg__segview *v, uint64_t expect_first)
+{
+    if (expect_first != UINT64_MAX && v->first != expect_first)
+        problem(c, v->name, 0,
+                "starts at seq %" PRIu64 " but the previous segment ends at seq %" PRIu64 " (%s)",
+                v->first, expect_first,
+                v->first > expect_first ? "records missing" : "records overlap");
+    if (v->seal_state < 0)
+        problem(c, v->name, MLG_SEAL_OFFSET, "seal block damaged");
+    if (v->seal_state == 1 && (v->seal.flags & MLG_SEAL_DIGEST)) {
+        uint64_t d = mlg__digest(v->map, v->seal.end_offset);
+        if (d != v->seal.digest)
+            problem(c, v->name, MLG_DATA_OFFSET,
+                    "XXH3 digest of the records is %016" PRIx64 ", the seal says %016" PRIx64, d,
+                    v->seal.digest);
+    }
+}
+
+/* Scan segment v's records, reporting every bad record whose length lets us step over it,
+ * and check the count against the seal and the checkpoint.  Returns the records found. */
+static uint64_t scan_records(vctx *c, const mlg__segview *v, int last)
+{
+    uint64_t off = MLG_DATA_OFFSET, seq = v->first,
+             limit = v->seal_state == 1 ? v->seal.end_offset : v->size, count = 0;
+    for (;;) {
+        mlg__scan_result r;
+        mlg__scan(v->map, v->size, off, seq, limit, &r);
+        count += r.count;
+        seq += r.count;
+        off = r.end;
+        if (r.stop == MLG_REC_OK || off >= limit)
+            break;
+        mlg__rec_view bad;
+        int st = mlg__rec_check(v->map, v->size, off, seq, &bad);
+        if ((st == MLG_REC_EMPTY || (st == MLG_REC_ROLLED && !last)) && v->seal_state != 1)
+            break; /* the end of an unsealed segment */
+        if (v->seal_state != 1 && last) {
+            /* the last segment ends here; what follows is a torn tail, unless a
+             * checkpoint says it was synced */
+            if (v->have_ck && off < v->ck.end_offset)
+                problem(c, v->name, off,
+                        "record seq %" PRIu64 ": %s, inside the synced part (checkpoint: "
+                        "%" PRIu64 " records to offset %" PRIu64 ")",
+                        seq, mlg__rec_status_str(st), v->ck.record_count, v->ck.end_offset);
+            else if (!c->alive)
+                problem(c, v->name, off,
+                        "torn tail: %" PRIu64 " bytes that are not a complete record "
+                        "(%s at seq %" PRIu64 "; recovery cuts them)",
+                        mlg__high_water(v->map, v->size, off) - off, mlg__rec_status_str(st), seq);
+            break;
+        }
+        if (st == MLG_REC_BADCRC)
+            problem(c, v->name, off,
+                    "record seq %" PRIu64 ": CRC mismatch (stored %08x, computed %08x)", seq,
+                    bad.crc_stored, bad.crc_computed);
+        else
+            problem(c, v->name, off, "record seq %" PRIu64 ": %s", seq, mlg__rec_status_str(st));
+        if (st != MLG_REC_BADCRC)
+            break; /* cannot step over a bad length */
+        off += bad.size;
+        seq++;
+        count++;
+    }
+    if (v->seal_state == 1 && count != v->seal.record_count)
+        problem(c, v->name, MLG_SEAL_OFFSET + 8,
+                "the seal says %" PRIu64 " records, %" PRIu64 " found", v->seal.record_count,
+                count);
+    if (v->have_ck && v->seal_state != 1 && v->ck.record_count > count && count == seq - v->first)
+        problem(c, v->name, MLG_CKPT_OFFSET_A,
+                "the checkpoint says %" PRIu64 " records were synced, %" PRIu64 " found",
+                v->ck.record_count, count);
+    return count;
+}
+
 int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progress_fn progress,
                   void *ctx, uint64_t *problems)
 {
     int dirfd, rc;
-    uint64_t *segs = NULL, total = 0, done = 0;
+    uint64_t *segs = NULL, total, done = 0;
     size_t n;
     char err[MLG_ERRMSG_MAX];
-    vctx c = {fn, ctx, 0};
+    vctx c = {fn, ctx, 0, 0, flags & MAPLOG_VERIFY_QUICK};
     uint8_t id[16];
-    int have_id = 0, quick = flags & MAPLOG_VERIFY_QUICK;
+    int have_id = 0;
     if (problems)
         *problems = 0;
     if (!dir)
@@ -64,18 +154,11 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
         mlg__set_open_error(err);
         return rc;
     }
-    int alive = mlg__writer_alive(dirfd);
-    for (size_t i = 0; i < n; i++) {
-        struct stat st;
-        char name[32];
-        mlg__seg_name(name, segs[i]);
-        if (mlg__fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            total += (uint64_t)st.st_size;
-    }
+    c.alive = mlg__writer_alive(dirfd);
+    total = total_bytes(dirfd, segs, n);
     uint64_t expect_first = segs[0];
     for (size_t i = 0; i < n; i++) {
         mlg__segview v;
-        int last = i + 1 == n;
         if ((rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 0, &v, err))) {
             problem(&c, v.name, 0, "%s", err);
             mlg__segview_close(&v);
@@ -91,80 +174,9 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
             memcpy(id, ((const mlg__seg_header *)(const void *)v.map)->log_id, 16);
             have_id = 1;
         }
-        if (expect_first != UINT64_MAX && v.first != expect_first)
-            problem(&c, v.name, 0,
-                    "starts at seq %" PRIu64 " but the previous segment ends at seq %" PRIu64
-                    " (%s)",
-                    v.first, expect_first,
-                    v.first > expect_first ? "records missing" : "records overlap");
-        if (v.seal_state < 0)
-            problem(&c, v.name, MLG_SEAL_OFFSET, "seal block damaged");
-        if (v.seal_state == 1 && (v.seal.flags & MLG_SEAL_DIGEST)) {
-            uint64_t d = mlg__digest(v.map, v.seal.end_offset);
-            if (d != v.seal.digest)
-                problem(&c, v.name, MLG_DATA_OFFSET,
-                        "XXH3 digest of the records is %016" PRIx64 ", the seal says %016" PRIx64,
-                        d, v.seal.digest);
-        }
-        uint64_t count;
-        if (quick && v.seal_state == 1) {
-            count = v.seal.record_count;
-        } else {
-            /* scan, reporting every bad record whose length lets us step over it */
-            uint64_t off = MLG_DATA_OFFSET, seq = v.first,
-                     limit = v.seal_state == 1 ? v.seal.end_offset : v.size;
-            count = 0;
-            for (;;) {
-                mlg__scan_result r;
-                mlg__scan(v.map, v.size, off, seq, limit, &r);
-                count += r.count;
-                seq += r.count;
-                off = r.end;
-                if (r.stop == MLG_REC_OK || off >= limit)
-                    break;
-                mlg__rec_view bad;
-                int st = mlg__rec_check(v.map, v.size, off, seq, &bad);
-                if ((st == MLG_REC_EMPTY || (st == MLG_REC_ROLLED && !last)) && v.seal_state != 1)
-                    break; /* the end of an unsealed segment */
-                if (v.seal_state != 1 && last) {
-                    /* the last segment ends here; what follows is a torn tail, unless a
-                     * checkpoint says it was synced */
-                    if (v.have_ck && off < v.ck.end_offset)
-                        problem(&c, v.name, off,
-                                "record seq %" PRIu64 ": %s, inside the synced part (checkpoint: "
-                                "%" PRIu64 " records to offset %" PRIu64 ")",
-                                seq, mlg__rec_status_str(st), v.ck.record_count, v.ck.end_offset);
-                    else if (!alive)
-                        problem(&c, v.name, off,
-                                "torn tail: %" PRIu64 " bytes that are not a complete record "
-                                "(%s at seq %" PRIu64 "; recovery cuts them)",
-                                mlg__high_water(v.map, v.size, off) - off, mlg__rec_status_str(st),
-                                seq);
-                    break;
-                }
-                if (st == MLG_REC_BADCRC)
-                    problem(&c, v.name, off,
-                            "record seq %" PRIu64 ": CRC mismatch (stored %08x, computed %08x)",
-                            seq, bad.crc_stored, bad.crc_computed);
-                else
-                    problem(&c, v.name, off, "record seq %" PRIu64 ": %s", seq,
-                            mlg__rec_status_str(st));
-                if (st != MLG_REC_BADCRC)
-                    break; /* cannot step over a bad length */
-                off += bad.size;
-                seq++;
-                count++;
-            }
-            if (v.seal_state == 1 && count != v.seal.record_count)
-                problem(&c, v.name, MLG_SEAL_OFFSET + 8,
-                        "the seal says %" PRIu64 " records, %" PRIu64 " found", v.seal.record_count,
-                        count);
-            if (v.have_ck && v.seal_state != 1 && v.ck.record_count > count &&
-                count == seq - v.first)
-                problem(&c, v.name, MLG_CKPT_OFFSET_A,
-                        "the checkpoint says %" PRIu64 " records were synced, %" PRIu64 " found",
-                        v.ck.record_count, count);
-        }
+        check_start_and_seal(&c, &v, expect_first);
+        uint64_t count =
+            c.quick && v.seal_state == 1 ? v.seal.record_count : scan_records(&c, &v, i + 1 == n);
         expect_first = v.first + count;
         done += v.size;
         if (progress)
