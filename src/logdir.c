@@ -627,16 +627,24 @@ int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t 
     return 0;
 }
 
-int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, char *err)
+int mlg__dir_open(const char *dir, int *dirfd, char *err)
 {
     *dirfd = mlg__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (*dirfd < 0)
-        return mlg__errf(err,
-                         errno == ENOENT    ? MAPLOG_ENOENT
-                         : errno == ENOTDIR ? MAPLOG_ENOTLOG
-                                            : MAPLOG_EIO,
-                         "%s: cannot open directory: %s", dir, strerror(errno));
-    int rc = mlg__list_segments(*dirfd, segs, n, NULL, err, dir);
+    if (*dirfd >= 0)
+        return 0;
+    return mlg__errf(err,
+                     errno == ENOENT    ? MAPLOG_ENOENT
+                     : errno == ENOTDIR ? MAPLOG_ENOTLOG
+                                        : MAPLOG_EIO,
+                     "%s: cannot open directory: %s", dir, strerror(errno));
+}
+
+int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, char *err)
+{
+    int rc = mlg__dir_open(dir, dirfd, err);
+    if (rc)
+        return rc;
+    rc = mlg__list_segments(*dirfd, segs, n, NULL, err, dir);
     if (rc == 0 && *n == 0)
         rc = mlg__errf(err, MAPLOG_ENOTLOG, "%s: not a maplog directory (no segment files)", dir);
     if (rc) {

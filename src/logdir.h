@@ -128,6 +128,9 @@ typedef struct mlg__segview {
 int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t *id, int scan,
                       mlg__segview *v, char *err);
 void mlg__segview_close(mlg__segview *v);
+/* Open directory dir: *dirfd, or MAPLOG_ENOENT (missing), MAPLOG_ENOTLOG (not a directory)
+ * or MAPLOG_EIO, with err set.  The one errno-to-code mapping for a log's directory. */
+int mlg__dir_open(const char *dir, int *dirfd, char *err);
 /* Open the log directory dir and list its segments (at least one: else MAPLOG_ENOTLOG).
  * On success *dirfd and *segs (malloc'd) are the caller's. */
 int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, char *err);

@@ -253,6 +253,15 @@ int main(int argc, char **argv)
 
     fifos(base);
 
+    /* a path that is a file, not a directory: the same code from the writer, the reader and
+     * verify */
+    snprintf(d, sizeof d, "%s/a-file", base);
+    write_file(d, "not a log\n");
+    ASSERT_EQ(maplog_open(&log, d, NULL), MAPLOG_ENOTLOG);
+    ASSERT_EQ(maplog_reader_open(&r, d, 0), MAPLOG_ENOTLOG);
+    ASSERT_EQ(maplog_verify(d, 0, NULL, NULL, NULL, NULL), MAPLOG_ENOTLOG);
+    printf("a file where the log should be: %s\n", maplog_last_open_error());
+
     ASSERT_TRUE(same_text(victim, "precious\n"), "the file outside the log was changed");
     t_scratch_done();
     printf("1 passed, 0 failed\n");

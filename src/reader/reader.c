@@ -163,15 +163,8 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
         goto fail;
     }
     r->fd = -1;
-    r->dirfd = mlg__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (r->dirfd < 0) {
-        rc = mlg__errf(err,
-                       errno == ENOENT    ? MAPLOG_ENOENT
-                       : errno == ENOTDIR ? MAPLOG_ENOTLOG
-                                          : MAPLOG_EIO,
-                       "%s: cannot open directory: %s", dir, strerror(errno));
+    if ((rc = mlg__dir_open(dir, &r->dirfd, err)))
         goto fail;
-    }
     if ((rc = mlg__reader_refresh_list(r))) {
         memcpy(err, r->err, sizeof err);
         goto fail;

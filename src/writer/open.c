@@ -154,12 +154,8 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
         rc = mlg__errf(err, MAPLOG_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
         goto fail;
     }
-    log->dirfd = mlg__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (log->dirfd < 0) {
-        rc = mlg__errf(err, errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
-                       "%s: cannot open directory: %s", dir, strerror(errno));
+    if ((rc = mlg__dir_open(dir, &log->dirfd, err)))
         goto fail;
-    }
     if ((rc = mlg__lock_take(log->dirfd, dir, (mode_t)log->opt.file_mode, &log->lockfd, err)))
         goto fail;
     if ((rc = mlg__recover(log))) {
