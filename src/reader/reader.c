@@ -245,7 +245,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         mlg__rec_view v;
         int st = mlg__rec_check(r->map, r->size, r->off, r->seq, &v);
         if (st == MLG_REC_OK) {
-            mlg__index_note(r, r->off, r->seq, v.ts);
+            mlg__index_note(r, r->off, r->seq, v.ts, v.size);
             /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are
              * page-cache pages behind a read-only private mapping; touching them again
              * (a seek back) just maps them again, so earlier pointers stay valid. */

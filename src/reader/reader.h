@@ -38,8 +38,24 @@ struct maplog_reader {
     char err[MLG_ERRMSG_MAX];
 };
 
-/* seek.c */
-void mlg__index_note(maplog_reader *r, uint64_t off, uint64_t seq, uint64_t ts);
+/* seek.c: add an index entry (the slow path of mlg__index_note) */
+void mlg__index_add(maplog_reader *r, uint64_t off, uint64_t seq);
+
+/* Extend the index when plain reading walks past its end: every record replay returns
+ * passes here, so it is inline in reader.c's loop, and only every 64th record leaves it.
+ * size: the bytes the record at off occupies. */
+static inline void mlg__index_note(maplog_reader *r, uint64_t off, uint64_t seq, uint64_t ts,
+                                   uint64_t size)
+{
+    if (r->ix_done || off != r->ix_off || seq != r->ix_seq)
+        return;
+    if ((seq - r->first) % IX_EVERY == 0)
+        mlg__index_add(r, off, seq);
+    r->ix_off = off + size;
+    r->ix_seq = seq + 1;
+    if (ts > r->ix_maxts)
+        r->ix_maxts = ts;
+}
 /* reader.c */
 int mlg__reader_map_seg(maplog_reader *r, size_t i);
 int mlg__reader_refresh_list(maplog_reader *r);

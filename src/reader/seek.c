@@ -23,26 +23,17 @@
 #include <unistd.h>
 /* ---- the sparse index ---------------------------------------------------------------- */
 
-void mlg__index_note(maplog_reader *r, uint64_t off, uint64_t seq, uint64_t ts)
+void mlg__index_add(maplog_reader *r, uint64_t off, uint64_t seq)
 {
-    /* extend the index when plain reading walks past its end */
-    if (r->ix_done || off != r->ix_off || seq != r->ix_seq)
-        return;
-    if ((seq - r->first) % IX_EVERY == 0) {
-        if (r->nix == r->cap_ix) {
-            size_t nc = r->cap_ix ? 2 * r->cap_ix : 256;
-            ix_ent *n = realloc(r->ix, nc * sizeof *n);
-            if (!n)
-                return; /* the index is an accelerator; without memory we walk */
-            r->ix = n;
-            r->cap_ix = nc;
-        }
-        r->ix[r->nix++] = (ix_ent){off, seq, r->ix_maxts};
+    if (r->nix == r->cap_ix) {
+        size_t nc = r->cap_ix ? 2 * r->cap_ix : 256;
+        ix_ent *n = realloc(r->ix, nc * sizeof *n);
+        if (!n)
+            return; /* the index is an accelerator; without memory we walk */
+        r->ix = n;
+        r->cap_ix = nc;
     }
-    r->ix_off = off + mlg__rec_word_size(mlg__rec_word(r->map, off));
-    r->ix_seq = seq + 1;
-    if (ts > r->ix_maxts)
-        r->ix_maxts = ts;
+    r->ix[r->nix++] = (ix_ent){off, seq, r->ix_maxts};
 }
 
 /* Extend the index until it covers stop_seq or a timestamp >= stop_ts, or the end. */
@@ -59,7 +50,7 @@ static void index_build(maplog_reader *r, uint64_t stop_seq, uint64_t stop_ts)
             break; /* end for now; next() judges what is there */
         uint64_t ts;
         memcpy(&ts, r->map + off + 8, 8);
-        mlg__index_note(r, off, r->ix_seq, ts);
+        mlg__index_note(r, off, r->ix_seq, ts, size);
     }
 }
 
