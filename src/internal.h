@@ -5,7 +5,7 @@
  * looking only down (docs/DESIGN.md, "Map of the code"):
  *   base/     the system-call seam, the clock, CRC-32C, error text
  *   format/   the on-disk structs, the record rule, header/seal/checkpoint blocks, scans
- *   logdir.c  the log directory: names, listing, lock probe, segment views, archives
+ *   logdir/   the log directory: names, listing, lock, opening segments, cuts, views
  *   writer/   appending: open, the hot path, spares, durability, retention, recovery
  *   reader/   replay, seek, follow
  *   check/    verify and repair
