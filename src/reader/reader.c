@@ -228,6 +228,10 @@ static int judge_last(maplog_reader *r, int st)
     return MAPLOG_END;
 }
 
+/* One function, a little over the 80 lines the rest keeps to: the fast path (a valid record
+ * in the mapped segment) is its first branch, and the rare ones (the segment's end, the next
+ * segment, a torn tail, damage) follow in the order the format's reading rule gives them
+ * (docs/FORMAT.md, "Reading"), so the rule can be checked against it top to bottom. */
 int maplog_reader_next(maplog_reader *r, maplog_record *rec)
 {
     int rc;
