@@ -5,7 +5,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t page[MLG_DATA_OFFSET];
-    char err[MLG_ERRMSG_MAX];
+    mlg__err err;
     mlg__seal seal;
     mlg__checkpoint ck;
     size_t n = size < sizeof page ? size : sizeof page;
@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(page, 0, sizeof page);
     memcpy(page, data, n);
     /* the header check must hold whatever size the file claims to have */
-    mlg__header_check(page, size, "fuzz", "header", NULL, err);
-    mlg__header_check(page, claimed, "fuzz", "header", page + 48, err);
+    mlg__header_check(page, size, "fuzz", "header", NULL, &err);
+    mlg__header_check(page, claimed, "fuzz", "header", page + 48, &err);
     for (uint64_t fs = 0; fs < 2; fs++) {
         if (mlg__seal_read(page, claimed, fs, &seal) == 1 &&
             (seal.end_offset > claimed || seal.end_offset < MLG_DATA_OFFSET))

@@ -238,9 +238,9 @@ static size_t segments(const char *dir, uint64_t **segs)
 {
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY);
     size_t n;
-    char err[512];
+    mlg__err err;
     ASSERT_TRUE(dirfd >= 0, "%s: %s", dir, strerror(errno));
-    ASSERT_OK(mlg__list_segments(dirfd, segs, &n, NULL, err, dir));
+    ASSERT_OK(mlg__list_segments(dirfd, segs, &n, NULL, &err, dir));
     close(dirfd);
     return n;
 }
@@ -254,13 +254,13 @@ static void archive_path(const char *dir, struct report *rep)
     uint64_t *segs;
     size_t n = segments(dir, &segs);
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-    char err[512];
+    mlg__err err;
     install();
     rep->acked = NSMALL;
     for (size_t i = 0; i + 1 < n; i++) {
-        int rc = mlg__archive_segment(dirfd, dir, segs[i], 1, err);
+        int rc = mlg__archive_segment(dirfd, dir, segs[i], 1, &err);
         if (rc) {
-            fail_with(rep, rc, err);
+            fail_with(rep, rc, err.msg);
             break;
         }
     }
@@ -417,12 +417,13 @@ static void check_archive(const char *dir)
 {
     int stop;
     uint64_t *segs;
-    char err[512];
+    mlg__err err;
     check_writer(dir, NSMALL); /* reopening also clears what an archiving cut short left */
     size_t n = segments(dir, &segs);
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY);
     for (size_t i = 0; i + 1 < n; i++) {
-        ASSERT_TRUE(mlg__archive_segment(dirfd, dir, segs[i], 1, err) == 0, "later pass: %s", err);
+        ASSERT_TRUE(mlg__archive_segment(dirfd, dir, segs[i], 1, &err) == 0, "later pass: %s",
+                    err.msg);
         char name[40];
         struct stat st;
         mlg__seg_name(name, segs[i]);

@@ -61,24 +61,20 @@ const char *maplog_strerror(int code)
     }
 }
 
-int mlg__errf(char *buf, int code, const char *fmt, ...)
+int mlg__fail(mlg__err *e, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, MLG_ERRMSG_MAX, fmt, ap);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
+    e->code = code;
     return code;
 }
 
-static _Thread_local char open_error[MLG_ERRMSG_MAX];
-_Thread_local char mlg__werr[MLG_ERRMSG_MAX];
-
-void mlg__set_open_error(const char *buf)
-{
-    snprintf(open_error, sizeof open_error, "%s", buf);
-}
+_Thread_local mlg__err mlg__tls_err;
+_Thread_local mlg__err mlg__open_err;
 
 const char *maplog_last_open_error(void)
 {
-    return open_error;
+    return mlg__open_err.msg;
 }

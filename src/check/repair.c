@@ -62,7 +62,8 @@ static void judge_seg(const mlg__segview *v, size_t i, int last, uint64_t next_f
 }
 
 /* Find the first place the log stops being valid. */
-static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, cut *c, char *err)
+static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, cut *c,
+                    mlg__err *err)
 {
     uint8_t id[16];
     int have_id = 0;
@@ -83,7 +84,7 @@ static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, 
                 c->before_seg = 1;
                 c->off = 0;
                 c->seq = segs[i];
-                snprintf(c->why, sizeof c->why, "%.400s", v.header_err);
+                snprintf(c->why, sizeof c->why, "%.400s", v.header_err.msg);
             }
             mlg__segview_close(&v);
             continue;
@@ -104,7 +105,7 @@ static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, 
     return 0;
 }
 
-static int zero_range(int dirfd, uint64_t first, uint64_t from, uint64_t to, char *err,
+static int zero_range(int dirfd, uint64_t first, uint64_t from, uint64_t to, mlg__err *err,
                       const char *dir)
 {
     mlg__segmap m;
@@ -116,7 +117,7 @@ static int zero_range(int dirfd, uint64_t first, uint64_t from, uint64_t to, cha
     if (from < to)
         memset(m.map + from, 0, to - from);
     if (mlg__msync(m.map, (size_t)m.size, MS_SYNC) < 0)
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: msync failed: %s", dir, m.name, strerror(errno));
+        rc = mlg__fail(err, MAPLOG_EIO, "%s/%s: msync failed: %s", dir, m.name, strerror(errno));
     mlg__seg_close(&m);
     return rc;
 }
@@ -145,7 +146,7 @@ static void report_plan(mlg__report *rep, const cut *c, size_t n, int apply)
 /* Make the cut c: set later segments aside, then cut inside the segment the log now ends
  * in, keeping the bytes cut (with the segment file's own mode: repair has no options). */
 static int apply_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, const cut *c,
-                     char *err)
+                     mlg__err *err)
 {
     size_t keep_last = c->before_seg ? c->seg - 1 : c->seg;
     char name[32], side[64];
@@ -201,7 +202,8 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
     int dirfd = -1, lockfd = -1, rc, apply = (flags & MAPLOG_RECOVER_APPLY) != 0;
     uint64_t *segs = NULL;
     size_t n = 0;
-    char err[MLG_ERRMSG_MAX], buf[2048] = "";
+    mlg__err err;
+    char buf[2048] = "";
     mlg__report rep;
     cut c;
     mlg__report_init(&rep, buf, sizeof buf);
@@ -209,16 +211,16 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
         *dropped = -1;
     if (!dir)
         return MAPLOG_EINVAL;
-    if ((rc = mlg__logdir_open(dir, &dirfd, &segs, &n, err))) {
-        mlg__report_add(&rep, "%s", err);
+    if ((rc = mlg__logdir_open(dir, &dirfd, &segs, &n, &err))) {
+        mlg__report_add(&rep, "%s", err.msg);
         goto out;
     }
-    if (apply && (rc = mlg__lock_take(dirfd, dir, 0640, &lockfd, err))) {
-        mlg__report_add(&rep, "%s%s", err, rc == MAPLOG_ELOCKED ? "; stop it first" : "");
+    if (apply && (rc = mlg__lock_take(dirfd, dir, 0640, &lockfd, &err))) {
+        mlg__report_add(&rep, "%s%s", err.msg, rc == MAPLOG_ELOCKED ? "; stop it first" : "");
         goto out;
     }
-    if ((rc = find_cut(dirfd, dir, segs, n, &c, err))) {
-        mlg__report_add(&rep, "%s", err);
+    if ((rc = find_cut(dirfd, dir, segs, n, &c, &err))) {
+        mlg__report_add(&rep, "%s", err.msg);
         goto out;
     }
     if (dropped)
@@ -237,8 +239,8 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
     report_plan(&rep, &c, n, apply);
     if (!apply)
         goto out;
-    if ((rc = apply_cut(dirfd, dir, segs, n, &c, err))) {
-        mlg__report_add(&rep, " %s", err);
+    if ((rc = apply_cut(dirfd, dir, segs, n, &c, &err))) {
+        mlg__report_add(&rep, " %s", err.msg);
         goto out;
     }
     if (mlg__fsync(dirfd) < 0) {

@@ -142,7 +142,7 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
     int dirfd, rc;
     uint64_t *segs = NULL, total, done = 0;
     size_t n;
-    char err[MLG_ERRMSG_MAX];
+    mlg__err err;
     vctx c = {fn, ctx, 0, 0, flags & MAPLOG_VERIFY_QUICK};
     uint8_t id[16];
     int have_id = 0;
@@ -150,8 +150,8 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
         *problems = 0;
     if (!dir)
         return MAPLOG_EINVAL;
-    if ((rc = mlg__logdir_open(dir, &dirfd, &segs, &n, err))) {
-        mlg__set_open_error(err);
+    if ((rc = mlg__logdir_open(dir, &dirfd, &segs, &n, &err))) {
+        mlg__open_err = err;
         return rc;
     }
     c.alive = mlg__writer_alive(dirfd);
@@ -159,13 +159,13 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
     uint64_t expect_first = segs[0];
     for (size_t i = 0; i < n; i++) {
         mlg__segview v;
-        if ((rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 0, &v, err))) {
-            problem(&c, v.name, 0, "%s", err);
+        if ((rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 0, &v, &err))) {
+            problem(&c, v.name, 0, "%s", err.msg);
             mlg__segview_close(&v);
             continue;
         }
         if (!v.header_ok) {
-            problem(&c, v.name, 0, "%s", v.header_err);
+            problem(&c, v.name, 0, "%s", v.header_err.msg);
             mlg__segview_close(&v);
             expect_first = UINT64_MAX; /* continuity unknown past here */
             continue;

@@ -33,40 +33,40 @@ void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_i
 }
 
 int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const char *fname,
-                      const uint8_t *expect_id, char *err)
+                      const uint8_t *expect_id, mlg__err *err)
 {
     mlg__seg_header h;
     if (map_size < MLG_DATA_OFFSET)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
+        return mlg__fail(err, MAPLOG_ECORRUPT,
                          "%s/%s: file is %" PRIu64 " bytes, shorter than a segment header page "
                          "(%u)",
                          dir, fname, map_size, MLG_DATA_OFFSET);
     memcpy(&h, map, sizeof h);
     if (memcmp(h.magic, MLG_SEG_MAGIC, 8) != 0)
-        return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad magic, not a maplog segment",
+        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad magic, not a maplog segment",
                          dir, fname);
     uint32_t crc = mlg__crc32c(0, &h, offsetof(mlg__seg_header, header_crc));
     if (crc != h.header_crc)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
+        return mlg__fail(err, MAPLOG_ECORRUPT,
                          "%s/%s: offset 124: segment header CRC mismatch (stored %08x, computed "
                          "%08x)",
                          dir, fname, h.header_crc, crc);
     if (h.version != MAPLOG_FORMAT_VERSION || (h.incompat_flags & ~MLG_INCOMPAT_KNOWN))
-        return mlg__errf(err, MAPLOG_EVERSION,
+        return mlg__fail(err, MAPLOG_EVERSION,
                          "%s/%s: offset 8: format version %u, incompatible flags %08x; this "
                          "library reads version %d",
                          dir, fname, h.version, h.incompat_flags, MAPLOG_FORMAT_VERSION);
     if (h.header_size != MLG_SEG_HEADER_SIZE || h.data_offset != MLG_DATA_OFFSET)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
+        return mlg__fail(err, MAPLOG_ECORRUPT,
                          "%s/%s: offset 12: header size %u / data offset %u not as specified", dir,
                          fname, h.header_size, h.data_offset);
     if (h.segment_size != map_size)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
+        return mlg__fail(err, MAPLOG_ECORRUPT,
                          "%s/%s: offset 24: header says %" PRIu64 " bytes but the file has %" PRIu64
                          " (truncated or extended copy?)",
                          dir, fname, h.segment_size, map_size);
     if (expect_id && memcmp(h.log_id, expect_id, 16) != 0)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
+        return mlg__fail(err, MAPLOG_ECORRUPT,
                          "%s/%s: offset 48: log id differs from the log's other segments (a "
                          "segment of another log?)",
                          dir, fname);

@@ -16,7 +16,7 @@ void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_i
 /* Check the header at the start of a mapping of map_size bytes of file fname.
  * expect_id may be NULL (any id).  0 or MAPLOG_ECORRUPT / MAPLOG_EVERSION with err set. */
 int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const char *fname,
-                      const uint8_t *expect_id, char *err);
+                      const uint8_t *expect_id, mlg__err *err);
 
 /* Copy out the seal block if valid (magic, CRC, first_seq, fields within the segment).
  * Returns 1 valid, 0 absent, -1 present but damaged (or torn by a power loss). */

@@ -60,7 +60,7 @@ static void side_name(char out[64], const char *name, uint64_t from, int k)
 
 /* Create the first free side-file name for (name, from), exclusively. */
 static int side_create(int dirfd, const char *dir, const char *name, uint64_t from, mode_t mode,
-                       char side[64], int *fd, char *err)
+                       char side[64], int *fd, mlg__err *err)
 {
     for (int k = 0; k < MLG_SIDE_TRIES; k++) {
         side_name(side, name, from, k);
@@ -68,18 +68,18 @@ static int side_create(int dirfd, const char *dir, const char *name, uint64_t fr
         if (*fd >= 0)
             return 0;
         if (errno != EEXIST)
-            return mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot save the cut bytes (open): %s", dir,
+            return mlg__fail(err, MAPLOG_EIO, "%s/%s: cannot save the cut bytes (open): %s", dir,
                              side, strerror(errno));
     }
     side_name(side, name, from, 0);
-    return mlg__errf(err, MAPLOG_EIO,
+    return mlg__fail(err, MAPLOG_EIO,
                      "%s/%s: cannot save the cut bytes: it and %d more side files of that name "
                      "exist already (move them away, then retry)",
                      dir, side, MLG_SIDE_TRIES - 1);
 }
 
 int mlg__save_tail(int dirfd, const char *dir, const char *name, uint64_t from, uint64_t to,
-                   int mode, char side[64], uint64_t *saved, char *err)
+                   int mode, char side[64], uint64_t *saved, mlg__err *err)
 {
     uint64_t size;
     struct stat st;
@@ -90,7 +90,7 @@ int mlg__save_tail(int dirfd, const char *dir, const char *name, uint64_t from, 
         return rc;
     if (mode == MLG_MODE_OF_SEGMENT) {
         if (mlg__fstat(in, &st) < 0) {
-            rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: fstat failed: %s", dir, name, strerror(errno));
+            rc = mlg__fail(err, MAPLOG_EIO, "%s/%s: fstat failed: %s", dir, name, strerror(errno));
             goto out;
         }
         mode = (int)(st.st_mode & 07777);
@@ -103,14 +103,14 @@ int mlg__save_tail(int dirfd, const char *dir, const char *name, uint64_t from, 
         size_t want = to - o < sizeof buf ? (size_t)(to - o) : sizeof buf;
         int r = mlg__pread_all(in, buf, want, (off_t)o);
         if (r < 0 || mlg__write_all(out, buf, want) < 0) {
-            rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: saving the cut bytes failed (%s): %s", dir,
+            rc = mlg__fail(err, MAPLOG_EIO, "%s/%s: saving the cut bytes failed (%s): %s", dir,
                            side, r < 0 ? "pread" : "write", strerror(errno));
             goto out;
         }
         o += want;
     }
     if (mlg__fsync(out) < 0)
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: saving the cut bytes failed (fsync): %s", dir, side,
+        rc = mlg__fail(err, MAPLOG_EIO, "%s/%s: saving the cut bytes failed (fsync): %s", dir, side,
                        strerror(errno));
     else
         *saved = to > from ? to - from : 0;
@@ -124,7 +124,7 @@ out:
     return rc;
 }
 
-int mlg__set_aside(int dirfd, const char *dir, const char *name, char aside[64], char *err)
+int mlg__set_aside(int dirfd, const char *dir, const char *name, char aside[64], mlg__err *err)
 {
     struct stat st;
     /* Both callers hold the writer lock: no maplog process creates a name between the
@@ -134,15 +134,15 @@ int mlg__set_aside(int dirfd, const char *dir, const char *name, char aside[64],
         if (mlg__fstatat(dirfd, aside, &st, AT_SYMLINK_NOFOLLOW) == 0)
             continue;
         if (errno != ENOENT)
-            return mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot tell whether it exists (fstatat): %s",
+            return mlg__fail(err, MAPLOG_EIO, "%s/%s: cannot tell whether it exists (fstatat): %s",
                              dir, aside, strerror(errno));
         if (mlg__renameat(dirfd, name, dirfd, aside) < 0)
-            return mlg__errf(err, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", dir, name, aside,
+            return mlg__fail(err, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", dir, name, aside,
                              strerror(errno));
         return 0;
     }
     side_name(aside, name, 0, 0);
-    return mlg__errf(err, MAPLOG_EIO,
+    return mlg__fail(err, MAPLOG_EIO,
                      "%s/%s: cannot set %s aside: it and %d more side files of that name exist "
                      "already (move them away, then retry)",
                      dir, aside, name, MLG_SIDE_TRIES - 1);

@@ -17,7 +17,7 @@ void mlg__seg_name(char out[32], uint64_t first_seq);
 int mlg__parse_seg_name(const char *name, uint64_t *first_seq);
 /* The first_seq of every segment file in dirfd, sorted.  *seqs is malloc'd (free it).
  * *other counts the entries that are neither segments nor maplog's own files. */
-int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, char *err,
+int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, mlg__err *err,
                        const char *dir);
 
 /* A segment file opened and mapped (mlg__seg_open). */
@@ -38,14 +38,14 @@ typedef struct mlg__segmap {
  * open: MAPLOG_ENOENT when no such segment exists, MAPLOG_ECORRUPT for a file that is not a
  * possible segment.  Release with mlg__seg_close(). */
 int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
-                  const uint8_t *expect_id, mlg__segmap *m, char *err);
+                  const uint8_t *expect_id, mlg__segmap *m, mlg__err *err);
 void mlg__seg_close(mlg__segmap *m);
 /* Open the file name in the log directory as a segment is opened: never through a link
  * (O_NOFOLLOW), never waiting on a FIFO or device (O_NONBLOCK), and only a regular file.
  * rw: O_RDWR.  0 with *fd and its *size, or an error with err set (MAPLOG_ENOENT if it does
  * not exist). */
 int mlg__seg_open_file(int dirfd, const char *dir, const char *name, int rw, int *fd,
-                       uint64_t *size, char *err);
+                       uint64_t *size, mlg__err *err);
 
 /* What a segment's header page says, read without mapping the segment (or, archived,
  * inflating it): the one way to read seals and checkpoints of segments not being walked. */
@@ -58,17 +58,17 @@ typedef struct mlg__segpeek {
     mlg__checkpoint ckpt;
     uint8_t log_id[16];
 } mlg__segpeek;
-int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *p, char *err);
+int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *p, mlg__err *err);
 /* Compress sealed segment first_seq into NAME.mlogz (via NAME.mlogz.tmp, fsync, rename),
  * then remove NAME.mlog.  level: zlib level. */
-int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, char *err);
+int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, mlg__err *err);
 /* Is a writer holding the log in dirfd?  A shared lock attempt on the lock file tells,
  * without writing anything; a missing lock file means no writer. */
 int mlg__writer_alive(int dirfd);
 /* Take the writer lock of the log in dirfd: open (creating it with mode) and flock
  * maplog.lock exclusively, without waiting.  0 with *fd holding the lock (closing it
  * releases it), or an error with err set: MAPLOG_ELOCKED when a writer holds it. */
-int mlg__lock_take(int dirfd, const char *dir, mode_t mode, int *fd, char *err);
+int mlg__lock_take(int dirfd, const char *dir, mode_t mode, int *fd, mlg__err *err);
 
 /* ---- the cut's steps (automatic recovery and offline repair) ---- */
 
@@ -90,10 +90,10 @@ void mlg__report_add(mlg__report *r, const char *fmt, ...) __attribute__((format
  * NAME.tail-FROM.1, ... is taken.  0 with side[64] naming it and *saved the bytes copied,
  * or an error with err set and no side file left behind. */
 int mlg__save_tail(int dirfd, const char *dir, const char *name, uint64_t from, uint64_t to,
-                   int mode, char side[64], uint64_t *saved, char *err);
+                   int mode, char side[64], uint64_t *saved, mlg__err *err);
 /* Set segment file name aside: rename it to NAME.tail-0 (or, taken, the first free name
  * of NAME.tail-0.1, ...).  0 with aside[64] naming it, or an error with err set. */
-int mlg__set_aside(int dirfd, const char *dir, const char *name, char aside[64], char *err);
+int mlg__set_aside(int dirfd, const char *dir, const char *name, char aside[64], mlg__err *err);
 
 /* Bytes the segment's file takes (the archive's size if archived), 0 if missing. */
 uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq);
@@ -113,7 +113,7 @@ typedef struct mlg__segview {
     int fd;
     uint8_t *map;
     int header_ok;
-    char header_err[MLG_ERRMSG_MAX];
+    mlg__err header_err;
     int seal_state; /* 1 valid, 0 none, -1 damaged */
     mlg__seal seal;
     mlg__scan_result scan; /* the valid prefix */
@@ -126,20 +126,20 @@ typedef struct mlg__segview {
  * whether the rest is meaningful) or an error code when the file cannot be read at all.
  * id: the log id the header must carry, or NULL.  scan: also scan the records. */
 int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t *id, int scan,
-                      mlg__segview *v, char *err);
+                      mlg__segview *v, mlg__err *err);
 void mlg__segview_close(mlg__segview *v);
 /* Open directory dir: *dirfd, or MAPLOG_ENOENT (missing), MAPLOG_ENOTLOG (not a directory)
  * or MAPLOG_EIO, with err set.  The one errno-to-code mapping for a log's directory. */
-int mlg__dir_open(const char *dir, int *dirfd, char *err);
+int mlg__dir_open(const char *dir, int *dirfd, mlg__err *err);
 /* Open the log directory dir and list its segments (at least one: else MAPLOG_ENOTLOG).
  * On success *dirfd and *segs (malloc'd) are the caller's. */
-int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, char *err);
+int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, mlg__err *err);
 
 /* Whole-log figures (seals, plus a scan of unsealed segments). */
 typedef struct mlg__summary {
     uint64_t next_seq, used, allocated, first_ts, last_ts;
 } mlg__summary;
 int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
-                     char *err);
+                     mlg__err *err);
 
 #endif

@@ -87,7 +87,7 @@ static int list_one(void *ctx, const char *name)
     return 0;
 }
 
-int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, char *err,
+int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, mlg__err *err,
                        const char *dir)
 {
     int rc = 0;
@@ -95,15 +95,15 @@ int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, cha
     *seqs = NULL;
     *n = 0;
     if (!l.v) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory listing segments", dir);
+        rc = mlg__fail(err, MAPLOG_ENOMEM, "%s: out of memory listing segments", dir);
         goto out;
     }
     if (mlg__listdir(dirfd, list_one, &l) < 0) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s: cannot list directory: %s", dir, strerror(errno));
+        rc = mlg__fail(err, MAPLOG_EIO, "%s: cannot list directory: %s", dir, strerror(errno));
         goto out;
     }
     if (l.nomem) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory listing", dir);
+        rc = mlg__fail(err, MAPLOG_ENOMEM, "%s: out of memory listing", dir);
         goto out;
     }
     qsort(l.v, l.cnt, sizeof *l.v, cmp_u64);
@@ -131,11 +131,11 @@ int mlg__writer_alive(int dirfd)
     return alive;
 }
 
-int mlg__lock_take(int dirfd, const char *dir, mode_t mode, int *fd, char *err)
+int mlg__lock_take(int dirfd, const char *dir, mode_t mode, int *fd, mlg__err *err)
 {
     *fd = mlg__openat(dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
     if (*fd < 0)
-        return mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s%s", dir, MLG_LOCK_NAME,
+        return mlg__fail(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s%s", dir, MLG_LOCK_NAME,
                          strerror(errno),
                          errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
     if (mlg__flock(*fd, LOCK_EX | LOCK_NB) < 0) {
@@ -143,35 +143,35 @@ int mlg__lock_take(int dirfd, const char *dir, mode_t mode, int *fd, char *err)
         mlg__close(*fd);
         *fd = -1;
         if (e == EWOULDBLOCK)
-            return mlg__errf(err, MAPLOG_ELOCKED,
+            return mlg__fail(err, MAPLOG_ELOCKED,
                              "%s/%s: another process has this log open for writing", dir,
                              MLG_LOCK_NAME);
-        return mlg__errf(err, MAPLOG_EIO, "%s/%s: cannot lock (flock): %s", dir, MLG_LOCK_NAME,
+        return mlg__fail(err, MAPLOG_EIO, "%s/%s: cannot lock (flock): %s", dir, MLG_LOCK_NAME,
                          strerror(e));
     }
     return 0;
 }
 
-int mlg__dir_open(const char *dir, int *dirfd, char *err)
+int mlg__dir_open(const char *dir, int *dirfd, mlg__err *err)
 {
     *dirfd = mlg__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (*dirfd >= 0)
         return 0;
-    return mlg__errf(err,
+    return mlg__fail(err,
                      errno == ENOENT    ? MAPLOG_ENOENT
                      : errno == ENOTDIR ? MAPLOG_ENOTLOG
                                         : MAPLOG_EIO,
                      "%s: cannot open directory: %s", dir, strerror(errno));
 }
 
-int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, char *err)
+int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, mlg__err *err)
 {
     int rc = mlg__dir_open(dir, dirfd, err);
     if (rc)
         return rc;
     rc = mlg__list_segments(*dirfd, segs, n, NULL, err, dir);
     if (rc == 0 && *n == 0)
-        rc = mlg__errf(err, MAPLOG_ENOTLOG, "%s: not a maplog directory (no segment files)", dir);
+        rc = mlg__fail(err, MAPLOG_ENOTLOG, "%s: not a maplog directory (no segment files)", dir);
     if (rc) {
         mlg__close(*dirfd);
         free(*segs);

@@ -41,7 +41,7 @@ uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq)
 }
 
 int mlg__seg_open_file(int dirfd, const char *dir, const char *name, int rw, int *fd,
-                       uint64_t *size, char *err)
+                       uint64_t *size, mlg__err *err)
 {
     struct stat st;
     /* O_NONBLOCK: opening a FIFO (or a device) named like a segment must not wait for a
@@ -49,19 +49,19 @@ int mlg__seg_open_file(int dirfd, const char *dir, const char *name, int rw, int
     *fd =
         mlg__openat(dirfd, name, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
     if (*fd < 0)
-        return mlg__errf(err, errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
+        return mlg__fail(err, errno == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
                          "%s/%s: cannot open segment: %s%s", dir, name, strerror(errno),
                          errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
     if (mlg__fstat(*fd, &st) < 0) {
         int e = errno;
         mlg__close(*fd);
         *fd = -1;
-        return mlg__errf(err, MAPLOG_EIO, "%s/%s: fstat failed: %s", dir, name, strerror(e));
+        return mlg__fail(err, MAPLOG_EIO, "%s/%s: fstat failed: %s", dir, name, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         mlg__close(*fd);
         *fd = -1;
-        return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", dir, name);
+        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: not a regular file", dir, name);
     }
     *size = (uint64_t)st.st_size;
     return 0;
@@ -70,22 +70,22 @@ int mlg__seg_open_file(int dirfd, const char *dir, const char *name, int rw, int
 /* Read archive NAME.mlogz (fd open, file_size bytes) and inflate it into an anonymous,
  * read-only mapping the size of the segment it was. */
 static int inflate_archive(int fd, uint64_t file_size, const char *dir, uint64_t first_seq,
-                           mlg__segmap *m, char *err)
+                           mlg__segmap *m, mlg__err *err)
 {
     mlg__arch_header h;
     uint8_t *packed = NULL, *out = NULL;
     int rc = 0;
     if (file_size < sizeof h || mlg__pread_all(fd, &h, sizeof h, 0))
-        return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: shorter than an archive header", dir,
+        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: shorter than an archive header", dir,
                          m->name);
     if (memcmp(h.magic, MLG_ARCH_MAGIC, 8) != 0 ||
         h.crc != mlg__crc32c(0, &h, offsetof(mlg__arch_header, crc)))
-        return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad archive header", dir, m->name);
+        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad archive header", dir, m->name);
     if (h.version != 1 || h.header_size != sizeof h || h.first_seq != first_seq ||
         h.segment_size < MLG_DATA_OFFSET || h.segment_size > MLG_MAX_SEGMENT_SIZE ||
         h.stored_len > h.segment_size || h.stored_len < MLG_DATA_OFFSET ||
         h.packed_len != file_size - sizeof h)
-        return mlg__errf(err, MAPLOG_ECORRUPT,
+        return mlg__fail(err, MAPLOG_ECORRUPT,
                          "%s/%s: offset 8: archive header fields out of range (or file cut short)",
                          dir, m->name);
     packed = malloc(h.packed_len ? h.packed_len : 1);
@@ -93,17 +93,17 @@ static int inflate_archive(int fd, uint64_t file_size, const char *dir, uint64_t
         mlg__mmap(NULL, h.segment_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (!packed || out == MAP_FAILED) {
         out = out == MAP_FAILED ? NULL : out;
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s/%s: out of memory inflating", dir, m->name);
+        rc = mlg__fail(err, MAPLOG_ENOMEM, "%s/%s: out of memory inflating", dir, m->name);
         goto out;
     }
     if (mlg__pread_all(fd, packed, h.packed_len, sizeof h)) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: read failed: %s", dir, m->name, strerror(errno));
+        rc = mlg__fail(err, MAPLOG_EIO, "%s/%s: read failed: %s", dir, m->name, strerror(errno));
         goto out;
     }
     uLongf dlen = (uLongf)h.stored_len;
     int zr = uncompress(out, &dlen, packed, (uLong)h.packed_len);
     if (zr != Z_OK || dlen != h.stored_len) {
-        rc = mlg__errf(err, MAPLOG_ECORRUPT,
+        rc = mlg__fail(err, MAPLOG_ECORRUPT,
                        "%s/%s: offset 64: the compressed data is damaged (zlib: %s)", dir, m->name,
                        zr == Z_OK ? "short" : zError(zr));
         goto out;
@@ -121,7 +121,7 @@ out:
 }
 
 int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
-                  const uint8_t *expect_id, mlg__segmap *m, char *err)
+                  const uint8_t *expect_id, mlg__segmap *m, mlg__err *err)
 {
     int fd, rc, rw = (flags & MLG_SEG_RW) != 0;
     uint64_t size;
@@ -131,12 +131,11 @@ int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
     mlg__seg_name(m->name, first_seq);
     rc = mlg__seg_open_file(dirfd, dir, m->name, rw, &fd, &size, err);
     if (rc == MAPLOG_ENOENT && (flags & MLG_SEG_ARCHIVE) && !rw) {
-        char plain_err[MLG_ERRMSG_MAX];
-        memcpy(plain_err, err, MLG_ERRMSG_MAX);
+        mlg__err plain_err = *err;
         strcat(m->name, "z");
         rc = mlg__seg_open_file(dirfd, dir, m->name, 0, &fd, &size, err);
         if (rc == MAPLOG_ENOENT) { /* neither: say so of the plain file */
-            memcpy(err, plain_err, MLG_ERRMSG_MAX);
+            *err = plain_err;
             m->name[strlen(m->name) - 1] = 0;
             return rc;
         }
@@ -149,7 +148,7 @@ int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
             return rc;
         if (size < MLG_DATA_OFFSET || size > MLG_MAX_SEGMENT_SIZE) {
             mlg__close(fd);
-            return mlg__errf(err, MAPLOG_ECORRUPT,
+            return mlg__fail(err, MAPLOG_ECORRUPT,
                              "%s/%s: %" PRIu64 " bytes is not a possible segment size", dir,
                              m->name, size);
         }
@@ -157,7 +156,7 @@ int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
                             rw ? MAP_SHARED : MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             rc =
-                mlg__errf(err, MAPLOG_EIO, "%s/%s: mmap failed: %s", dir, m->name, strerror(errno));
+                mlg__fail(err, MAPLOG_EIO, "%s/%s: mmap failed: %s", dir, m->name, strerror(errno));
             mlg__close(fd);
             return rc;
         }
@@ -184,7 +183,7 @@ void mlg__seg_close(mlg__segmap *m)
     m->fd = -1;
 }
 
-int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, char *err)
+int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, mlg__err *err)
 {
     char name[40], zname[48], tmp[56];
     uint8_t *map = NULL, *packed = NULL;
@@ -203,18 +202,18 @@ int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int lev
     if (m.archived)
         goto out;
     if (mlg__seal_read(map, size, first_seq, &seal) != 1) {
-        rc = mlg__errf(err, MAPLOG_EINVAL, "%s/%s: not sealed, not archived", dir, name);
+        rc = mlg__fail(err, MAPLOG_EINVAL, "%s/%s: not sealed, not archived", dir, name);
         goto out;
     }
     uLongf plen = compressBound((uLong)seal.end_offset);
     packed = malloc(sizeof(mlg__arch_header) + plen);
     if (!packed) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s/%s: out of memory compressing", dir, name);
+        rc = mlg__fail(err, MAPLOG_ENOMEM, "%s/%s: out of memory compressing", dir, name);
         goto out;
     }
     if (compress2(packed + sizeof(mlg__arch_header), &plen, map, (uLong)seal.end_offset, level) !=
         Z_OK) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s/%s: zlib failed", dir, name);
+        rc = mlg__fail(err, MAPLOG_ENOMEM, "%s/%s: zlib failed", dir, name);
         goto out;
     }
     mlg__arch_header h;
@@ -248,13 +247,13 @@ int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int lev
         what = "fsync of the directory";
     if (what) {
         int e = errno;
-        rc = mlg__errf(err, e == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+        rc = mlg__fail(err, e == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: writing the archive failed (%s): %s", dir, zname, what, strerror(e));
         mlg__unlinkat(dirfd, tmp, 0);
         goto out;
     }
     if (mlg__unlinkat(dirfd, name, 0) < 0)
-        rc = mlg__errf(err, MAPLOG_EIO, "%s/%s: removing after archiving failed (unlink): %s", dir,
+        rc = mlg__fail(err, MAPLOG_EIO, "%s/%s: removing after archiving failed (unlink): %s", dir,
                        name, strerror(errno));
 out:
     if (fd >= 0)
@@ -265,7 +264,7 @@ out:
     return rc;
 }
 
-int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *p, char *err)
+int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *p, mlg__err *err)
 {
     char name[40];
     uint8_t page[MLG_DATA_OFFSET];
@@ -276,7 +275,7 @@ int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *
     if (rc == 0) {
         if (p->file_size < MLG_DATA_OFFSET || mlg__pread_all(fd, page, sizeof page, 0)) {
             mlg__close(fd);
-            return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: cannot read its header page", dir, name);
+            return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: cannot read its header page", dir, name);
         }
         mlg__close(fd);
         memcpy(p->log_id, ((const mlg__seg_header *)(const void *)page)->log_id, 16);
@@ -296,7 +295,7 @@ int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *
              h.first_seq == first_seq;
     mlg__close(fd);
     if (!ok)
-        return mlg__errf(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad archive header", dir, name);
+        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad archive header", dir, name);
     p->archived = 1;
     p->sealed = 1; /* only a sealed segment is archived; its header carries the seal's facts */
     mlg__seal_fill(&p->seal, first_seq, h.record_count, h.stored_len, h.last_ts, h.digest, 0);
@@ -308,8 +307,8 @@ int mlg__seg_sealed_info(int dirfd, uint64_t first_seq, uint64_t *last_ts, uint6
                          uint64_t *count, uint8_t *log_id)
 {
     mlg__segpeek p;
-    char err[MLG_ERRMSG_MAX];
-    if (mlg__seg_peek(dirfd, "", first_seq, &p, err) || p.sealed != 1)
+    mlg__err err;
+    if (mlg__seg_peek(dirfd, "", first_seq, &p, &err) || p.sealed != 1)
         return 0;
     *last_ts = p.seal.last_ts;
     *bytes = p.file_size;

@@ -38,22 +38,22 @@ void mlg__segview_close(mlg__segview *v)
 /* Map and analyse one segment.  Returns 0 (with v->header_ok saying whether the rest is
  * meaningful) or an error code when the file cannot be read at all. */
 int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t *id, int scan,
-                      mlg__segview *v, char *err)
+                      mlg__segview *v, mlg__err *err)
 {
     mlg__segmap m;
     memset(v, 0, sizeof *v);
     v->fd = -1;
     v->first = first;
     int rc = mlg__seg_open(dirfd, dir, first, MLG_SEG_ARCHIVE | MLG_SEG_ANY_HEADER, NULL, &m,
-                           v->header_err);
+                           &v->header_err);
     memcpy(v->name, m.name, sizeof v->name);
     if (rc == MAPLOG_ENOENT || rc == MAPLOG_EIO || rc == MAPLOG_ENOMEM)
-        return mlg__errf(err, rc, "%s", v->header_err);
+        return mlg__fail(err, rc, "%s", v->header_err.msg);
     if (rc) /* damaged: reported as the segment's problem */
         return 0;
     v->map = m.map;
     v->size = m.size;
-    if (mlg__header_check(v->map, v->size, dir, v->name, id, v->header_err) != 0)
+    if (mlg__header_check(v->map, v->size, dir, v->name, id, &v->header_err) != 0)
         return 0;
     v->header_ok = 1;
     v->seal_state = mlg__seal_read(v->map, v->size, first, &v->seal);
@@ -69,7 +69,7 @@ int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t 
 /* ---- whole-log figures ------------------------------------------------------------------ */
 
 int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
-                     char *err)
+                     mlg__err *err)
 {
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < n; i++) {
@@ -78,7 +78,7 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
         if (rc || !v.header_ok) {
             mlg__segview_close(&v);
             if (!rc)
-                rc = mlg__errf(err, MAPLOG_ECORRUPT, "%s", v.header_err);
+                rc = mlg__fail(err, MAPLOG_ECORRUPT, "%s", v.header_err.msg);
             return rc;
         }
         out->allocated += v.size;

@@ -54,7 +54,7 @@ int mlg__reader_refresh_list(maplog_reader *r)
 {
     uint64_t *segs;
     size_t n;
-    int rc = mlg__list_segments(r->dirfd, &segs, &n, NULL, r->err, r->dir);
+    int rc = mlg__list_segments(r->dirfd, &segs, &n, NULL, &r->err, r->dir);
     if (rc)
         return rc;
     uint64_t cur = r->map ? r->first : UINT64_MAX;
@@ -83,11 +83,11 @@ int mlg__reader_map_seg(maplog_reader *r, size_t i)
     unmap_current(r);
     r->idx = i;
     int rc = mlg__seg_open(r->dirfd, r->dir, r->segs[i], MLG_SEG_ARCHIVE,
-                           r->have_id ? r->log_id : NULL, &m, r->err);
+                           r->have_id ? r->log_id : NULL, &m, &r->err);
     memcpy(r->name, m.name, sizeof r->name);
     if (rc) {
         if (rc == MAPLOG_ENOENT && i == 0 && r->nsegs > 1)
-            mlg__errf(r->err, MAPLOG_ENOENT,
+            mlg__fail(&r->err, MAPLOG_ENOENT,
                       "%s/%s: removed (by retention?) before this reader reached it", r->dir,
                       r->name);
         r->map = NULL;
@@ -151,26 +151,26 @@ static int next_first_if(maplog_reader *r, uint64_t *nf, int force)
 int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
 {
     int rc;
-    char err[MLG_ERRMSG_MAX];
+    mlg__err err;
     maplog_reader *r = NULL;
     if (!out || !dir || flags != 0) {
-        rc = mlg__errf(err, MAPLOG_EINVAL, "maplog_reader_open: bad arguments");
+        rc = mlg__fail(&err, MAPLOG_EINVAL, "maplog_reader_open: bad arguments");
         goto fail;
     }
     *out = NULL;
     if (!(r = calloc(1, sizeof *r)) || !(r->dir = strdup(dir))) {
-        rc = mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+        rc = mlg__fail(&err, MAPLOG_ENOMEM, "%s: out of memory", dir);
         goto fail;
     }
     r->fd = -1;
-    if ((rc = mlg__dir_open(dir, &r->dirfd, err)))
+    if ((rc = mlg__dir_open(dir, &r->dirfd, &err)))
         goto fail;
     if ((rc = mlg__reader_refresh_list(r))) {
-        memcpy(err, r->err, sizeof err);
+        err = r->err;
         goto fail;
     }
     if (r->nsegs == 0) {
-        rc = mlg__errf(err, MAPLOG_ENOTLOG, "%s: not a maplog directory (no segment files)", dir);
+        rc = mlg__fail(&err, MAPLOG_ENOTLOG, "%s: not a maplog directory (no segment files)", dir);
         goto fail;
     }
     /* Map the first segment now; if it is damaged, the reader still opens and the first
@@ -179,7 +179,7 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
     *out = r;
     return 0;
 fail:
-    mlg__set_open_error(err);
+    mlg__open_err = err;
     maplog_reader_close(r);
     return rc;
 }
@@ -199,7 +199,7 @@ void maplog_reader_close(maplog_reader *r)
 
 const char *maplog_reader_errmsg(const maplog_reader *r)
 {
-    return r ? r->err : "no reader handle";
+    return r ? r->err.msg : "no reader handle";
 }
 
 /* The record at (off, seq) is not valid: decide what that means in an unsealed last
@@ -209,7 +209,7 @@ static int judge_last(maplog_reader *r, int st)
     mlg__checkpoint ck;
     mlg__rec_view bad = {0}, next;
     if (mlg__ckpt_best(r->map, r->size, r->first, &ck) && r->off < ck.end_offset)
-        return mlg__errf(r->err, MAPLOG_ECORRUPT,
+        return mlg__fail(&r->err, MAPLOG_ECORRUPT,
                          "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                          ", inside the synced part (checkpoint: %" PRIu64
                          " records to offset %" PRIu64 ")",
@@ -220,7 +220,7 @@ static int judge_last(maplog_reader *r, int st)
         mlg__rec_check(r->map, r->size, r->off + bad.size, r->seq + 1, &next) == MLG_REC_OK;
     r->torn_off = (int64_t)r->off;
     r->torn_bytes = (int64_t)(mlg__high_water(r->map, r->size, r->off) - r->off);
-    mlg__errf(r->err, MAPLOG_END,
+    mlg__fail(&r->err, MAPLOG_END,
               "%s/%s: offset %" PRIu64 ": torn tail (%s, %" PRId64 " bytes) at seq %" PRIu64
               ", not data%s",
               r->dir, r->name, r->off, mlg__rec_status_str(st), r->torn_bytes, r->seq,
@@ -271,7 +271,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         if (mlg__seal_read(r->map, r->size, r->first, &seal) == 1) {
             if (r->off == seal.end_offset && r->seq == r->first + seal.record_count)
                 goto advance;
-            return mlg__errf(r->err, MAPLOG_ECORRUPT,
+            return mlg__fail(&r->err, MAPLOG_ECORRUPT,
                              "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                              "; the seal says %" PRIu64 " records to offset %" PRIu64,
                              r->dir, r->name, r->off, mlg__rec_status_str(st), r->seq,
@@ -283,7 +283,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         if (has_next && nf == r->seq)
             goto advance; /* complete; anything after it is a torn tail the writer left */
         if (has_next && (nf < r->seq || !writer_alive(r)))
-            return mlg__errf(r->err, MAPLOG_ECORRUPT,
+            return mlg__fail(&r->err, MAPLOG_ECORRUPT,
                              "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                              ", but the next segment starts at seq %" PRIu64
                              " (records missing between segments)",
@@ -291,7 +291,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         if (st == MLG_REC_EMPTY)
             return MAPLOG_END; /* the end, for now */
         if (has_next)
-            return mlg__errf(r->err, MAPLOG_ECORRUPT,
+            return mlg__fail(&r->err, MAPLOG_ECORRUPT,
                              "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64, r->dir, r->name,
                              r->off, mlg__rec_status_str(st), r->seq);
         return judge_last(r, st);
@@ -299,13 +299,13 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         if (!next_first(r, &nf))
             return MAPLOG_END;
         if (nf != r->seq && r->cur_gone)
-            return mlg__errf(r->err, MAPLOG_ENOENT,
+            return mlg__fail(&r->err, MAPLOG_ENOENT,
                              "%s/%s: records %" PRIu64 "..%" PRIu64
                              " were removed (retention) before this reader reached them; seek "
                              "to the first record present to go on",
                              r->dir, r->name, r->seq, nf - 1);
         if (nf != r->seq)
-            return mlg__errf(r->err, MAPLOG_ECORRUPT,
+            return mlg__fail(&r->err, MAPLOG_ECORRUPT,
                              "%s/%s: ends at seq %" PRIu64
                              " but the next segment starts at seq %" PRIu64,
                              r->dir, r->name, r->seq, nf);
@@ -414,7 +414,7 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
         mlg__summary sum;
         int rc = mlg__reader_refresh_list(r);
         if (!rc)
-            rc = mlg__log_summary(r->dirfd, r->dir, r->segs, r->nsegs, &sum, r->err);
+            rc = mlg__log_summary(r->dirfd, r->dir, r->segs, r->nsegs, &sum, &r->err);
         if (rc)
             return rc;
         *value = key == MAPLOG_INFO_NEXT_SEQ          ? (int64_t)sum.next_seq
@@ -431,7 +431,7 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
         if (mlg__reader_refresh_list(r) || r->nsegs == 0)
             return MAPLOG_ENOENT;
         mlg__segpeek p;
-        int rc = mlg__seg_peek(r->dirfd, r->dir, r->segs[r->nsegs - 1], &p, r->err);
+        int rc = mlg__seg_peek(r->dirfd, r->dir, r->segs[r->nsegs - 1], &p, &r->err);
         if (rc && rc != MAPLOG_ECORRUPT)
             return rc;
         int ok = rc == 0 && p.have_ckpt;
@@ -456,15 +456,15 @@ int maplog_reader_log_id(maplog_reader *r, uint8_t id[16])
     if (!r->have_id) {
         for (size_t i = 0; i < r->nsegs && !r->have_id; i++) {
             mlg__segmap m;
-            char err[MLG_ERRMSG_MAX];
-            if (mlg__seg_open(r->dirfd, r->dir, r->segs[i], MLG_SEG_ARCHIVE, NULL, &m, err) == 0) {
+            mlg__err err;
+            if (mlg__seg_open(r->dirfd, r->dir, r->segs[i], MLG_SEG_ARCHIVE, NULL, &m, &err) == 0) {
                 memcpy(r->log_id, ((const mlg__seg_header *)(const void *)m.map)->log_id, 16);
                 r->have_id = 1;
                 mlg__seg_close(&m);
             }
         }
         if (!r->have_id)
-            return mlg__errf(r->err, MAPLOG_ENOENT, "%s: no readable segment header", r->dir);
+            return mlg__fail(&r->err, MAPLOG_ENOENT, "%s: no readable segment header", r->dir);
     }
     memcpy(id, r->log_id, 16);
     return 0;

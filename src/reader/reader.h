@@ -35,7 +35,7 @@ struct maplog_reader {
     int cur_gone;        /* the mapped segment was removed from the directory (retention) */
     uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
     char name[32];
-    char err[MLG_ERRMSG_MAX];
+    mlg__err err;
 };
 
 /* seek.c: add an index entry (the slow path of mlg__index_note) */

@@ -91,7 +91,7 @@ int maplog_reader_seek(maplog_reader *r, uint64_t seq)
     if ((rc = mlg__reader_refresh_list(r)))
         return rc;
     if (r->nsegs == 0 || seq < r->segs[0])
-        return mlg__errf(r->err, MAPLOG_ENOENT,
+        return mlg__fail(&r->err, MAPLOG_ENOENT,
                          "%s: seq %" PRIu64 " is before the first record present", r->dir, seq);
     size_t lo = 0, hi = r->nsegs;
     while (lo < hi) { /* first segment with first_seq > seq */
@@ -113,8 +113,8 @@ int maplog_reader_seek(maplog_reader *r, uint64_t seq)
 static uint64_t seg_max_ts(maplog_reader *r, size_t i)
 {
     mlg__segpeek p; /* the header page only: an archive is not inflated to read its seal */
-    char err[MLG_ERRMSG_MAX];
-    if (mlg__seg_peek(r->dirfd, r->dir, r->segs[i], &p, err) || p.sealed != 1)
+    mlg__err err;
+    if (mlg__seg_peek(r->dirfd, r->dir, r->segs[i], &p, &err) || p.sealed != 1)
         return UINT64_MAX;
     return p.seal.last_ts;
 }

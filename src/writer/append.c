@@ -246,7 +246,7 @@ static inline int reserve(struct maplog *log, size_t len, mlg__wseg **segp, uint
                           uint64_t *seqp)
 {
     if (len > log->max_payload)
-        return mlg__errf(mlg__werr, MAPLOG_ETOOBIG,
+        return mlg__fail(&mlg__tls_err, MAPLOG_ETOOBIG,
                          "%s: record of %zu bytes does not fit in a segment of %" PRId64
                          " bytes (largest payload %" PRIu64 ")",
                          log->dir, len, log->opt.segment_size, log->max_payload);

@@ -37,8 +37,8 @@ static int sync_dir_if_dirty(struct maplog *log)
         pthread_mutex_lock(&log->mu);
         log->dir_dirty = 1;
         pthread_mutex_unlock(&log->mu);
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: fsync of the directory failed: %s", log->dir,
-                         strerror(errno));
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s: fsync of the directory failed: %s",
+                         log->dir, strerror(errno));
     }
     return 0;
 }
@@ -51,7 +51,7 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
     uint64_t from = page_floor(s->synced_end);
     mlg__unmap_behind(s->map, from, end);
     if (end > from && mlg__msync(s->map + from, end - from, MS_SYNC) < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO,
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO,
                          "%s/%s: msync(MS_SYNC) of offsets %" PRIu64 "..%" PRIu64 " failed: %s",
                          log->dir, s->name, from, end, strerror(errno));
     if ((rc = sync_dir_if_dirty(log)))
@@ -67,7 +67,7 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
     c.updated_ns = mlg__now_ns();
     mlg__ckpt_write(s->map, &c);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO,
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO,
                          "%s/%s: msync(MS_SYNC) of the header page failed: %s", log->dir, s->name,
                          strerror(errno));
     s->synced_end = end;
@@ -86,7 +86,7 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
         return 0;
     mlg__count_published(s, v, 1, &count, &last_ts); /* full: no append runs in s any more */
     if (count != MLG_RESV_COUNT(v))
-        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+        return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                          "%s/%s: sealing found %" PRIu64 " records but %" PRIu64 " were reserved",
                          log->dir, s->name, count, MLG_RESV_COUNT(v));
     uint64_t digest = mlg__digest(s->map, end);
@@ -104,13 +104,13 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
     /* Data first, then the seal: a seal that reached the disk vouches for durable data. */
     mlg__unmap_behind(s->map, (uint64_t)page_size, s->size);
     if (mlg__fdatasync(s->fd) < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
                          log->dir, s->name, strerror(errno));
     mlg__seal seal;
     mlg__seal_fill(&seal, s->first_seq, count, end, last_ts, digest, mlg__now_ns());
     memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync of the seal failed: %s", log->dir,
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: msync of the seal failed: %s", log->dir,
                          s->name, strerror(errno));
     s->synced_end = end;
     s->synced_count = count;
@@ -175,7 +175,7 @@ void mlg__poison(struct maplog *log, int rc)
     if (rc == MAPLOG_EIO || rc == MAPLOG_ENOSPC) {
         log->sync_failed = rc;
         snprintf(log->sync_err, sizeof log->sync_err, "%.440s (durability lost: reopen the log)",
-                 mlg__werr);
+                 mlg__tls_err.msg);
     }
 }
 
@@ -187,7 +187,7 @@ int mlg__do_sync(struct maplog *log, uint32_t state)
     if (log->sync_failed) {
         rc = log->sync_reported ? MAPLOG_ECLOSED : log->sync_failed;
         log->sync_reported = 1;
-        snprintf(mlg__werr, MLG_ERRMSG_MAX, "%s", log->sync_err);
+        mlg__fail(&mlg__tls_err, rc, "%s", log->sync_err);
         goto out;
     }
     mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);

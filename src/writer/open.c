@@ -48,7 +48,7 @@ const char *maplog_recovery_report(const maplog *log)
 const char *maplog_errmsg(const maplog *log)
 {
     (void)log;
-    return mlg__werr;
+    return mlg__tls_err.msg;
 }
 
 /* ---- open and close ------------------------------------------------------------------ */
@@ -96,11 +96,12 @@ static void free_handle(struct maplog *log)
 
 /* A handle with nothing open yet (*out NULL only when out of memory): from here on,
  * everything the failure path of maplog_open releases is valid. */
-static int new_handle(struct maplog **out, const char *dir, const maplog_options *opts, char *err)
+static int new_handle(struct maplog **out, const char *dir, const maplog_options *opts,
+                      mlg__err *err)
 {
     struct maplog *log = *out = calloc(1, sizeof *log);
     if (!log)
-        return mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+        return mlg__fail(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
     log->dirfd = log->lockfd = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->sync_mu, NULL);
@@ -111,7 +112,7 @@ static int new_handle(struct maplog **out, const char *dir, const maplog_options
     pthread_cond_init(&log->prep_cv, NULL);
     pthread_cond_init(&log->pop_cv, NULL);
     if (!(log->dir = strdup(dir)))
-        return mlg__errf(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
+        return mlg__fail(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
     if (opts)
         log->opt = *opts;
     else
@@ -124,16 +125,16 @@ static int new_handle(struct maplog **out, const char *dir, const maplog_options
 
 /* Start the spare-making, pre-faulting and background threads (stop_threads stops those
  * that started). */
-static int start_threads(struct maplog *log, char *err)
+static int start_threads(struct maplog *log, mlg__err *err)
 {
     if (pthread_create(&log->maker, NULL, mlg__maker_main, log) != 0)
-        return mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the spare-making thread", log->dir);
+        return mlg__fail(err, MAPLOG_ENOMEM, "%s: cannot start the spare-making thread", log->dir);
     log->maker_started = 1;
     if (pthread_create(&log->prep, NULL, mlg__prefault_main, log) != 0)
-        return mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the pre-faulting thread", log->dir);
+        return mlg__fail(err, MAPLOG_ENOMEM, "%s: cannot start the pre-faulting thread", log->dir);
     log->prep_started = 1;
     if (pthread_create(&log->bg, NULL, mlg__bg_main, log) != 0)
-        return mlg__errf(err, MAPLOG_ENOMEM, "%s: cannot start the background thread", log->dir);
+        return mlg__fail(err, MAPLOG_ENOMEM, "%s: cannot start the background thread", log->dir);
     log->bg_started = 1;
     return 0;
 }
@@ -142,34 +143,34 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
 {
     int rc = 0;
     struct maplog *log = NULL;
-    char err[MLG_ERRMSG_MAX] = "";
+    mlg__err err = {0, ""};
     if (!out || !dir || !*dir) {
-        rc = mlg__errf(err, MAPLOG_EINVAL, "maplog_open: no directory given");
+        rc = mlg__fail(&err, MAPLOG_EINVAL, "maplog_open: no directory given");
         goto fail;
     }
     *out = NULL;
-    if ((rc = new_handle(&log, dir, opts, err)))
+    if ((rc = new_handle(&log, dir, opts, &err)))
         goto fail;
     if (log->opt.create && make_dir(dir, (mode_t)log->opt.file_mode) < 0) {
-        rc = mlg__errf(err, MAPLOG_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+        rc = mlg__fail(&err, MAPLOG_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
         goto fail;
     }
-    if ((rc = mlg__dir_open(dir, &log->dirfd, err)))
+    if ((rc = mlg__dir_open(dir, &log->dirfd, &err)))
         goto fail;
-    if ((rc = mlg__lock_take(log->dirfd, dir, (mode_t)log->opt.file_mode, &log->lockfd, err)))
+    if ((rc = mlg__lock_take(log->dirfd, dir, (mode_t)log->opt.file_mode, &log->lockfd, &err)))
         goto fail;
     if ((rc = mlg__recover(log))) {
-        memcpy(err, mlg__werr, sizeof err);
+        err = mlg__tls_err;
         goto fail;
     }
     /* The opening thread owns the first segment: appends usually come from it. */
     atomic_store(&atomic_load(&log->cur)->owner, mlg__bias_grant(log));
-    if ((rc = start_threads(log, err)))
+    if ((rc = start_threads(log, &err)))
         goto fail;
     *out = log;
     return 0;
 fail:
-    mlg__set_open_error(err);
+    mlg__open_err = err;
     if (log) {
         stop_threads(log);
         mlg__seg_free(atomic_load(&log->cur));

@@ -46,7 +46,7 @@ static int create_new(struct maplog *log)
     mlg__wseg *s = NULL;
     int rc;
     if (mlg__new_log_id(log->log_id) < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: getrandom failed: %s", log->dir,
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s: getrandom failed: %s", log->dir,
                          strerror(errno));
     if ((rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size, MLG_SPARE_NAME)))
         return rc;
@@ -68,7 +68,7 @@ static int open_checked(struct maplog *log, uint64_t first, int have_id, int *fd
 {
     mlg__segmap m;
     int rc = mlg__seg_open(log->dirfd, log->dir, first, MLG_SEG_RW, have_id ? log->log_id : NULL,
-                           &m, mlg__werr);
+                           &m, &mlg__tls_err);
     *fd = m.fd;
     *map = m.map;
     *size = m.size;
@@ -90,11 +90,11 @@ static int check_archived(struct maplog *log, const char *name, uint64_t first, 
     if (!have_id)
         memcpy(log->log_id, id, 16);
     else if (memcmp(log->log_id, id, 16) != 0)
-        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+        return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                          "%s/%sz: offset 72: log id differs from the log's other segments",
                          log->dir, name);
     else if (first + count != next_first)
-        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+        return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                          "%s/%sz: archived with %" PRIu64
                          " records, but the next segment starts at seq %" PRIu64,
                          log->dir, name, count, next_first);
@@ -110,7 +110,7 @@ static int seal_now(struct maplog *log, mlg__report *rep, const char *name, int 
     if (hw > r->end)
         memset(map + r->end, 0, hw - r->end);
     if (mlg__fdatasync(fd) < 0) /* data first, then the seal */
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync before sealing failed: %s",
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: fdatasync before sealing failed: %s",
                          log->dir, name, strerror(errno));
     mlg__seal_fill(&seal, first, r->count, r->end, r->last_ts, mlg__digest(map, r->end),
                    mlg__now_ns());
@@ -118,7 +118,7 @@ static int seal_now(struct maplog *log, mlg__report *rep, const char *name, int 
     log->rec_info[MAPLOG_RECOVERY_SEALED]++;
     mlg__report_add(rep, "%ssealed %s (left unsealed)", rep->len ? "; " : "", name);
     if (mlg__fdatasync(fd) < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: fdatasync after sealing failed: %s",
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: fdatasync after sealing failed: %s",
                          log->dir, name, strerror(errno));
     return 0;
 }
@@ -141,7 +141,7 @@ static int check_old(struct maplog *log, mlg__report *rep, const char *name, uin
         goto out;
     if (mlg__seal_read(map, size, first, &seal) == 1) {
         if (first + seal.record_count != next_first)
-            rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+            rc = mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                            "%s/%s: offset 520: sealed with %" PRIu64
                            " records, but the next segment starts at seq %" PRIu64
                            " (records missing or duplicated between segments)",
@@ -156,7 +156,7 @@ static int check_old(struct maplog *log, mlg__report *rep, const char *name, uin
     if (first + r.count < next_first)
         *cut = 1;
     else if (first + r.count != next_first)
-        rc = mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+        rc = mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                        "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                        " in an unsealed segment, but the next segment starts at seq %" PRIu64,
                        log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
@@ -212,7 +212,7 @@ static int refuse_synced_loss(struct maplog *log, const last_seg *l)
 {
     const mlg__scan_result *r = &l->r;
     if (l->have_ck && (l->ck.end_offset > r->end || l->ck.record_count > r->count))
-        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+        return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                          "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                          ", but the checkpoint says %" PRIu64 " records up to offset %" PRIu64
                          " were synced; refusing to drop them (maplog recover --apply "
@@ -220,7 +220,7 @@ static int refuse_synced_loss(struct maplog *log, const last_seg *l)
                          log->dir, l->name, r->end, mlg__rec_status_str(r->stop),
                          l->first + r->count, l->ck.record_count, l->ck.end_offset);
     if (l->sealed && (l->seal.end_offset != r->end || l->seal.record_count != r->count))
-        return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+        return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                          "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                          ", but the segment is sealed with %" PRIu64 " records",
                          log->dir, l->name, r->end, mlg__rec_status_str(r->stop),
@@ -245,7 +245,7 @@ static int cut_last(struct maplog *log, mlg__report *rep, last_seg *l)
             char side[64];
             uint64_t saved;
             int rc = mlg__save_tail(log->dirfd, log->dir, l->name, r->end, l->hw,
-                                    (int)log->opt.file_mode, side, &saved, mlg__werr);
+                                    (int)log->opt.file_mode, side, &saved, &mlg__tls_err);
             if (rc)
                 return rc;
             mlg__report_add(rep,
@@ -260,7 +260,7 @@ static int cut_last(struct maplog *log, mlg__report *rep, last_seg *l)
         memset(l->map + r->end, 0, l->hw - r->end);
         uint64_t from = r->end & ~(uint64_t)4095;
         if (mlg__msync(l->map + from, l->hw - from, MS_SYNC) < 0)
-            return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync after zeroing the tail: %s",
+            return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: msync after zeroing the tail: %s",
                              log->dir, l->name, strerror(errno));
     }
     return 0;
@@ -273,7 +273,7 @@ static int make_current(struct maplog *log, last_seg *l)
     const mlg__scan_result *r = &l->r;
     mlg__wseg *s = calloc(1, sizeof *s);
     if (!s)
-        return mlg__errf(mlg__werr, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
+        return mlg__fail(&mlg__tls_err, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
     s->fd = l->fd;
     s->map = l->map;
     s->size = l->size;
@@ -319,8 +319,8 @@ out:
 static int claims_durable(struct maplog *log, uint64_t first)
 {
     mlg__segpeek p;
-    char err[MLG_ERRMSG_MAX];
-    if (mlg__seg_peek(log->dirfd, log->dir, first, &p, err))
+    mlg__err err;
+    if (mlg__seg_peek(log->dirfd, log->dir, first, &p, &err))
         return 0;
     return p.sealed == 1 || (p.have_ckpt && p.ckpt.record_count > 0);
 }
@@ -337,7 +337,7 @@ static int cut_after(struct maplog *log, mlg__report *rep, const uint64_t *seqs,
         if (log->opt.strict_recovery && claims_durable(log, seqs[j])) {
             char prev[32];
             mlg__seg_name(prev, seqs[i]);
-            return mlg__errf(mlg__werr, MAPLOG_ECORRUPT,
+            return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                              "%s/%s: records end before %s begins, and %s holds synced "
                              "records: records are missing between segments",
                              log->dir, prev, name, name);
@@ -345,7 +345,7 @@ static int cut_after(struct maplog *log, mlg__report *rep, const uint64_t *seqs,
     }
     for (size_t j = i + 1; j < n; j++) {
         mlg__seg_name(name, seqs[j]);
-        if ((rc = mlg__set_aside(log->dirfd, log->dir, name, aside, mlg__werr)))
+        if ((rc = mlg__set_aside(log->dirfd, log->dir, name, aside, &mlg__tls_err)))
             return rc;
         log->rec_info[MAPLOG_RECOVERY_REMOVED]++;
         mlg__report_add(rep, "%storn tail across a rollover: set %s aside as %s",
@@ -362,7 +362,7 @@ static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
     uint64_t size;
     uint8_t *map = NULL;
     *dropped = 0;
-    if ((rc = mlg__seg_open_file(log->dirfd, log->dir, name, 0, &fd, &size, mlg__werr)))
+    if ((rc = mlg__seg_open_file(log->dirfd, log->dir, name, 0, &fd, &size, &mlg__tls_err)))
         goto out;
     if (size >= MLG_MIN_SEGMENT_SIZE && size <= MLG_MAX_SEGMENT_SIZE) {
         map = mlg__mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
@@ -376,7 +376,7 @@ static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
      * doing, and recover_last() refuses it with its name. */
     if (size >= MLG_MIN_SEGMENT_SIZE && size % 4096 == 0 && all_zero(map, size)) {
         if (mlg__unlinkat(log->dirfd, name, 0) < 0)
-            rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot remove empty segment: %s",
+            rc = mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: cannot remove empty segment: %s",
                            log->dir, name, strerror(errno));
         else
             *dropped = 1;
@@ -401,9 +401,9 @@ int mlg__recover(struct maplog *log)
     static const char *const spares[] = {MLG_SPARE_NAME, MLG_SPARE2_NAME};
     for (int i = 0; i < 2; i++)
         if (mlg__unlinkat(log->dirfd, spares[i], 0) < 0 && errno != ENOENT)
-            return mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: cannot remove old spare: %s", log->dir,
-                             spares[i], strerror(errno));
-    if ((rc = mlg__list_segments(log->dirfd, &seqs, &n, &other, mlg__werr, log->dir)))
+            return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: cannot remove old spare: %s",
+                             log->dir, spares[i], strerror(errno));
+    if ((rc = mlg__list_segments(log->dirfd, &seqs, &n, &other, &mlg__tls_err, log->dir)))
         return rc;
     for (size_t i = 0; i < n; i++) { /* what an archiving cut short leaves behind */
         char z[48];
@@ -428,10 +428,10 @@ int mlg__recover(struct maplog *log)
     }
     if (n == 0) {
         if (!log->opt.create) {
-            rc = mlg__errf(mlg__werr, MAPLOG_ENOENT, "%s: no maplog here (no segment files)",
+            rc = mlg__fail(&mlg__tls_err, MAPLOG_ENOENT, "%s: no maplog here (no segment files)",
                            log->dir);
         } else if (other > 0) {
-            rc = mlg__errf(mlg__werr, MAPLOG_ENOTLOG,
+            rc = mlg__fail(&mlg__tls_err, MAPLOG_ENOTLOG,
                            "%s: holds %zu entries that are not maplog segments; refusing to create "
                            "a log there",
                            log->dir, other);

@@ -32,11 +32,11 @@ void mlg__apply_retention(struct maplog *log)
     const struct maplog_options *o = &log->opt;
     uint64_t *segs = NULL;
     size_t n = 0;
-    char err[MLG_ERRMSG_MAX];
+    mlg__err err;
     if (!o->retain_segments && !o->retain_bytes && !o->retain_age_ms)
         return;
     log->retention_check_ns = mlg__mono_ns();
-    if (mlg__list_segments(log->dirfd, &segs, &n, NULL, err, log->dir))
+    if (mlg__list_segments(log->dirfd, &segs, &n, NULL, &err, log->dir))
         return;
     uint64_t cur = atomic_load_explicit(&log->cur, memory_order_acquire)->first_seq, total = 0;
     uint64_t now = mlg__now_ns(), removed = 0;
@@ -67,7 +67,7 @@ void mlg__apply_retention(struct maplog *log)
 /* Compress one sealed segment that is not archived yet.  Under sync_mu.  1 if one was. */
 int mlg__archive_one(struct maplog *log)
 {
-    char err[MLG_ERRMSG_MAX];
+    mlg__err err;
     mlg__wseg *s;
     pthread_mutex_lock(&log->mu);
     for (s = log->retired; s && s->archived; s = s->next)
@@ -75,7 +75,7 @@ int mlg__archive_one(struct maplog *log)
     pthread_mutex_unlock(&log->mu);
     if (!s)
         return 0;
-    int rc = mlg__archive_segment(log->dirfd, log->dir, s->first_seq, 1, err);
+    int rc = mlg__archive_segment(log->dirfd, log->dir, s->first_seq, 1, &err);
     s->archived = 1; /* done, gone (retention), or failed: not retried in a loop */
     (void)rc;        /* a failure leaves the plain segment, which readers read as well */
     return 1;

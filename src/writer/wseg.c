@@ -119,25 +119,25 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const ch
     mlg__wseg *s = calloc(1, sizeof *s);
     *out = NULL;
     if (!s)
-        return mlg__errf(mlg__werr, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
+        return mlg__fail(&mlg__tls_err, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
     s->fd = -1;
     s->size = size;
     snprintf(s->name, sizeof s->name, "%s", name);
     s->fd = mlg__openat(log->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                         (mode_t)log->opt.file_mode);
     if (s->fd < 0) {
-        rc = mlg__errf(mlg__werr, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+        rc = mlg__fail(&mlg__tls_err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: open failed: %s", log->dir, name, strerror(errno));
         goto out;
     }
     if (mlg__ftruncate(s->fd, (off_t)size) < 0) {
-        rc = mlg__errf(mlg__werr, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+        rc = mlg__fail(&mlg__tls_err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: ftruncate to %" PRIu64 " failed: %s", log->dir, name, size,
                        strerror(errno));
         goto out;
     }
     if (mlg__fallocate(s->fd, 0, (off_t)size) < 0) {
-        rc = mlg__errf(mlg__werr, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
+        rc = mlg__fail(&mlg__tls_err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: reserving %" PRIu64 " bytes (fallocate) failed: %s", log->dir, name,
                        size, strerror(errno));
         goto out;
@@ -145,7 +145,7 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const ch
     s->map = mlg__mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
     if (s->map == MAP_FAILED) {
         s->map = NULL;
-        rc = mlg__errf(mlg__werr, errno == ENOMEM ? MAPLOG_ENOMEM : MAPLOG_EIO,
+        rc = mlg__fail(&mlg__tls_err, errno == ENOMEM ? MAPLOG_ENOMEM : MAPLOG_EIO,
                        "%s/%s: mmap of %" PRIu64 " bytes failed: %s", log->dir, name, size,
                        strerror(errno));
         goto out;
@@ -160,8 +160,8 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const ch
     mlg__header_init(&h, size, log->log_id, mlg__now_ns());
     memcpy(s->map, &h, sizeof h);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0) {
-        rc = mlg__errf(mlg__werr, MAPLOG_EIO, "%s/%s: msync of the new header failed: %s", log->dir,
-                       name, strerror(errno));
+        rc = mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: msync of the new header failed: %s",
+                       log->dir, name, strerror(errno));
         goto out;
     }
 out:
@@ -194,8 +194,8 @@ int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq)
     char name[32];
     mlg__seg_name(name, first_seq);
     if (mlg__renameat(log->dirfd, s->name, log->dirfd, name) < 0)
-        return mlg__errf(mlg__werr, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir, s->name,
-                         name, strerror(errno));
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s: rename %s -> %s failed: %s", log->dir,
+                         s->name, name, strerror(errno));
     memcpy(s->name, name, sizeof name);
     s->first_seq = first_seq;
     s->synced_end = s->flushed_end = MLG_DATA_OFFSET;
