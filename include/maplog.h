@@ -135,11 +135,12 @@ typedef enum maplog_durability {
 
 typedef struct maplog_options maplog_options;
 
-/* Allocate options holding the defaults.  Free with maplog_options_free(). */
+/* Allocate options holding the defaults.  Free with maplog_options_free().  Returns 0,
+ * MAPLOG_EINVAL (out NULL) or MAPLOG_ENOMEM. */
 MAPLOG_API int maplog_options_create(maplog_options **out);
 /* Set key to value.  MAPLOG_EINVAL for an unknown key or a value out of range. */
 MAPLOG_API int maplog_options_set(maplog_options *opts, maplog_option key, int64_t value);
-/* Read back the value of key. */
+/* Read back the value of key.  MAPLOG_EINVAL for an unknown key or NULL arguments. */
 MAPLOG_API int maplog_options_get(const maplog_options *opts, maplog_option key, int64_t *value);
 /* Free options.  NULL is fine.  A log opened with them does not keep a pointer to them. */
 MAPLOG_API void maplog_options_free(maplog_options *opts);
@@ -273,7 +274,10 @@ typedef struct maplog_record {
 
 /* Open a reader on the log in dir.  Never writes to dir; works on read-only copies and
  * while a writer (in this or another process) is appending.  flags: 0 for now.
- * The reader is positioned at the first record still present. */
+ * The reader is positioned at the first record still present.
+ * Returns 0; MAPLOG_EINVAL (NULL arguments); MAPLOG_ENOENT (no such directory);
+ * MAPLOG_ENOTLOG (not a directory, or no segment file in it); MAPLOG_ENOMEM; MAPLOG_EIO.
+ * On failure *out is NULL and maplog_last_open_error() has the text. */
 MAPLOG_API int maplog_reader_open(maplog_reader **out, const char *dir, int flags);
 
 /* Close a reader and unmap everything it mapped.  NULL is fine. */
@@ -285,26 +289,35 @@ MAPLOG_API void maplog_reader_close(maplog_reader *r);
  * see maplog_reader_wait()); MAPLOG_ECORRUPT when a record fails its check in a place
  * where a record must be (the message names segment file and offset) -- the reader then
  * stays at that record, and maplog_reader_skip_segment() moves past the damage.
- * A torn or corrupt record is never returned as data.  One reader is for one thread. */
+ * A torn or corrupt record is never returned as data.  One reader is for one thread.
+ * Also: MAPLOG_EINVAL (NULL arguments); MAPLOG_ENOENT when the next segment was removed
+ * (retention) before the reader reached it -- seek to the first record present to go on;
+ * MAPLOG_EVERSION for a segment of a newer format; MAPLOG_EIO or MAPLOG_ENOMEM when a
+ * segment could not be opened or mapped. */
 MAPLOG_API int maplog_reader_next(maplog_reader *r, maplog_record *rec);
 
 /* Position the reader so that the next record returned has sequence number seq.
  * O(log n) in the number of segments plus a binary search in the segment's index.
  * MAPLOG_ENOENT when seq is before the first record present; a seq at or past the end
- * positions at the end (a following reader then waits for it). */
+ * positions at the end (a following reader then waits for it).  Also MAPLOG_EINVAL, and
+ * what maplog_reader_next() returns when the segment cannot be opened. */
 MAPLOG_API int maplog_reader_seek(maplog_reader *r, uint64_t seq);
 
 /* Position the reader at the first record whose timestamp, or any earlier record's
- * timestamp, is >= ts_ns (timestamps from one appending thread never go backwards). */
+ * timestamp, is >= ts_ns (timestamps from one appending thread never go backwards).
+ * Returns 0, MAPLOG_END when the log has no segment, MAPLOG_EINVAL, or what
+ * maplog_reader_next() returns when the segment cannot be opened. */
 MAPLOG_API int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns);
 
 /* Wait until a record past the reader's position may be available, or timeout_ms
  * passes (-1: no limit).  Returns 0 when maplog_reader_next() should be tried again,
- * MAPLOG_ETIMEDOUT when the time ran out.  Follows the log across segment rollovers. */
+ * MAPLOG_ETIMEDOUT when the time ran out, MAPLOG_EINVAL for NULL.  Follows the log across
+ * segment rollovers. */
 MAPLOG_API int maplog_reader_wait(maplog_reader *r, int timeout_ms);
 
 /* Skip the rest of the current segment after a MAPLOG_ECORRUPT, to read what follows.
- * The records skipped are lost to this reader; the caller decides whether that is fine. */
+ * The records skipped are lost to this reader; the caller decides whether that is fine.
+ * Returns 0, MAPLOG_END when there is no later segment, or MAPLOG_EINVAL. */
 MAPLOG_API int maplog_reader_skip_segment(maplog_reader *r);
 
 /* The last failure on this reader, naming file and offset.  Owned by the reader; valid
@@ -331,6 +344,9 @@ typedef enum maplog_reader_info {
     MAPLOG_INFO_LAST_TS = 13,         /* largest timestamp, 0 if none */
 } maplog_reader_info;
 
+/* Returns 0 with *value; MAPLOG_EINVAL for an unknown key or NULL arguments; MAPLOG_ENOENT
+ * when the log has no segment now; MAPLOG_EIO or MAPLOG_ECORRUPT when a segment the figure
+ * needs cannot be read (the message says which). */
 MAPLOG_API int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *value);
 
 /* The log's identity: 16 random bytes chosen when the log was created, the same in every
