@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 from toolcheck import check, finish, run_tool
 
@@ -182,6 +183,24 @@ try:
     for k in range(40, len(z) - 40, 97):
         z[k] ^= 0x5A
     refused("damaged.json.gz", bytes(z), "gzip data is damaged")
+    # a gzip stream cut short: zlib reads it as an early end, which is not a clean one
+    co = zlib.compressobj(6, zlib.DEFLATED, 31)
+    many = b"".join(b'{"seq":"%d","ts_ns":"%d","text":"r%d"}\n' % (k, k, k) for k in range(400))
+    cut = co.compress(many) + co.flush(zlib.Z_SYNC_FLUSH)
+    refused("truncated.json.gz", cut, "gzip")
+    co = zlib.compressobj(6, zlib.DEFLATED, 31)
+    refused("truncated.bin.gz", (co.compress(hdr + struct.pack("<QQI", 0, 1, 1) + b"a")
+                                 + co.flush(zlib.Z_SYNC_FLUSH))[:-2], "gzip")
+    # seq counts every record, named or not, and nothing follows 2^64 - 1
+    imports("mixed-seq.json", b'{"seq":"0","ts_ns":"1","text":"a"}\n{"ts_ns":"2","text":"b"}\n'
+            b'{"seq":"2","ts_ns":"3","text":"c"}\n', [(1, b"a"), (2, b"b"), (3, b"c")])
+    refused("mixed-gap.json", b'{"seq":"0","ts_ns":"1","text":"a"}\n{"ts_ns":"2","text":"b"}\n'
+            b'{"seq":"1","ts_ns":"3","text":"c"}\n', "line 3")
+    refused("wrap.json", b'{"seq":"18446744073709551615","ts_ns":"1","text":"a"}\n'
+            b'{"seq":"0","ts_ns":"2","text":"b"}\n', "line 2")
+    rc, _, err = run("import", base, os.path.join(base, "from-a-dir"))
+    check(rc == 1 and "is a directory" in err and not os.path.exists(os.path.join(base, "from-a-dir")),
+          "importing a directory says so: %r" % err)
     existing = os.path.join(base, "existing")
     os.mkdir(existing)
     with open(os.path.join(base, "ok.json"), "wb") as f:
@@ -207,6 +226,14 @@ try:
         rc, out, err = run(*args, clean)
         check(rc == 2 and "maplog" in err and out == b"",
               "%s is a usage error (rc %d, %r)" % (" ".join(args), rc, err))
+    for args, name in [(["dump", "--reverse=1"], "--reverse"), (["export", "--gzip=yes", "-o", "x"], "--gzip"),
+                       (["verify", "--quick=yes"], "--quick")]:
+        rc, out, err = run(*args, clean)
+        check(rc == 2 and "'%s' takes no value" % name in err, "%s: %r" % (" ".join(args), err))
+    rc, out, _ = run("dump", "-o", "json", "-n", "3", "--to", "198", clean)
+    check([first_seq(l) for l in out.split(b"\n")[:-1]] == [196, 197, 198], "-n 3 --to 198: the last 3 up to it")
+    rc, out, _ = run("dump", "-o", "json", "-r", "-n", "2", "--to", "5", clean)
+    check([first_seq(l) for l in out.split(b"\n")[:-1]] == [5, 4], "-r -n 2 --to 5")
     rc, out, err = run("dump", "--output=json", "--lines=3", clean)
     check(rc == 0 and [first_seq(l) for l in out.split(b"\n")[:-1]] == [297, 298, 299],
           "--output=json --lines=3")

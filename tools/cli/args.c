@@ -285,9 +285,14 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, cli_args *a)
         }
         const char *arg = optind - 1 >= prev && optind - 1 < argc ? argv[optind - 1] : "?";
         if (id == '?') {
-            if (optopt)
-                return cli_usage_error(c->name, "unknown option -%c", optopt);
-            return cli_usage_error(c->name, "unknown or ambiguous option '%s'", arg);
+            if (arg[0] == '-' && arg[1] == '-') { /* a long option: unknown, or given a value */
+                const char *eq = strchr(arg, '=');
+                if (eq && optopt)
+                    return cli_usage_error(c->name, "option '%.*s' takes no value", (int)(eq - arg),
+                                           arg);
+                return cli_usage_error(c->name, "unknown or ambiguous option '%s'", arg);
+            }
+            return cli_usage_error(c->name, "unknown option -%c", optopt);
         }
         if (id == ':') {
             if (optopt && optopt < 256 && arg[0] == '-' && arg[1] != '-')

@@ -21,7 +21,8 @@ int cli_open_reader(const char *dir, maplog_reader **r)
     return 0;
 }
 
-/* -n N: start N records before the end (never before --from or the first record). */
+/* -n N: start N records before the end, or before --to (never before --from or the first
+ * record). */
 static void apply_lines(maplog_reader *r, cli_args *a)
 {
     int64_t first = 0, next = 0;
@@ -30,8 +31,9 @@ static void apply_lines(maplog_reader *r, cli_args *a)
     maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first);
     if (maplog_reader_info_get(r, MAPLOG_INFO_NEXT_SEQ, &next))
         return;
-    uint64_t start =
-        (uint64_t)next - (uint64_t)first > a->lines ? (uint64_t)next - a->lines : (uint64_t)first;
+    uint64_t end = a->to < (uint64_t)next ? a->to + 1 : (uint64_t)next; /* the last N before it */
+    uint64_t start = end > (uint64_t)first && end - (uint64_t)first > a->lines ? end - a->lines
+                                                                               : (uint64_t)first;
     if (start > a->from)
         a->from = start;
 }

@@ -178,6 +178,15 @@ typedef struct src {
     int eof;
 } src;
 
+/* gzread() returns 0, not -1, when a gzip stream is cut short: only gzerror() tells an
+ * end from a truncation (Z_BUF_ERROR, "unexpected end of file").  1 at a clean end. */
+static int clean_end(src *s)
+{
+    int zerr = Z_OK;
+    gzerror(s->gz, &zerr);
+    return zerr == Z_OK;
+}
+
 /* Make bytes available in s->buf; 0 at the end, -1 on a read error. */
 static int src_fill(src *s)
 {
@@ -186,7 +195,7 @@ static int src_fill(src *s)
     if (s->eof)
         return 0;
     int got = gzread(s->gz, s->buf, sizeof s->buf);
-    if (got < 0)
+    if (got < 0 || (got == 0 && !clean_end(s)))
         return -1;
     s->pos = 0;
     s->end = (size_t)got;
@@ -208,7 +217,7 @@ static long long src_read(src *s, unsigned char *dst, size_t n)
         } else if (n - done >= sizeof s->buf && !s->eof) { /* large: straight in */
             size_t k = n - done > INT_MAX ? INT_MAX : n - done;
             int got = gzread(s->gz, dst + done, (unsigned)k);
-            if (got < 0)
+            if (got < 0 || (got == 0 && !clean_end(s)))
                 return -1;
             if (got == 0)
                 s->eof = 1;
@@ -275,8 +284,12 @@ static const char *read_error(src *s, char *buf, size_t n)
 {
     int zerr = 0;
     const char *z = gzerror(s->gz, &zerr);
-    snprintf(buf, n, "the gzip data is damaged or unreadable at byte %" PRIu64 ": %s", s->off,
-             zerr == Z_ERRNO ? strerror(errno) : z);
+    if (zerr == Z_ERRNO)
+        snprintf(buf, n, "read failed at byte %" PRIu64 ": %s", s->off, strerror(errno));
+    else
+        snprintf(buf, n,
+                 "the gzip data is damaged at byte %" PRIu64 " (of the uncompressed data): %s",
+                 s->off, z);
     return buf;
 }
 
@@ -408,7 +421,9 @@ typedef struct importer {
     maplog *log;
     size_t segment;    /* segment size of the open log */
     uint64_t n;        /* records imported */
-    uint64_t next_seq; /* the seq the next record must have */
+    uint64_t next_seq; /* the seq the next record must have, once seq_known */
+    int seq_known;     /* a record has named its seq */
+    int seq_ended;     /* that was 2^64 - 1: no record can follow */
     int have_first;
 } importer;
 
@@ -444,8 +459,13 @@ static int open_log(importer *im)
 static int put(importer *im, const char *where, uint64_t seq, int have_seq, uint64_t ts,
                const unsigned char *p, size_t len)
 {
+    /* Once a record has named its seq, every record after it has the next one, whether it
+     * names it or not. */
+    if (im->seq_known && im->seq_ended)
+        return say(im, "%s: a record after seq %" PRIu64 ", the last there can be", where,
+                   UINT64_MAX);
     if (have_seq) {
-        if (im->have_first && seq != im->next_seq)
+        if (im->seq_known && seq != im->next_seq)
             return say(im,
                        "%s: seq %" PRIu64 " where %" PRIu64
                        " should follow: the export has a gap or is out of order",
@@ -455,7 +475,14 @@ static int put(importer *im, const char *where, uint64_t seq, int have_seq, uint
                     "maplog: %s: note: the export starts at seq %" PRIu64
                     "; the new log numbers its records from 0\n",
                     im->file, seq);
-        im->next_seq = seq + 1;
+        im->next_seq = seq;
+        im->seq_known = 1;
+    }
+    if (im->seq_known) {
+        if (im->next_seq == UINT64_MAX)
+            im->seq_ended = 1;
+        else
+            im->next_seq++;
     }
     im->have_first = 1;
     if (len > RECORD_MAX)
@@ -608,20 +635,31 @@ static int check_target(const char *dir)
     return 0;
 }
 
+/* Split dir (trailing slashes dropped) into its parent and its name, in copy. */
+static int split_dir(const char *dir, char copy[PATH_MAX], const char **parent, const char **name)
+{
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    if (len >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(copy, dir, len);
+    copy[len] = 0;
+    char *slash = strrchr(copy, '/');
+    *name = slash ? slash + 1 : copy;
+    *parent = slash ? (slash == copy ? "/" : (*slash = 0, copy)) : ".";
+    return 0;
+}
+
 /* The hidden directory beside dir: PARENT/.NAME.import-XXXXXX. */
 static int make_tmp(const char *dir, char *tmp, size_t n)
 {
     char copy[PATH_MAX];
-    size_t len = strlen(dir);
-    while (len > 1 && dir[len - 1] == '/')
-        len--;
-    if (len >= sizeof copy)
+    const char *parent, *name;
+    if (split_dir(dir, copy, &parent, &name))
         return -1;
-    memcpy(copy, dir, len);
-    copy[len] = 0;
-    char *slash = strrchr(copy, '/');
-    const char *name = slash ? slash + 1 : copy;
-    const char *parent = slash ? (slash == copy ? "/" : (*slash = 0, copy)) : ".";
     if ((size_t)snprintf(tmp, n, "%s/.%s.import-XXXXXX", parent, name) >= n)
         return -1;
     if (!mkdtemp(tmp))
@@ -629,12 +667,13 @@ static int make_tmp(const char *dir, char *tmp, size_t n)
     return chmod(tmp, 0750);
 }
 
+/* The rename that put the log in place is durable once its parent directory is synced. */
 static void sync_parent(const char *dir)
 {
     char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", dir);
-    char *slash = strrchr(copy, '/');
-    const char *parent = slash ? (slash == copy ? "/" : (*slash = 0, copy)) : ".";
+    const char *parent, *name;
+    if (split_dir(dir, copy, &parent, &name))
+        return;
     int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
@@ -661,6 +700,12 @@ int cli_cmd_import(cli_args *a)
         return EXIT_PROBLEMS;
     }
     s->name = im.file;
+    struct stat st;
+    if (strcmp(im.file, "-") && stat(im.file, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(cli_err, "maplog: %s: is a directory, not an export file\n", im.file);
+        free(s);
+        return EXIT_PROBLEMS;
+    }
     s->gz = !strcmp(im.file, "-") ? gzdopen(dup(0), "rb") : gzopen(im.file, "rb");
     if (!s->gz) {
         fprintf(cli_err, "maplog: %s: %s\n", im.file, errno ? strerror(errno) : "cannot open");
@@ -689,7 +734,9 @@ int cli_cmd_import(cli_args *a)
         }
     }
     free(payload.p);
-    gzclose(s->gz);
+    int zclose = gzclose(s->gz);
+    if (zclose != Z_OK && rc == 0)
+        rc = say(&im, "the gzip data ends early or is damaged (zlib: %s)", zError(zclose));
     free(s);
     if (im.log && maplog_close(im.log) && rc == 0) {
         fprintf(cli_err, "maplog: %s\n", maplog_errmsg(NULL));
