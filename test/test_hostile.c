@@ -203,6 +203,17 @@ int main(int argc, char **argv)
     ASSERT_TRUE(rc == MAPLOG_ECORRUPT, "zero-length older segment: rc %d", rc);
     printf("zero-length segment, open: %s\n", maplog_last_open_error());
 
+    /* 5b. an all-zero file named like the last segment, larger than any segment can be (a
+     * sparse file: no blocks): refused by name, like the zero-length one */
+    snprintf(d, sizeof d, "%s/oversized", base);
+    make_log(d, 10, 0);
+    snprintf(p, sizeof p, "%s/%020d.mlog", d, 10);
+    write_file(p, "");
+    ASSERT_TRUE(truncate(p, (off_t)2 << 30) == 0, "truncate %s to 2 GiB", p);
+    rc = t_open(&log, d, SEG, 0);
+    ASSERT_EQ(rc, MAPLOG_ECORRUPT);
+    printf("oversized all-zero last segment, open: %s\n", maplog_last_open_error());
+
     /* 6. a segment of another log, renamed to fit */
     char other[600];
     snprintf(d, sizeof d, "%s/foreign", base);

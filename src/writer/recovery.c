@@ -61,19 +61,14 @@ static int create_new(struct maplog *log)
     return mlg__sync_range(log, s, MLG_DATA_OFFSET, 0, 0, MLG_STATE_OPEN);
 }
 
-/* Open segment name read-write, check its size and header (learning the log id from the
- * first one, have_id 0) and map it (mlg__seg_open).  On failure *fd is -1 and *map NULL. */
-static int open_checked(struct maplog *log, uint64_t first, int have_id, int *fd, uint64_t *size,
-                        uint8_t **map)
+/* Open segment first read-write, check its size and header (learning the log id from the
+ * first one, have_id 0) and map it (mlg__seg_open).  On failure nothing is left open. */
+static int open_checked(struct maplog *log, uint64_t first, int have_id, mlg__segmap *m)
 {
-    mlg__segmap m;
-    int rc = mlg__seg_open(log->dirfd, log->dir, first, MLG_SEG_RW, have_id ? log->log_id : NULL,
-                           &m, &mlg__tls_err);
-    *fd = m.fd;
-    *map = m.map;
-    *size = m.size;
+    int rc = mlg__seg_open(log->dirfd, log->dir, first, MLG_SEG_RW, have_id ? log->log_id : NULL, m,
+                           &mlg__tls_err);
     if (rc == 0 && !have_id)
-        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)m.map)->log_id, 16);
+        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)m->map)->log_id, 16);
     return rc;
 }
 
@@ -129,16 +124,17 @@ static int seal_now(struct maplog *log, mlg__report *rep, const char *name, int 
 static int check_old(struct maplog *log, mlg__report *rep, const char *name, uint64_t first,
                      uint64_t next_first, int have_id, int *cut)
 {
-    int fd = -1, rc = 0;
-    uint64_t size;
-    uint8_t *map = NULL;
+    int rc = 0;
+    mlg__segmap m;
     mlg__seal seal;
     uint64_t last_ts, bytes, count;
     uint8_t id[16];
     if (mlg__seg_sealed_info(log->dirfd, first, &last_ts, &bytes, &count, id) == 2)
         return check_archived(log, name, first, count, next_first, have_id, id);
-    if ((rc = open_checked(log, first, have_id, &fd, &size, &map)))
-        goto out;
+    if ((rc = open_checked(log, first, have_id, &m)))
+        return rc;
+    uint8_t *map = m.map;
+    uint64_t size = m.size;
     if (mlg__seal_read(map, size, first, &seal) == 1) {
         if (first + seal.record_count != next_first)
             rc = mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
@@ -162,12 +158,9 @@ static int check_old(struct maplog *log, mlg__report *rep, const char *name, uin
                        log->dir, name, r.end, mlg__rec_status_str(r.stop), first + r.count,
                        next_first);
     else
-        rc = seal_now(log, rep, name, fd, map, size, first, &r);
+        rc = seal_now(log, rep, name, m.fd, map, size, first, &r);
 out:
-    if (map)
-        mlg__munmap(map, size);
-    if (fd >= 0)
-        mlg__close(fd);
+    mlg__seg_close(&m);
     return rc;
 }
 
@@ -298,9 +291,11 @@ static int recover_last(struct maplog *log, mlg__report *rep, const char *name, 
                         int have_id)
 {
     last_seg l = {.name = name, .first = first, .fd = -1};
+    mlg__segmap m;
     int rc;
-    if ((rc = open_checked(log, first, have_id, &l.fd, &l.size, &l.map)))
-        goto out;
+    if ((rc = open_checked(log, first, have_id, &m)))
+        return rc;
+    l.fd = m.fd, l.map = m.map, l.size = m.size; /* make_current() may take them over */
     scan_last(log, rep, &l);
     if (log->opt.strict_recovery && (rc = refuse_synced_loss(log, &l)))
         goto out;
@@ -372,9 +367,9 @@ static int drop_if_empty(struct maplog *log, const char *name, int *dropped)
         }
     }
     /* maplog sizes a segment (ftruncate) before it names it: only a full-size, all-zero
-     * file is a rollover cut short.  A zero-length or odd-sized one is someone else's
-     * doing, and recover_last() refuses it with its name. */
-    if (size >= MLG_MIN_SEGMENT_SIZE && size % 4096 == 0 && all_zero(map, size)) {
+     * file is a rollover cut short.  A zero-length, odd-sized or oversized one (not mapped
+     * above) is someone else's doing, and recover_last() refuses it with its name. */
+    if (map && size % 4096 == 0 && all_zero(map, size)) {
         if (mlg__unlinkat(log->dirfd, name, 0) < 0)
             rc = mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: cannot remove empty segment: %s",
                            log->dir, name, strerror(errno));
