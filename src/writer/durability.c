@@ -76,8 +76,9 @@ int mlg__sync_range(struct maplog *log, mlg__wseg *s, uint64_t end, uint64_t cou
     return 0;
 }
 
-/* Seal a full segment: every reserved record published, digest, seal block, fdatasync,
- * unmap.  Under sync_mu. */
+/* Seal a full segment: every reserved record published, digest, fdatasync, the directory
+ * fsync (if a rename is not yet durable), seal block, unmap.  Under sync_mu, in the
+ * background thread or a sync: never on the append path. */
 int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
 {
     uint64_t v = atomic_load_explicit(&s->resv, memory_order_acquire);
@@ -106,6 +107,15 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
     if (mlg__fdatasync(s->fd) < 0)
         return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: fdatasync while sealing failed: %s",
                          log->dir, s->name, strerror(errno));
+    /* A seal is written only after the directory entry of its segment is durable.  The
+     * segment got its name by a rename when it became current (mlg__seg_activate), and
+     * fdatasync of the file does not make a rename durable on every POSIX file system: a
+     * power loss could leave the sealed data under its spare's name, or under none.  The
+     * rename set dir_dirty, so this fsync of the directory covers it (and any later one);
+     * if a sync since then already fsynced the directory, nothing is left to do. */
+    int rc;
+    if ((rc = sync_dir_if_dirty(log)))
+        return rc;
     mlg__seal seal;
     mlg__seal_fill(&seal, s->first_seq, count, end, last_ts, digest, mlg__now_ns());
     memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
