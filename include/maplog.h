@@ -244,6 +244,8 @@ typedef enum maplog_recovery_key {
                                        bytes were kept in a file (see the report) */
     MAPLOG_RECOVERY_SEALED = 6,     /* older segments a crash left unsealed, sealed now */
     MAPLOG_RECOVERY_REMOVED = 7,    /* empty segments (a rollover cut short) removed */
+    MAPLOG_RECOVERY_VOIDED = 8,     /* records reserved but never published before a crash,
+                                       with later records kept: now void records */
 } maplog_recovery_key;
 
 MAPLOG_API int maplog_recovery_info(const maplog *log, maplog_recovery_key key, int64_t *value);
@@ -270,11 +272,28 @@ typedef struct maplog_record {
     uint64_t timestamp_ns; /* CLOCK_REALTIME nanoseconds since the Unix epoch, at append */
     const void *data;      /* payload; see maplog_reader_next() for how long it is valid */
     size_t len;            /* payload length in bytes */
+    uint32_t flags;        /* MAPLOG_RECORD_VOID, or 0 */
 } maplog_record;
 
+/* rec->flags: the record is void -- it was reserved, but the process died before it was
+ * published, and later records were kept (docs/FORMAT.md, "Holes and void records").  It
+ * keeps its sequence number and carries nothing: timestamp_ns 0, len 0, data NULL.
+ * Readers return voids only when opened with MAPLOG_READER_VOIDS. */
+#define MAPLOG_RECORD_VOID 1u
+
+/* maplog_reader_open() flags. */
+#define MAPLOG_READER_VOIDS 1 /* also return void records (rec->flags says which) */
+
 /* Open a reader on the log in dir.  Never writes to dir; works on read-only copies and
- * while a writer (in this or another process) is appending.  flags: 0 for now.
- * The reader is positioned at the first record still present.
+ * while a writer (in this or another process) is appending.  flags: 0 or
+ * MAPLOG_READER_VOIDS.  The reader is positioned at the first record still present.
+ *
+ * A log that a crash left behind, not yet recovered (no writer holds it), is read as it
+ * is: the reader returns every record it can prove valid, stepping over what a crash
+ * leaves -- records reserved but never published (holes, which recovery turns into void
+ * records) and records lost between segments because they never reached the disk before
+ * a power loss (recovery cuts the log there).  MAPLOG_INFO_HOLES and MAPLOG_INFO_LOST
+ * count what it stepped over; none of it is reported as MAPLOG_ECORRUPT.
  * Returns 0; MAPLOG_EINVAL (NULL arguments); MAPLOG_ENOENT (no such directory);
  * MAPLOG_ENOTLOG (not a directory, or no segment file in it); MAPLOG_ENOMEM; MAPLOG_EIO.
  * On failure *out is NULL and maplog_last_open_error() has the text. */
@@ -342,6 +361,11 @@ typedef enum maplog_reader_info {
     MAPLOG_INFO_BYTES_ALLOCATED = 11, /* bytes of segment files */
     MAPLOG_INFO_FIRST_TS = 12,        /* timestamp of the first record, 0 if none */
     MAPLOG_INFO_LAST_TS = 13,         /* largest timestamp, 0 if none */
+    MAPLOG_INFO_HOLES = 14, /* records this reader stepped over so far as holes a crash left:
+                               reserved, never published (see maplog_reader_open) */
+    MAPLOG_INFO_LOST = 15,  /* records this reader stepped over so far as lost between
+                               segments in a crash: never durable, cut by recovery */
+    MAPLOG_INFO_VOIDS = 16, /* void records this reader stepped over (or returned) so far */
 } maplog_reader_info;
 
 /* Returns 0 with *value; MAPLOG_EINVAL for an unknown key or NULL arguments; MAPLOG_ENOENT

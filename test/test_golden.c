@@ -67,7 +67,7 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
     ASSERT_EQ(le32(f + 8), 1);    /* version */
     ASSERT_EQ(le32(f + 12), 128); /* header_size */
     ASSERT_EQ(le32(f + 16), 0);   /* compat */
-    ASSERT_EQ(le32(f + 20), 0);   /* incompat */
+    ASSERT_EQ(le32(f + 20), 1);   /* incompat: bit 0, pending words and void records */
     ASSERT_EQ(le64(f + 24), SEG);
     ASSERT_EQ(le64(f + 32), 0); /* reserved: the first sequence number is in the name */
     ASSERT_EQ(le64(f + 40), T0);
@@ -83,8 +83,9 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
         uint64_t word = le64(f + off);
         if (word == 0 || word == UINT64_MAX) /* no record, or the rollover mark */
             break;
-        uint32_t lw = (uint32_t)word, len = lw & 0x7fffffffu;
+        uint32_t lw = (uint32_t)word, len = lw & 0x3fffffffu;
         ASSERT_TRUE(lw & 0x80000000u, "valid bit at %" PRIu64, off);
+        ASSERT_TRUE(!(lw & 0x40000000u), "no void bit at %" PRIu64, off);
         unsigned char pre[20];
         memcpy(pre, &seq, 8); /* host is little-endian: checked by the library build */
         memcpy(pre + 8, f + off, 4);
@@ -119,7 +120,7 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
         ASSERT_EQ(le64(s + 32), XXH3_64bits(f + 4096, off - 4096));
         ASSERT_EQ(le64(s + 40), T0);
         ASSERT_EQ(le64(s + 48), first_seq);
-        ASSERT_TRUE(all_zero(s + 56, 4), "seal reserved");
+        ASSERT_EQ(le32(s + 56), 0); /* void records */
         ASSERT_EQ(le32(s + 60), crc_bits(0, s, 60));
     } else {
         ASSERT_TRUE(all_zero(s, 64), "no seal");

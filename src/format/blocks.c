@@ -25,6 +25,7 @@ void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_i
     memcpy(h->magic, MLG_SEG_MAGIC, 8);
     h->version = MAPLOG_FORMAT_VERSION;
     h->header_size = MLG_SEG_HEADER_SIZE;
+    h->incompat_flags = MLG_INCOMPAT_VOIDS;
     h->segment_size = seg_size;
     h->created_ns = created_ns;
     memcpy(h->log_id, log_id, 16);
@@ -101,6 +102,12 @@ void mlg__seal_fill(mlg__seal *s, uint64_t first_seq, uint64_t count, uint64_t e
     s->last_ts = last_ts;
     s->digest = digest;
     s->sealed_ns = sealed_ns;
+    s->crc = mlg__crc32c(0, s, offsetof(mlg__seal, crc));
+}
+
+void mlg__seal_set_voids(mlg__seal *s, uint64_t voids)
+{
+    s->void_count = voids > UINT32_MAX ? UINT32_MAX : (uint32_t)voids;
     s->crc = mlg__crc32c(0, s, offsetof(mlg__seal, crc));
 }
 

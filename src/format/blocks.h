@@ -23,6 +23,8 @@ int mlg__header_check(const void *map, uint64_t map_size, const char *dir, const
 int mlg__seal_read(const void *map, uint64_t seg_size, uint64_t first_seq, mlg__seal *out);
 void mlg__seal_fill(mlg__seal *s, uint64_t first_seq, uint64_t count, uint64_t end,
                     uint64_t last_ts, uint64_t digest, uint64_t sealed_ns);
+/* Set a filled seal's count of void records (and its CRC again). */
+void mlg__seal_set_voids(mlg__seal *s, uint64_t voids);
 /* The valid checkpoint with the larger generation; 1 found, 0 none.  Checkpoints and
  * seals name the segment's first sequence number, checked against the file name. */
 int mlg__ckpt_best(const void *map, uint64_t seg_size, uint64_t first_seq, mlg__checkpoint *out);

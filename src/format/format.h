@@ -42,7 +42,12 @@
 /* Feature flags.  A reader must refuse a segment with an incompatible flag it does not
  * know; it may ignore unknown compatible flags. */
 #define MLG_COMPAT_KNOWN 0u
-#define MLG_INCOMPAT_KNOWN 0u
+/* Records may be reserved ahead of publication (the pending word) and recovery may leave
+ * void records in place of reservations whose writer died (docs/FORMAT.md, "Records").
+ * Every segment this library makes sets it; a reader that does not know it would take a
+ * void for damage, so it must refuse the segment instead. */
+#define MLG_INCOMPAT_VOIDS 1u
+#define MLG_INCOMPAT_KNOWN MLG_INCOMPAT_VOIDS
 
 typedef struct mlg__seg_header {
     uint8_t magic[8];        /* 0   "MAPLOGS1" */
@@ -71,7 +76,7 @@ typedef struct mlg__seal {
     uint64_t digest;       /* 32  XXH3-64 (seed 0) of bytes [data_offset, end_offset) */
     uint64_t sealed_ns;    /* 40  CLOCK_REALTIME ns of sealing */
     uint64_t first_seq;    /* 48  the segment's first sequence number (= its file name) */
-    uint32_t reserved2;    /* 56  zero */
+    uint32_t void_count;   /* 56  void records among record_count */
     uint32_t crc;          /* 60  CRC-32C of bytes [0, 60) of this block */
 } mlg__seal;
 
@@ -108,7 +113,16 @@ typedef struct mlg__rec_header {
  * is impossible); it tells a following reader the next segment exists. */
 #define MLG_ROLLED_WORD UINT64_MAX
 #define MLG_REC_VALID 0x80000000u /* set in every record's len word, so it is never 0 */
-#define MLG_REC_LEN_MASK 0x7fffffffu
+#define MLG_REC_VOID 0x40000000u  /* a void record: a reservation whose writer died */
+#define MLG_REC_LEN_MASK 0x3fffffffu
+/* The pending word, stored when a record is reserved and before any of its other bytes:
+ * the payload length (no VALID bit) and this tag in the CRC's place.  It makes the
+ * reservation's extent known to recovery should its writer die before publishing. */
+#define MLG_PENDING_TAG 0x444e4550u /* "PEND" */
+static inline uint64_t mlg__pending_word(uint32_t len)
+{
+    return (uint64_t)len | ((uint64_t)MLG_PENDING_TAG << 32);
+}
 
 _Static_assert(sizeof(mlg__seg_header) == 128, "segment header is 128 bytes");
 _Static_assert(offsetof(mlg__seg_header, log_id) == 48, "log_id at 48");

@@ -14,10 +14,11 @@
 /* The record validity rule (docs/FORMAT.md, "Records"). */
 enum mlg__rec_status {
     MLG_REC_OK = 0,
-    MLG_REC_EMPTY = 1,  /* publication word is zero: no record (yet) */
-    MLG_REC_BADLEN = 2, /* length word without the valid bit, or running past the segment */
-    MLG_REC_BADCRC = 3, /* CRC mismatch */
-    MLG_REC_ROLLED = 4, /* the rollover mark: the writer moved on to the next segment */
+    MLG_REC_EMPTY = 1,   /* publication word is zero: no record (yet) */
+    MLG_REC_BADLEN = 2,  /* length word without the valid bit, or running past the segment */
+    MLG_REC_BADCRC = 3,  /* CRC mismatch */
+    MLG_REC_ROLLED = 4,  /* the rollover mark: the writer moved on to the next segment */
+    MLG_REC_PENDING = 5, /* a pending word: reserved, not yet published */
 };
 typedef struct mlg__rec_view {
     uint32_t len;
@@ -25,7 +26,8 @@ typedef struct mlg__rec_view {
     uint32_t crc_computed;
     uint64_t ts;
     const uint8_t *payload;
-    uint64_t size; /* bytes the record occupies */
+    uint64_t size;  /* bytes the record occupies */
+    uint32_t flags; /* MLG_REC_VOID for a void record */
 } mlg__rec_view;
 /* The publication word of the record at off (docs/FORMAT.md, "Records"): 0 while nothing is
  * published there, MLG_ROLLED_WORD at the rollover mark, else the record's length word (low
@@ -66,8 +68,15 @@ static inline int mlg__rec_check(const uint8_t *map, uint64_t seg_size, uint64_t
     uint32_t len_word = (uint32_t)word;
     v->crc_stored = (uint32_t)(word >> 32);
     v->len = len_word & MLG_REC_LEN_MASK;
-    if (!(len_word & MLG_REC_VALID) || v->len > seg_size - off - MLG_REC_HEADER_SIZE)
+    v->flags = len_word & MLG_REC_VOID;
+    if (v->len > seg_size - off - MLG_REC_HEADER_SIZE)
         return MLG_REC_BADLEN;
+    if (!(len_word & MLG_REC_VALID)) {
+        if (v->crc_stored != MLG_PENDING_TAG || v->flags || mlg__rec_size(v->len) > seg_size - off)
+            return MLG_REC_BADLEN;
+        v->size = mlg__rec_size(v->len);
+        return MLG_REC_PENDING;
+    }
     memcpy(&v->ts, map + off + 8, 8);
     v->payload = map + off + MLG_REC_HEADER_SIZE;
     v->size = mlg__rec_size(v->len);
@@ -85,9 +94,44 @@ typedef struct mlg__scan_result {
     uint64_t count;   /* valid records scanned */
     uint64_t last_ts; /* largest timestamp seen (0 if none) */
     int stop;         /* status of the record at end (MLG_REC_*), OK if limit reached */
+    uint64_t voids;   /* void records among count (and, for mlg__scan_holes, hole records) */
 } mlg__scan_result;
 void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq, uint64_t limit,
                mlg__scan_result *r);
+
+/* A hole: records that were reserved but never published, because the process died
+ * first, with valid records after them (docs/FORMAT.md, "Holes and void records"). */
+typedef struct mlg__hole {
+    uint64_t off, end; /* its bytes */
+    uint64_t seq;      /* the sequence number of its first record */
+    uint64_t count;    /* the records it held: at least one */
+} mlg__hole;
+
+/* No sequence number is expected after the segment: the hole must be followed by a valid
+ * record in it. */
+#define MLG_NO_WANT UINT64_MAX
+/* Records a run of zero bytes may hold beyond one each: reservations whose writer died in
+ * the instant between reserving and storing the pending word, one after another. */
+#define MLG_HOLE_EXTRA_MAX 64u
+
+/* At (off, seq), where mlg__rec_check() found MLG_REC_EMPTY or MLG_REC_PENDING: is this a
+ * hole?  It is when a valid record follows it before limit, or, given want (the next
+ * segment's first sequence number, else MLG_NO_WANT), when it runs to the end of the
+ * segment's reservations and holds the want - seq records missing.  1 and *h set if so.
+ * Work is bounded by the bytes between off and limit. */
+int mlg__hole_find(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
+                   uint64_t limit, uint64_t want, mlg__hole *h);
+
+/* mlg__scan, stepping over holes: each is passed to fn (if not NULL) and counted in
+ * r->count and r->voids.  The end is where neither a valid record nor a hole is. */
+void mlg__scan_holes(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
+                     uint64_t limit, uint64_t want, mlg__scan_result *r,
+                     void (*fn)(void *ctx, const mlg__hole *h), void *ctx);
+
+/* Turn hole h into void records in place (phase 0: zero its bytes past each record's
+ * first word; phase 1: store each void's word).  Between the phases the caller makes
+ * phase 0 durable, so that a void's word is never on disk without its zero payload. */
+void mlg__hole_void(uint8_t *map, uint64_t seg_size, const mlg__hole *h, int phase);
 /* Offset just past the last non-zero 8-byte word in [from, seg_size), or from. */
 uint64_t mlg__high_water(const uint8_t *map, uint64_t seg_size, uint64_t from);
 /* XXH3-64 over the records [MLG_DATA_OFFSET, end). */

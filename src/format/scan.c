@@ -33,6 +33,8 @@ const char *mlg__rec_status_str(int st)
         return "CRC mismatch";
     case MLG_REC_ROLLED:
         return "rollover mark (the writer moved to the next segment)";
+    case MLG_REC_PENDING:
+        return "reserved, not published";
     }
     return "?";
 }
@@ -43,6 +45,7 @@ void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq
     mlg__rec_view v;
     r->count = 0;
     r->last_ts = 0;
+    r->voids = 0;
     r->stop = MLG_REC_OK;
     while (off < limit) {
         int st = mlg__rec_check(map, seg_size, off, seq, &v);
@@ -52,6 +55,7 @@ void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq
         }
         if (v.ts > r->last_ts)
             r->last_ts = v.ts;
+        r->voids += v.flags != 0;
         off += v.size;
         seq++;
         r->count++;
@@ -74,4 +78,157 @@ uint64_t mlg__high_water(const uint8_t *map, uint64_t seg_size, uint64_t from)
 uint64_t mlg__digest(const uint8_t *map, uint64_t end)
 {
     return XXH3_64bits(map + MLG_DATA_OFFSET, end - MLG_DATA_OFFSET);
+}
+
+/* ---- holes ----------------------------------------------------------------------------- */
+
+/* One piece of a hole: a pending reservation (one record, its extent known from the
+ * pending word) or a run of zero bytes (reservations whose writer died before storing the
+ * pending word: nothing else of theirs was written, so the run ends where the next
+ * reservation's first word is; at least one record, at most one per 16 bytes). */
+typedef struct hole_piece {
+    uint64_t size, max;
+} hole_piece;
+
+static int hole_piece_at(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t limit,
+                         hole_piece *p)
+{
+    if (limit > seg_size)
+        limit = seg_size;
+    if (off > limit || limit - off < MLG_REC_HEADER_SIZE)
+        return 0;
+    uint64_t w = mlg__rec_word(map, off);
+    if (w == 0) {
+        uint64_t o = off + 8;
+        while (limit - o >= 8 && mlg__rec_word(map, o) == 0)
+            o += 8;
+        if (limit - o < 8)
+            o = limit & ~(uint64_t)7;
+        if (o - off < MLG_REC_HEADER_SIZE)
+            return 0;
+        p->size = o - off;
+        p->max = p->size / MLG_REC_HEADER_SIZE;
+        return 1;
+    }
+    uint32_t lw = (uint32_t)w;
+    if ((lw & (MLG_REC_VALID | MLG_REC_VOID)) || (uint32_t)(w >> 32) != MLG_PENDING_TAG)
+        return 0;
+    uint64_t size = mlg__rec_size(lw & MLG_REC_LEN_MASK);
+    if (size > limit - off)
+        return 0;
+    p->size = size;
+    p->max = 1;
+    return 1;
+}
+
+int mlg__hole_find(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
+                   uint64_t limit, uint64_t want, mlg__hole *h)
+{
+    uint64_t o = off, min = 0, max = 0;
+    mlg__rec_view v;
+    if (limit > seg_size)
+        limit = seg_size;
+    for (;;) { /* each piece moves o on by 16 bytes or more */
+        if (o > limit || limit - o < MLG_REC_HEADER_SIZE)
+            break;
+        uint64_t w = mlg__rec_word(map, o);
+        if (w == MLG_ROLLED_WORD)
+            break;
+        if (min && ((uint32_t)w & MLG_REC_VALID)) {
+            /* The record after the hole says how many records the hole held: its CRC
+             * covers its sequence number.  Zero runs may hold more than one each. */
+            uint64_t top = max - min > MLG_HOLE_EXTRA_MAX ? min + MLG_HOLE_EXTRA_MAX : max;
+            for (uint64_t j = min; j <= top; j++) {
+                int st = mlg__rec_check(map, seg_size, o, seq + j, &v);
+                if (st == MLG_REC_OK) {
+                    *h = (mlg__hole){off, o, seq, j};
+                    return 1;
+                }
+                if (st != MLG_REC_BADCRC)
+                    return 0; /* its length is bad: no sequence number will do */
+            }
+            return 0;
+        }
+        hole_piece p;
+        if (!hole_piece_at(map, seg_size, o, limit, &p))
+            return 0;
+        min++;
+        max += p.max;
+        o += p.size;
+    }
+    /* The end of the segment's reservations: the rollover mark, or no room for a record.
+     * Only the next segment's first sequence number can vouch for records here. */
+    if (want == MLG_NO_WANT || !min || want < seq || want - seq < min || want - seq > max)
+        return 0;
+    *h = (mlg__hole){off, o, seq, want - seq};
+    return 1;
+}
+
+void mlg__scan_holes(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
+                     uint64_t limit, uint64_t want, mlg__scan_result *r,
+                     void (*fn)(void *ctx, const mlg__hole *h), void *ctx)
+{
+    mlg__scan_result part;
+    uint64_t count = 0, voids = 0, last_ts = 0;
+    for (;;) { /* each round moves off on: a hole is at least 16 bytes */
+        mlg__scan(map, seg_size, off, seq, limit, &part);
+        count += part.count;
+        voids += part.voids;
+        seq += part.count;
+        off = part.end;
+        if (part.last_ts > last_ts)
+            last_ts = part.last_ts;
+        mlg__hole h;
+        if ((part.stop != MLG_REC_EMPTY && part.stop != MLG_REC_PENDING) ||
+            !mlg__hole_find(map, seg_size, off, seq, limit, want, &h))
+            break;
+        if (fn)
+            fn(ctx, &h);
+        count += h.count;
+        voids += h.count;
+        seq += h.count;
+        off = h.end;
+    }
+    r->end = off;
+    r->count = count;
+    r->voids = voids;
+    r->last_ts = last_ts;
+    r->stop = part.stop;
+}
+
+/* Store the word of a void record of payload length len at off, sequence number seq.  Its
+ * timestamp and payload are zero (phase 0 made them so). */
+static void void_word(uint8_t *map, uint64_t off, uint64_t seq, uint32_t len)
+{
+    uint32_t lw = len | MLG_REC_VALID | MLG_REC_VOID;
+    uint32_t crc = mlg__record_crc(seq, lw, 0, map + off + MLG_REC_HEADER_SIZE, len);
+    __atomic_store_n((uint64_t *)(void *)(map + off), (uint64_t)lw | ((uint64_t)crc << 32),
+                     __ATOMIC_RELEASE);
+}
+
+void mlg__hole_void(uint8_t *map, uint64_t seg_size, const mlg__hole *h, int phase)
+{
+    uint64_t pieces = 0, o = h->off, seq = h->seq;
+    hole_piece p;
+    while (o < h->end && hole_piece_at(map, seg_size, o, h->end, &p)) {
+        pieces++;
+        o += p.size;
+    }
+    /* Each piece holds one record; the extra ones go to the first zero runs with room. */
+    uint64_t extra = h->count > pieces ? h->count - pieces : 0;
+    o = h->off;
+    while (o < h->end && hole_piece_at(map, seg_size, o, h->end, &p)) {
+        uint64_t c = 1 + (extra < p.max - 1 ? extra : p.max - 1);
+        extra -= c - 1;
+        if (phase == 0) {
+            memset(map + o + 8, 0, p.size - 8);
+        } else {
+            for (uint64_t i = 0; i + 1 < c; i++)
+                void_word(map, o + i * MLG_REC_HEADER_SIZE, seq + i, 0);
+            uint64_t last = o + (c - 1) * MLG_REC_HEADER_SIZE;
+            void_word(map, last, seq + c - 1, (uint32_t)(o + p.size - last - MLG_REC_HEADER_SIZE));
+        }
+        seq += c;
+        o += p.size;
+    }
 }

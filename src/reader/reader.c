@@ -153,7 +153,7 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
     int rc;
     mlg__err err;
     maplog_reader *r = NULL;
-    if (!out || !dir || flags != 0) {
+    if (!out || !dir || (flags & ~MAPLOG_READER_VOIDS)) {
         rc = mlg__fail(&err, MAPLOG_EINVAL, "maplog_reader_open: bad arguments");
         goto fail;
     }
@@ -163,6 +163,7 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
         goto fail;
     }
     r->fd = -1;
+    r->flags = flags;
     if ((rc = mlg__dir_open(dir, &r->dirfd, &err)))
         goto fail;
     if ((rc = mlg__reader_refresh_list(r))) {
@@ -228,6 +229,46 @@ static int judge_last(maplog_reader *r, int st)
     return MAPLOG_END;
 }
 
+/* No writer holds the log and no record is at the reader's place in an unsealed segment:
+ * is it a hole a crash left -- records reserved, never published -- with valid records
+ * after it (or, want given, running to where the next segment begins)?  Steps over it if
+ * so.  The search is bounded by the segment and not repeated at the same place. */
+static int step_hole(maplog_reader *r, uint64_t want)
+{
+    mlg__hole h;
+    if (r->nohole_map == r->map && r->nohole_off == r->off)
+        return 0;
+    if (!mlg__hole_find(r->map, r->size, r->off, r->seq, r->size, want, &h)) {
+        r->nohole_map = r->map;
+        r->nohole_off = r->off;
+        return 0;
+    }
+    if (r->ix_off == r->off && r->ix_seq == r->seq) { /* the index steps over it too */
+        r->ix_off = h.end;
+        r->ix_seq += h.count;
+    }
+    r->holes += h.count;
+    r->off = h.end;
+    r->seq += h.count;
+    return 1;
+}
+
+/* No writer holds the log, and the records of the mapped (unsealed) segment end before
+ * the next segment begins: a crash state -- a power loss cut the unsynced tail across a
+ * rollover -- if no later segment claims durable records (recovery's rule, which sets the
+ * later segments aside); otherwise records that were promised are missing. */
+static int lost_in_crash(maplog_reader *r)
+{
+    for (size_t j = r->idx + 1; j < r->nsegs; j++) {
+        mlg__segpeek p;
+        mlg__err err;
+        if (mlg__seg_peek(r->dirfd, r->dir, r->segs[j], &p, &err) == 0 &&
+            (p.sealed == 1 || (p.have_ckpt && p.ckpt.record_count > 0)))
+            return 0;
+    }
+    return 1;
+}
+
 /* One function, a little over the 80 lines the rest keeps to: the fast path (a valid record
  * in the mapped segment) is its first branch, and the rare ones (the segment's end, the next
  * segment, a torn tail, damage) follow in the order the format's reading rule gives them
@@ -250,6 +291,15 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         int st = mlg__rec_check(r->map, r->size, r->off, r->seq, &v);
         if (st == MLG_REC_OK) {
             mlg__index_note(r, r->off, r->seq, v.ts, v.size);
+            if (__builtin_expect(v.flags != 0, 0)) { /* a void record */
+                r->voids++;
+                r->off += v.size;
+                r->seq++;
+                if (!(r->flags & MAPLOG_READER_VOIDS))
+                    continue;
+                *rec = (maplog_record){r->seq - 1, 0, NULL, 0, MAPLOG_RECORD_VOID};
+                return 0;
+            }
             /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are
              * page-cache pages behind a read-only private mapping; touching them again
              * (a seek back) just maps them again, so earlier pointers stay valid. */
@@ -262,6 +312,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
             rec->timestamp_ns = v.ts;
             rec->data = v.payload;
             rec->len = v.len;
+            rec->flags = 0;
             r->off += v.size;
             r->seq++;
             return 0;
@@ -282,14 +333,24 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
         int has_next = next_first_if(r, &nf, st != MLG_REC_EMPTY || seg_full(r));
         if (has_next && nf == r->seq)
             goto advance; /* complete; anything after it is a torn tail the writer left */
-        if (has_next && (nf < r->seq || !writer_alive(r)))
+        int alive = -1;   /* a writer holds the log: asked once, when it matters */
+        if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING) && (has_next || !seg_full(r)) &&
+            !(alive = writer_alive(r)) && step_hole(r, has_next ? nf : MLG_NO_WANT))
+            continue; /* a crashed log: records reserved, never published */
+        if (has_next && nf > r->seq && !(alive < 0 ? (alive = writer_alive(r)) : alive) &&
+            lost_in_crash(r)) {
+            r->lost += nf - r->seq; /* a crashed log: never durable, recovery cuts here */
+            r->seq = nf;
+            goto advance;
+        }
+        if (has_next && (nf < r->seq || !(alive < 0 ? (alive = writer_alive(r)) : alive)))
             return mlg__fail(&r->err, MAPLOG_ECORRUPT,
                              "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
                              ", but the next segment starts at seq %" PRIu64
                              " (records missing between segments)",
                              r->dir, r->name, r->off, mlg__rec_status_str(st), r->seq, nf);
-        if (st == MLG_REC_EMPTY)
-            return MAPLOG_END; /* the end, for now */
+        if (st == MLG_REC_EMPTY || (st == MLG_REC_PENDING && alive != 0))
+            return MAPLOG_END; /* the end, for now (a pending record: being written) */
         if (has_next)
             return mlg__fail(&r->err, MAPLOG_ECORRUPT,
                              "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64, r->dir, r->name,
@@ -342,8 +403,11 @@ static int progress_possible(maplog_reader *r)
 {
     if (!r->map)
         return r->idx < r->nsegs || (mlg__reader_refresh_list(r) == 0 && r->idx < r->nsegs);
-    if (r->off <= r->size && r->size - r->off >= 8 && mlg__rec_word(r->map, r->off))
-        return 1;
+    if (r->off <= r->size && r->size - r->off >= 8) {
+        uint64_t w = mlg__rec_word(r->map, r->off);
+        if (w && ((uint32_t)w & MLG_REC_VALID || (uint32_t)(w >> 32) != MLG_PENDING_TAG))
+            return 1; /* published, or not a record: next() has news either way */
+    }
     mlg__seal seal;
     if (mlg__seal_read(r->map, r->size, r->first, &seal) == 1 && r->off >= seal.end_offset)
         return 1;
@@ -404,6 +468,15 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
         return 0;
     case MAPLOG_INFO_TORN_VALID_AFTER:
         *value = r->torn_valid_after;
+        return 0;
+    case MAPLOG_INFO_HOLES:
+        *value = (int64_t)r->holes;
+        return 0;
+    case MAPLOG_INFO_LOST:
+        *value = (int64_t)r->lost;
+        return 0;
+    case MAPLOG_INFO_VOIDS:
+        *value = (int64_t)r->voids;
         return 0;
     case MAPLOG_INFO_NEXT_SEQ:
     case MAPLOG_INFO_RECORDS:

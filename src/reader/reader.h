@@ -32,8 +32,12 @@ struct maplog_reader {
     uint64_t last_list_ns;
     int64_t torn_off, torn_bytes;
     int torn_valid_after;
-    int cur_gone;        /* the mapped segment was removed from the directory (retention) */
-    uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
+    int flags;                   /* maplog_reader_open()'s */
+    uint64_t holes, lost, voids; /* what it stepped over: MAPLOG_INFO_HOLES, _LOST, _VOIDS */
+    const uint8_t *nohole_map;   /* no hole was found at (nohole_map, nohole_off): a crashed */
+    uint64_t nohole_off;         /* log does not change, so the search is not repeated */
+    int cur_gone;                /* the mapped segment was removed from the directory (retention) */
+    uint64_t dropped_to;         /* pages before this offset were handed back (MADV_DONTNEED) */
     char name[32];
     mlg__err err;
 };

@@ -201,6 +201,13 @@ static inline void reserved(struct maplog *log, mlg__wseg *s, uint64_t v, uint64
                             mlg__wseg **segp, uint64_t *offp, uint64_t *seqp)
 {
     uint64_t off = MLG_RESV_OFF(v);
+    /* The pending word, before any other byte of the record: should the process die before
+     * the record is published, recovery knows its extent from it and keeps every record
+     * after it (docs/FORMAT.md, "Holes and void records").  Same cache line as the header
+     * the publication writes; the compiler barrier keeps the payload's stores after it. */
+    __atomic_store_n((uint64_t *)(void *)(s->map + off),
+                     mlg__pending_word((uint32_t)(need - MLG_REC_HEADER_SIZE)), __ATOMIC_RELAXED);
+    atomic_signal_fence(memory_order_seq_cst);
     *segp = s;
     *offp = off;
     *seqp = s->first_seq + MLG_RESV_COUNT(v);

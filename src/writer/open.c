@@ -34,7 +34,7 @@ int maplog_next_seq(maplog *log, uint64_t *next)
 
 int maplog_recovery_info(const maplog *log, maplog_recovery_key key, int64_t *value)
 {
-    if (!log || !value || key < MAPLOG_RECOVERY_CLEAN || key > MAPLOG_RECOVERY_REMOVED)
+    if (!log || !value || key < MAPLOG_RECOVERY_CLEAN || key > MAPLOG_RECOVERY_VOIDED)
         return MAPLOG_EINVAL;
     *value = log->rec_info[key];
     return 0;

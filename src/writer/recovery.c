@@ -96,6 +96,61 @@ static int check_archived(struct maplog *log, const char *name, uint64_t first, 
     return 0;
 }
 
+/* The holes a scan found in one segment (mlg__scan_holes), to be made void records. */
+typedef struct holes {
+    mlg__hole *h;
+    size_t n, cap;
+    int oom;
+} holes;
+
+static void hole_add(void *ctx, const mlg__hole *h)
+{
+    holes *hs = ctx;
+    if (hs->n == hs->cap) {
+        size_t cap = hs->cap ? hs->cap * 2 : 8;
+        mlg__hole *p = realloc(hs->h, cap * sizeof *p);
+        if (!p) {
+            hs->oom = 1;
+            return;
+        }
+        hs->h = p;
+        hs->cap = cap;
+    }
+    hs->h[hs->n++] = *h;
+}
+
+/* Records were reserved in segment name but never published -- their writer died with
+ * them -- and valid records follow: make them void records, which keep their sequence
+ * numbers and carry nothing, so that every record after them survives.  Zeroes first and
+ * makes that durable, then stores the voids' words (synced with the rest by the caller). */
+static int void_holes(struct maplog *log, mlg__report *rep, const char *name, uint8_t *map,
+                      uint64_t size, const holes *hs)
+{
+    uint64_t n = 0;
+    if (hs->oom)
+        return mlg__fail(&mlg__tls_err, MAPLOG_ENOMEM, "%s: out of memory", log->dir);
+    if (!hs->n)
+        return 0;
+    for (size_t i = 0; i < hs->n; i++)
+        mlg__hole_void(map, size, &hs->h[i], 0);
+    uint64_t from = hs->h[0].off & ~(uint64_t)4095, to = hs->h[hs->n - 1].end;
+    if (mlg__msync(map + from, to - from, MS_SYNC) < 0)
+        return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: msync before writing void records: %s",
+                         log->dir, name, strerror(errno));
+    for (size_t i = 0; i < hs->n; i++) {
+        mlg__hole_void(map, size, &hs->h[i], 1);
+        n += hs->h[i].count;
+    }
+    log->rec_info[MAPLOG_RECOVERY_VOIDED] += (int64_t)n;
+    mlg__report_add(rep,
+                    "%s%" PRIu64 " records of %s (seq %" PRIu64 " at offset %" PRIu64
+                    "%s) were reserved but never published before the crash: kept as void "
+                    "records, with every record after them",
+                    rep->len ? "; " : "", n, name, hs->h[0].seq, hs->h[0].off,
+                    hs->n > 1 ? ", and later" : "");
+    return 0;
+}
+
 /* Seal segment name now: its records r reach exactly the next segment's first seq. */
 static int seal_now(struct maplog *log, mlg__report *rep, const char *name, int fd, uint8_t *map,
                     uint64_t size, uint64_t first, const mlg__scan_result *r)
@@ -109,6 +164,7 @@ static int seal_now(struct maplog *log, mlg__report *rep, const char *name, int 
                          log->dir, name, strerror(errno));
     mlg__seal_fill(&seal, first, r->count, r->end, r->last_ts, mlg__digest(map, r->end),
                    mlg__now_ns());
+    mlg__seal_set_voids(&seal, r->voids);
     memcpy(map + MLG_SEAL_OFFSET, &seal, sizeof seal);
     log->rec_info[MAPLOG_RECOVERY_SEALED]++;
     mlg__report_add(rep, "%ssealed %s (left unsealed)", rep->len ? "; " : "", name);
@@ -129,6 +185,7 @@ static int check_old(struct maplog *log, mlg__report *rep, const char *name, uin
     mlg__seal seal;
     uint64_t last_ts, bytes, count;
     uint8_t id[16];
+    holes hs = {0};
     if (mlg__seg_sealed_info(log->dirfd, first, &last_ts, &bytes, &count, id) == 2)
         return check_archived(log, name, first, count, next_first, have_id, id);
     if ((rc = open_checked(log, first, have_id, &m)))
@@ -148,7 +205,9 @@ static int check_old(struct maplog *log, mlg__report *rep, const char *name, uin
      * power loss can tear the write that seals -- which the scan below settles the same
      * way: the records either make the next segment follow, or they do not.  */
     mlg__scan_result r;
-    mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
+    mlg__scan_holes(map, size, MLG_DATA_OFFSET, first, size, next_first, &r, hole_add, &hs);
+    if (first + r.count == next_first && (rc = void_holes(log, rep, name, map, size, &hs)))
+        goto out;
     if (first + r.count < next_first)
         *cut = 1;
     else if (first + r.count != next_first)
@@ -160,6 +219,7 @@ static int check_old(struct maplog *log, mlg__report *rep, const char *name, uin
     else
         rc = seal_now(log, rep, name, m.fd, map, size, first, &r);
 out:
+    free(hs.h);
     mlg__seg_close(&m);
     return rc;
 }
@@ -171,6 +231,7 @@ typedef struct last_seg {
     int fd;
     uint8_t *map;
     mlg__scan_result r;
+    holes hs;    /* records reserved, never published, with valid records after them */
     uint64_t hw; /* end of the non-zero bytes past the records */
     int have_ck, sealed;
     mlg__checkpoint ck;
@@ -181,7 +242,8 @@ typedef struct last_seg {
 static void scan_last(struct maplog *log, mlg__report *rep, last_seg *l)
 {
     mlg__scan_result *r = &l->r;
-    mlg__scan(l->map, l->size, MLG_DATA_OFFSET, l->first, l->size, r);
+    mlg__scan_holes(l->map, l->size, MLG_DATA_OFFSET, l->first, l->size, MLG_NO_WANT, r, hole_add,
+                    &l->hs);
     l->have_ck = mlg__ckpt_best(l->map, l->size, l->first, &l->ck);
     l->sealed = mlg__seal_read(l->map, l->size, l->first, &l->seal) == 1;
     l->hw = mlg__high_water(l->map, l->size, r->end);
@@ -226,6 +288,9 @@ static int refuse_synced_loss(struct maplog *log, const last_seg *l)
 static int cut_last(struct maplog *log, mlg__report *rep, last_seg *l)
 {
     const mlg__scan_result *r = &l->r;
+    int rc = void_holes(log, rep, l->name, l->map, l->size, &l->hs);
+    if (rc)
+        return rc;
     if (r->stop == MLG_REC_BADCRC) {
         /* A damaged record whose successor is valid: after a power loss that is writes
          * reaching the disk out of order (nothing past the checkpoint was promised); after
@@ -237,7 +302,7 @@ static int cut_last(struct maplog *log, mlg__report *rep, last_seg *l)
             MLG_REC_OK) {
             char side[64];
             uint64_t saved;
-            int rc = mlg__save_tail(log->dirfd, log->dir, l->name, r->end, l->hw,
+            rc = mlg__save_tail(log->dirfd, log->dir, l->name, r->end, l->hw,
                                     (int)log->opt.file_mode, side, &saved, &mlg__tls_err);
             if (rc)
                 return rc;
@@ -274,6 +339,7 @@ static int make_current(struct maplog *log, last_seg *l)
     memcpy(s->name, l->name, MLG_SEG_NAME_LEN + 1);
     s->synced_end = s->flushed_end = MLG_DATA_OFFSET; /* sync what we found, once */
     s->ckpt_gen = l->have_ck ? l->ck.generation : 0;
+    s->voids = r->voids;
     atomic_store(&s->resv, (r->count << 32) | r->end | (l->sealed ? MLG_RESV_FULL : 0));
     mlg__arm_flush(log, s, r->end);
     atomic_store(&log->cur, s);
@@ -303,6 +369,7 @@ static int recover_last(struct maplog *log, mlg__report *rep, const char *name, 
         goto out;
     rc = make_current(log, &l);
 out:
+    free(l.hs.h);
     if (l.map)
         mlg__munmap(l.map, l.size);
     if (l.fd >= 0)

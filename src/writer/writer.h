@@ -83,6 +83,7 @@ typedef struct mlg__wseg {
     uint64_t pub_end;     /* every record before this offset is published (0: none known) */
     uint64_t flushed_end; /* write-back started up to here */
     uint64_t synced_end, synced_count, synced_ts, ckpt_gen;
+    uint64_t voids; /* void records recovery found or made in it, for its seal */
     int sealed; /* sealed, synced and unmapped */
     /* Under mu: the pre-faulter is pre-faulting a chunk of this segment's mapping; stop_pop
      * tells it to do no more (the segment is about to be sealed and unmapped). */
@@ -129,7 +130,7 @@ struct maplog {
 
     uint64_t retention_check_ns; /* when the background thread last applied retention */
     int retention_due;           /* under mu: a segment was sealed since retention last ran */
-    int64_t rec_info[8];         /* maplog_recovery_key -> value */
+    int64_t rec_info[9];         /* maplog_recovery_key -> value */
     char rec_report[MLG_ERRMSG_MAX];
 };
 

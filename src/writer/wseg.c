@@ -224,7 +224,8 @@ static void wait_published(mlg__wseg *s, uint64_t off, uint64_t end, uint64_t *c
     unsigned spins = 0;
     while (off < end) {
         uint64_t w = mlg__rec_word(s->map, off);
-        if (w == 0) { /* reserved, not yet committed: another thread is copying */
+        if (w == 0 || (!((uint32_t)w & MLG_REC_VALID) && (uint32_t)(w >> 32) == MLG_PENDING_TAG)) {
+            /* reserved, not yet committed: another thread is copying */
             if (++spins < 64) {
                 sched_yield();
             } else {

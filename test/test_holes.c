@@ -1,0 +1,196 @@
+/* test_holes.c -- a record reserved but never published costs no other record.
+ *
+ * A writer process reserves a record (maplog_reserve), writes part of its payload, and
+ * other records are appended after it and acknowledged; then the process dies.  The rule:
+ * every record whose append returned survives the crash, whatever the other reservations
+ * were doing.  Recovery makes the reservation a void record that keeps its sequence
+ * number; a reader of the crashed log, before recovery, steps over it; a reader of a live
+ * log waits for it.  Each scenario prints what it compared when it fails. */
+#include "harness.h"
+
+#include <sys/wait.h>
+
+#define SEG (64 * 1024)
+
+static size_t len_of(uint64_t seq)
+{
+    return (size_t)(seq * 2654435761u % 200);
+}
+
+/* In a child process: reserve `stuck` records (writing half of each payload), append n
+ * more (each content-checked later by its sequence number), then die without closing. */
+static void crash_after(const char *dir, int stuck, int n)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        maplog *log;
+        unsigned char buf[256];
+        maplog_reservation res;
+        if (t_open(&log, dir, SEG, 0))
+            _exit(2);
+        for (int i = 0; i < stuck; i++) {
+            if (maplog_reserve(log, 100, &res))
+                _exit(3);
+            memset(res.data, 0xab, 50);
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t next, seq;
+            maplog_next_seq(log, &next);
+            t_fill(buf, len_of(next), next);
+            if (maplog_append(log, buf, len_of(next), &seq) || seq != next)
+                _exit(4);
+        }
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer child ended with status %d", st);
+}
+
+/* Read the whole log; records from..to-1 must be there with their content; the ones in
+ * [void_from, void_to) must be absent (default) or void (MAPLOG_READER_VOIDS). */
+static void expect_log(const char *dir, int flags, uint64_t void_from, uint64_t void_to,
+                       uint64_t to, int64_t holes)
+{
+    maplog_reader *r;
+    maplog_record rec;
+    unsigned char want[256];
+    ASSERT_OK(maplog_reader_open(&r, dir, flags));
+    for (uint64_t s = 0; s < to; s++) {
+        if (s >= void_from && s < void_to && !(flags & MAPLOG_READER_VOIDS))
+            continue;
+        CTX("%s: reading seq %" PRIu64 " of %" PRIu64 " (flags %d)", dir, s, to, flags);
+        int rc = maplog_reader_next(r, &rec);
+        ASSERT_TRUE(rc == 0, "rc %d: %s", rc, maplog_reader_errmsg(r));
+        ASSERT_EQ(rec.seq, s);
+        if (s >= void_from && s < void_to) {
+            ASSERT_EQ(rec.flags, MAPLOG_RECORD_VOID);
+            ASSERT_EQ(rec.len, 0);
+            continue;
+        }
+        ASSERT_EQ(rec.flags, 0);
+        ASSERT_EQ(rec.len, len_of(s));
+        t_fill(want, rec.len, s);
+        ASSERT_MEM(rec.data, want, rec.len);
+    }
+    ASSERT_EQ(maplog_reader_next(r, &rec), MAPLOG_END);
+    int64_t v;
+    ASSERT_OK(maplog_reader_info_get(r, MAPLOG_INFO_HOLES, &v));
+    ASSERT_EQ(v, holes);
+    maplog_reader_close(r);
+}
+
+/* Reopen (recovery), check what it says it voided, and append once more. */
+static void recover(const char *dir, int64_t voided, uint64_t next_want)
+{
+    maplog *log;
+    int64_t v;
+    uint64_t next;
+    CTX("%s: reopening", dir);
+    ASSERT_TRUE(t_open(&log, dir, SEG, 0) == 0, "open: %s", maplog_last_open_error());
+    ASSERT_OK(maplog_recovery_info(log, MAPLOG_RECOVERY_VOIDED, &v));
+    ASSERT_EQ(v, voided);
+    if (voided)
+        ASSERT_TRUE(strstr(maplog_recovery_report(log), "void records") != NULL, "report: %s",
+                    maplog_recovery_report(log));
+    ASSERT_OK(maplog_next_seq(log, &next));
+    ASSERT_EQ(next, next_want);
+    ASSERT_OK(maplog_close(log));
+}
+
+/* Zero the bytes of the record at offset off of the first segment, as if its writer had
+ * died before storing even the pending word. */
+static void zero_record(const char *dir, off_t off, size_t size)
+{
+    unsigned char z[256] = {0};
+    t_pwrite(t_path(dir, "00000000000000000000.mlog"), z, size, off);
+}
+
+int main(int argc, char **argv)
+{
+    t_seed_init(argc, argv);
+    const char *base = t_mkscratch("holes");
+    char dir[1024];
+
+    /* 1. one reservation, 1000 appends after it, then the process dies */
+    snprintf(dir, sizeof dir, "%s/one", base);
+    crash_after(dir, 1, 1000);
+    expect_log(dir, 0, 0, 1, 1001, 1); /* read as it is: the hole stepped over */
+    recover(dir, 1, 1001);
+    expect_log(dir, 0, 0, 1, 1001, 0); /* void records are skipped by default */
+    expect_log(dir, MAPLOG_READER_VOIDS, 0, 1, 1001, 0);
+    recover(dir, 0, 1001); /* nothing left to do */
+    printf("ok 1: a reservation that never published costs no later record\n");
+
+    /* 2. two reservations whose writer died before even the pending word (zero bytes) */
+    snprintf(dir, sizeof dir, "%s/zero", base);
+    crash_after(dir, 2, 1000);
+    zero_record(dir, 4096, 240); /* two records of 100 bytes: 116 -> 120 bytes each */
+    expect_log(dir, 0, 0, 2, 1002, 2);
+    recover(dir, 2, 1002);
+    expect_log(dir, MAPLOG_READER_VOIDS, 0, 2, 1002, 0);
+    printf("ok 2: a run of zero bytes holds as many records as the next record's CRC says\n");
+
+    /* 3. the reservation's segment filled up and the log went on in later ones */
+    snprintf(dir, sizeof dir, "%s/rollover", base);
+    crash_after(dir, 1, 3000);
+    expect_log(dir, 0, 0, 1, 3001, 1);
+    recover(dir, 1, 3001);
+    expect_log(dir, MAPLOG_READER_VOIDS, 0, 1, 3001, 0);
+    uint64_t problems = 99;
+    ASSERT_OK(maplog_verify(dir, 0, NULL, NULL, NULL, &problems));
+    ASSERT_EQ(problems, 0);
+    uint32_t voids = 0; /* the seal of the first segment counts its void record */
+    t_pread(t_path(dir, "00000000000000000000.mlog"), &voids, 4, 512 + 56);
+    ASSERT_EQ(voids, 1);
+    printf("ok 3: a hole in a segment that a crash left unsealed is voided, then sealed\n");
+
+    /* 4. a hole with nothing valid after it is a torn tail: cut, not voided */
+    snprintf(dir, sizeof dir, "%s/tail", base);
+    crash_after(dir, 1, 0);
+    expect_log(dir, 0, 0, 0, 0, 0);
+    recover(dir, 0, 0);
+    printf("ok 4: a reservation at the end is cut with the tail\n");
+
+    /* 5. a pending word whose length runs past the segment is not a hole */
+    snprintf(dir, sizeof dir, "%s/badpending", base);
+    crash_after(dir, 1, 10);
+    uint64_t w = 0x444e455000fffff0ull; /* "PEND", a length past the 64 KiB segment */
+    t_pwrite(t_path(dir, "00000000000000000000.mlog"), &w, 8, 4096);
+    expect_log(dir, 0, 0, 0, 0, 0);
+    recover(dir, 0, 0);
+    printf("ok 5: a pending word with an impossible length is a torn tail\n");
+
+    /* 6. while the writer lives, a reader waits at a pending record, never past it */
+    {
+        maplog *log;
+        maplog_reader *r;
+        maplog_record rec;
+        maplog_reservation res;
+        uint64_t seq;
+        snprintf(dir, sizeof dir, "%s/live", base);
+        CTX("live reader");
+        ASSERT_OK(t_open(&log, dir, SEG, 0));
+        ASSERT_OK(maplog_reserve(log, 10, &res));
+        ASSERT_OK(maplog_append(log, "after", 5, &seq));
+        ASSERT_EQ(seq, 1);
+        ASSERT_OK(maplog_reader_open(&r, dir, 0));
+        ASSERT_EQ(maplog_reader_next(r, &rec), MAPLOG_END);
+        ASSERT_EQ(maplog_reader_wait(r, 20), MAPLOG_ETIMEDOUT);
+        memcpy(res.data, "0123456789", 10);
+        ASSERT_OK(maplog_commit(log, &res));
+        ASSERT_OK(maplog_reader_wait(r, 1000));
+        ASSERT_OK(maplog_reader_next(r, &rec));
+        ASSERT_EQ(rec.seq, 0);
+        ASSERT_MEM(rec.data, "0123456789", 10);
+        ASSERT_OK(maplog_reader_next(r, &rec));
+        ASSERT_EQ(rec.seq, 1);
+        maplog_reader_close(r);
+        ASSERT_OK(maplog_close(log));
+    }
+    printf("ok 6: a live log's pending record is waited for, not stepped over\n");
+
+    t_scratch_done();
+    printf("6 passed, 0 failed\n");
+    return 0;
+}
