@@ -119,6 +119,13 @@ static void hole_add(void *ctx, const mlg__hole *h)
     hs->h[hs->n++] = *h;
 }
 
+/* May recovery write void records into this segment?  Only if its header says readers of
+ * it know them (docs/FORMAT.md, "Compatibility"). */
+static int may_void(const uint8_t *map)
+{
+    return (((const mlg__seg_header *)(const void *)map)->incompat_flags & MLG_INCOMPAT_VOIDS) != 0;
+}
+
 /* Records were reserved in segment name but never published -- their writer died with
  * them -- and valid records follow: make them void records, which keep their sequence
  * numbers and carry nothing, so that every record after them survives.  Zeroes first and
@@ -205,7 +212,10 @@ static int check_old(struct maplog *log, mlg__report *rep, const char *name, uin
      * power loss can tear the write that seals -- which the scan below settles the same
      * way: the records either make the next segment follow, or they do not.  */
     mlg__scan_result r;
-    mlg__scan_holes(map, size, MLG_DATA_OFFSET, first, size, next_first, &r, hole_add, &hs);
+    if (may_void(map))
+        mlg__scan_holes(map, size, MLG_DATA_OFFSET, first, size, next_first, &r, hole_add, &hs);
+    else
+        mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
     if (first + r.count == next_first && (rc = void_holes(log, rep, name, map, size, &hs)))
         goto out;
     if (first + r.count < next_first)
@@ -242,8 +252,11 @@ typedef struct last_seg {
 static void scan_last(struct maplog *log, mlg__report *rep, last_seg *l)
 {
     mlg__scan_result *r = &l->r;
-    mlg__scan_holes(l->map, l->size, MLG_DATA_OFFSET, l->first, l->size, MLG_NO_WANT, r, hole_add,
-                    &l->hs);
+    if (may_void(l->map))
+        mlg__scan_holes(l->map, l->size, MLG_DATA_OFFSET, l->first, l->size, MLG_NO_WANT, r,
+                        hole_add, &l->hs);
+    else
+        mlg__scan(l->map, l->size, MLG_DATA_OFFSET, l->first, l->size, r);
     l->have_ck = mlg__ckpt_best(l->map, l->size, l->first, &l->ck);
     l->sealed = mlg__seal_read(l->map, l->size, l->first, &l->seal) == 1;
     l->hw = mlg__high_water(l->map, l->size, r->end);
