@@ -1,8 +1,26 @@
-/* fuzz_records.c -- the record validity rule and the scan over an arbitrary segment image:
- * never read outside the image, and never call a record valid whose CRC is wrong. */
+/* fuzz_records.c -- the record validity rule, the scan, and holes over an arbitrary segment
+ * image: never read outside the image, never call a record valid whose CRC is wrong, and
+ * the void records made of the holes a scan stepped over read back exactly as that scan. */
 #include "crc32c.h"
 #include "internal.h"
 #include "fuzz_common.h"
+
+typedef struct fz_holes {
+    mlg__hole *h;
+    size_t n, cap;
+} fz_holes;
+
+static void fz_hole_add(void *ctx, const mlg__hole *h)
+{
+    fz_holes *hs = ctx;
+    if (hs->n == hs->cap) {
+        hs->cap = hs->cap ? hs->cap * 2 : 8;
+        hs->h = realloc(hs->h, hs->cap * sizeof *hs->h);
+        if (!hs->h)
+            abort();
+    }
+    hs->h[hs->n++] = *h;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -27,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         uint8_t pre[20];
         uint64_t seq = first + i;
-        uint32_t lw = v.len | MLG_REC_VALID;
+        uint32_t lw = v.len | MLG_REC_VALID | v.flags;
         memcpy(pre, &seq, 8);
         memcpy(pre + 8, &lw, 4);
         memcpy(pre + 12, &v.ts, 8);
@@ -47,6 +65,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     mlg__high_water(map, img, r.end);
     mlg__digest(map, r.end);
+
+    /* holes: every one inside the image and after the last; made void records, the plain
+     * scan then reads exactly as far, and as many records, as the scan that stepped over
+     * them -- with a want (a next segment's first seq) from the input too */
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t *copy = malloc(img);
+        memcpy(copy, map, img);
+        uint64_t want = pass ? first + (data[2] | (uint64_t)data[3] << 8) : MLG_NO_WANT;
+        fz_holes hs = {0};
+        mlg__scan_result h;
+        mlg__scan_holes(copy, img, MLG_DATA_OFFSET, first, img, want, &h, fz_hole_add, &hs);
+        if (h.end > img || (h.end & 7) || h.count < r.count || h.end < r.end)
+            abort();
+        uint64_t prev = MLG_DATA_OFFSET;
+        for (size_t i = 0; i < hs.n; i++) {
+            const mlg__hole *x = &hs.h[i];
+            if (x->off < prev || x->end > img || x->end <= x->off || (x->off & 7) ||
+                (x->end & 7) || !x->count || x->count * MLG_REC_HEADER_SIZE > x->end - x->off)
+                abort();
+            prev = x->end;
+        }
+        for (size_t i = 0; i < hs.n; i++)
+            mlg__hole_void(copy, img, &hs.h[i], 0);
+        for (size_t i = 0; i < hs.n; i++)
+            mlg__hole_void(copy, img, &hs.h[i], 1);
+        mlg__scan_result after;
+        mlg__scan(copy, img, MLG_DATA_OFFSET, first, img, &after);
+        if (after.count != h.count || after.end != h.end || after.voids != h.voids)
+            abort();
+        free(hs.h);
+        free(copy);
+    }
     free(map);
     return 0;
 }
