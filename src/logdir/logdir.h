@@ -135,9 +135,20 @@ int mlg__dir_open(const char *dir, int *dirfd, mlg__err *err);
  * On success *dirfd and *segs (malloc'd) are the caller's. */
 int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, mlg__err *err);
 
-/* Whole-log figures (seals, plus a scan of unsealed segments). */
+/* Whole-log figures, of the records a reader reads in order from the first segment: a
+ * segment counts when its header checks out and it continues where the records before it
+ * end (sealed: by its seal, never scanned; unsealed: scanned).  The first segment that
+ * cannot be read or does not continue stops the count: it and every segment after it are
+ * skipped (their files still count in allocated), and problem names it and what is wrong.
+ * next_seq - records is the first segment's first_seq (or the next one's, when the first was
+ * removed since the listing).  0, with err holding problem (or, when nothing was skipped, an
+ * empty message, code 0), so that a reader's message tells why records stop being counted;
+ * or MAPLOG_EIO/MAPLOG_ENOMEM with err set. */
 typedef struct mlg__summary {
     uint64_t next_seq, used, allocated, first_ts, last_ts;
+    uint64_t records; /* records readable in order: next_seq less the first one's seq */
+    uint64_t skipped; /* segment files that add no record (0: the whole log counts) */
+    mlg__err problem; /* when skipped: why the first of them adds none */
 } mlg__summary;
 int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
                      mlg__err *err);

@@ -68,41 +68,129 @@ int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t 
 
 /* ---- whole-log figures ------------------------------------------------------------------ */
 
+/* What one segment adds to the figures. */
+typedef struct seg_fig {
+    uint64_t count, used, bytes, first_ts, last_ts;
+    uint8_t id[16];
+} seg_fig;
+
+/* The figures of segment first: 1 when a reader can read it (its header checks out, with
+ * log id id unless NULL), 0 when it cannot (*why says what is wrong), or an error code when
+ * the file could not be looked at (MAPLOG_ENOENT: it is gone).  A sealed segment is counted
+ * by its seal, never scanned; an archive by its header's copy of the seal, never inflated
+ * unless first_ts (the timestamp of its first record) is asked for.  An unsealed one is
+ * scanned as a reader reads it, stepping over holes a crash left; want is the next
+ * segment's first sequence number (MLG_NO_WANT for the last). */
+static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want, const uint8_t *id,
+                       int want_first_ts, seg_fig *f, mlg__err *why, mlg__err *err)
+{
+    mlg__segpeek p;
+    mlg__segview v;
+    memset(f, 0, sizeof *f);
+    if (!want_first_ts && mlg__seg_peek(dirfd, dir, first, &p, why) == 0 && p.archived) {
+        char name[32];
+        mlg__seg_name(name, first);
+        if (id && memcmp(p.log_id, id, 16) != 0) {
+            mlg__fail(why, MAPLOG_ECORRUPT,
+                      "%s/%sz: offset 72: log id differs from the log's other segments", dir, name);
+            return 0;
+        }
+        f->count = p.seal.record_count;
+        f->used = p.seal.end_offset > MLG_DATA_OFFSET ? p.seal.end_offset - MLG_DATA_OFFSET : 0;
+        f->bytes = p.file_size;
+        f->last_ts = p.seal.last_ts;
+        memcpy(f->id, p.log_id, 16);
+        return 1;
+    }
+    int rc = mlg__segview_open(dirfd, dir, first, id, 0, &v, err);
+    if (rc || !v.header_ok) {
+        if (!rc)
+            *why = v.header_err;
+        mlg__segview_close(&v);
+        return rc;
+    }
+    uint64_t end;
+    if (v.seal_state == 1) {
+        f->count = v.seal.record_count;
+        end = v.seal.end_offset;
+        f->last_ts = v.seal.last_ts;
+    } else {
+        mlg__scan_holes(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, want, &v.scan, NULL, NULL);
+        f->count = v.scan.count;
+        end = v.scan.end;
+        f->last_ts = v.scan.last_ts;
+    }
+    mlg__rec_view r;
+    if (want_first_ts && f->count &&
+        mlg__rec_check(v.map, v.size, MLG_DATA_OFFSET, v.first, &r) == MLG_REC_OK)
+        f->first_ts = r.ts;
+    f->used = end - MLG_DATA_OFFSET;
+    f->bytes = v.size;
+    memcpy(f->id, ((const mlg__seg_header *)(const void *)v.map)->log_id, 16);
+    mlg__segview_close(&v);
+    return 1;
+}
+
+/* The records a reader reads in order from the first segment: each segment counts when it
+ * can be read and its name continues where the records before it end.  The first segment
+ * that fails either stops the count; it and every segment file after it are skipped, and
+ * problem says what was wrong.  Work is bounded by the files present: a gap in the
+ * sequence numbers costs nothing, and no figure is taken from one. */
 int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
                      mlg__err *err)
 {
+    uint8_t id[16];
+    int have_id = 0;
+    uint64_t start = n ? segs[0] : 0;
+    size_t i;
     memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < n; i++) {
-        mlg__segview v;
-        int rc = mlg__segview_open(dirfd, dir, segs[i], NULL, 0, &v, err);
-        if (rc || !v.header_ok) {
-            mlg__segview_close(&v);
-            if (!rc)
-                rc = mlg__fail(err, MAPLOG_ECORRUPT, "%s", v.header_err.msg);
+    out->next_seq = start;
+    for (i = 0; i < n; i++) {
+        seg_fig f;
+        char name[32];
+        mlg__seg_name(name, segs[i]);
+        if (have_id && segs[i] != out->next_seq) {
+            if (segs[i] > out->next_seq)
+                mlg__fail(&out->problem, MAPLOG_ECORRUPT,
+                          "%s/%s: starts at seq %" PRIu64 ", but the records before it end at "
+                          "seq %" PRIu64 " (records missing between segments)",
+                          dir, name, segs[i], out->next_seq);
+            else
+                mlg__fail(&out->problem, MAPLOG_ECORRUPT,
+                          "%s/%s: starts at seq %" PRIu64 ", inside the records before it "
+                          "(they end at seq %" PRIu64 ")",
+                          dir, name, segs[i], out->next_seq);
+            break;
+        }
+        int rc = seg_figures(dirfd, dir, segs[i], i + 1 < n ? segs[i + 1] : MLG_NO_WANT,
+                             have_id ? id : NULL, !have_id, &f, &out->problem, err);
+        if (rc == MAPLOG_ENOENT && !have_id && i + 1 < n) {
+            out->next_seq = start = segs[i + 1]; /* removed by retention since the listing */
+            continue;
+        }
+        if (rc < 0)
             return rc;
+        if (rc == 0)
+            break;
+        if (!have_id) {
+            memcpy(id, f.id, 16);
+            have_id = 1;
+            out->first_ts = f.first_ts;
         }
-        out->allocated += v.size;
-        uint64_t count, end, last_ts;
-        if (v.seal_state == 1) {
-            count = v.seal.record_count;
-            end = v.seal.end_offset;
-            last_ts = v.seal.last_ts;
-        } else {
-            mlg__scan(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, &v.scan);
-            count = v.scan.count;
-            end = v.scan.end;
-            last_ts = v.scan.last_ts;
-        }
-        if (i == 0) {
-            mlg__rec_view r;
-            if (mlg__rec_check(v.map, v.size, MLG_DATA_OFFSET, v.first, &r) == MLG_REC_OK)
-                out->first_ts = r.ts;
-        }
-        out->used += end - MLG_DATA_OFFSET;
-        out->next_seq = v.first + count;
-        if (last_ts > out->last_ts)
-            out->last_ts = last_ts;
-        mlg__segview_close(&v);
+        out->allocated += f.bytes;
+        out->used += f.used;
+        out->next_seq = segs[i] + f.count;
+        if (f.last_ts > out->last_ts)
+            out->last_ts = f.last_ts;
     }
+    out->records = out->next_seq - start;
+    out->skipped = n - i;
+    for (; i < n; i++)
+        out->allocated += mlg__seg_file_size(dirfd, segs[i]);
+    /* The caller's message says why records stop being counted, or is empty. */
+    if (out->skipped)
+        *err = out->problem;
+    else
+        mlg__fail(err, 0, "%s", "");
     return 0;
 }
