@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,7 +89,27 @@ static int emit_forward(maplog_reader *r, const cli_args *a)
     return status;
 }
 
-/* --reverse: walk backwards in windows, reading each window forwards. */
+/* --since with --reverse: no record before where a seek by time lands is at or after
+ * since (the seek follows the running maximum of timestamps), so the walk back stops
+ * there.  *lo is raised to that record's seq, or to hi when none is at or after it. */
+static void reverse_since(maplog_reader *r, const cli_args *a, uint64_t *lo, uint64_t hi)
+{
+    maplog_record rec;
+    if (!a->since || maplog_reader_seek_time(r, a->since))
+        return; /* the walk back filters every record by time */
+    int rc = maplog_reader_next(r, &rec);
+    if (rc == 0 && rec.seq > *lo)
+        *lo = rec.seq < hi ? rec.seq : hi;
+    else if (rc == MAPLOG_END)
+        *lo = hi;
+}
+
+/* --reverse: walk backwards in windows of sequence numbers, reading each window forwards.
+ * The windows cover the records readable in order, from the first record to NEXT_SEQ,
+ * which counts only records the log holds (a gap in sequence numbers, or a stray segment
+ * file far beyond the end, adds none), so the walk is bounded by the data present.  Where
+ * the readable log stops short of the last segment file, the records it has are printed and
+ * the reason is reported (exit 1), as a forward dump reports damage and goes on. */
 static int emit_reverse(maplog_reader *r, const cli_args *a)
 {
     enum { WINDOW = 4096 };
@@ -97,30 +118,45 @@ static int emit_reverse(maplog_reader *r, const cli_args *a)
         unsigned char *copy;
     } held;
     int64_t first, next;
+    char uncounted[1024] = "";
     if (maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first) ||
         maplog_reader_info_get(r, MAPLOG_INFO_NEXT_SEQ, &next)) {
         fprintf(cli_err, "maplog: %s: %s\n", a->pos[0], maplog_reader_errmsg(r));
         return EXIT_PROBLEMS;
     }
+    /* NEXT_SEQ leaves in the message why the readable records stop before the last
+     * segment file, or nothing */
+    snprintf(uncounted, sizeof uncounted, "%s", maplog_reader_errmsg(r));
     uint64_t lo = a->from > (uint64_t)first ? a->from : (uint64_t)first;
     uint64_t hi = a->to < (uint64_t)next ? a->to + 1 : (uint64_t)next; /* exclusive */
     uint64_t n = 0;
-    held *w = calloc(WINDOW, sizeof *w);
     int status = EXIT_OK;
+    if (uncounted[0]) {
+        fprintf(cli_err, "maplog: %s (records shown end at seq %" PRId64 ")\n", uncounted,
+                next - 1);
+        status = EXIT_PROBLEMS;
+    }
+    if (hi > lo)
+        reverse_since(r, a, &lo, hi);
+    held *w = calloc(WINDOW, sizeof *w);
     if (!w) {
         fprintf(cli_err, "maplog: out of memory\n");
         return EXIT_PROBLEMS;
     }
-    while (hi > lo && n < a->limit && !cli_interrupted && status == EXIT_OK) {
+    int failed = 0;
+    while (hi > lo && n < a->limit && !cli_interrupted && !failed) {
         uint64_t start = hi - lo > WINDOW ? hi - WINDOW : lo;
         size_t k = 0;
         maplog_record rec;
+        /* by sequence number, not by count: void records and holes have numbers too */
         int rc = maplog_reader_seek(r, start);
-        while (rc == 0 && start + k < hi && (rc = maplog_reader_next(r, &rec)) == 0) {
+        while (rc == 0 && k < WINDOW && (rc = maplog_reader_next(r, &rec)) == 0 && rec.seq < hi) {
+            if (rec.seq < start)
+                continue;
             w[k].rec = rec;
             if (!(w[k].copy = malloc(rec.len ? rec.len : 1))) {
                 fprintf(cli_err, "maplog: out of memory\n");
-                status = EXIT_PROBLEMS;
+                failed = 1;
                 break;
             }
             memcpy(w[k].copy, rec.data, rec.len);
@@ -129,7 +165,7 @@ static int emit_reverse(maplog_reader *r, const cli_args *a)
         }
         if (rc && rc != MAPLOG_END) {
             fprintf(cli_err, "maplog: %s\n", maplog_reader_errmsg(r));
-            status = EXIT_PROBLEMS;
+            failed = 1;
         }
         for (size_t j = k; j-- > 0;) {
             const maplog_record *x = &w[j].rec;
@@ -144,7 +180,7 @@ static int emit_reverse(maplog_reader *r, const cli_args *a)
         hi = start;
     }
     free(w);
-    return status;
+    return failed ? EXIT_PROBLEMS : status;
 }
 
 int cli_cmd_dump(cli_args *a)
