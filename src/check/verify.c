@@ -86,12 +86,15 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last)
 {
     uint64_t off = MLG_DATA_OFFSET, seq = v->first,
              limit = v->seal_state == 1 ? v->seal.end_offset : v->size, count = 0;
+    uint64_t valid_end = UINT64_MAX, valid_count = 0; /* where the valid prefix ends */
     for (;;) {
         mlg__scan_result r;
         mlg__scan(v->map, v->size, off, seq, limit, &r);
         count += r.count;
         seq += r.count;
         off = r.end;
+        if (valid_end == UINT64_MAX)
+            valid_end = off, valid_count = count;
         if (r.stop == MLG_REC_OK || off >= limit)
             break;
         mlg__rec_view bad;
@@ -129,11 +132,64 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last)
         problem(c, v->name, MLG_SEAL_OFFSET + 8,
                 "the seal says %" PRIu64 " records, %" PRIu64 " found", v->seal.record_count,
                 count);
-    if (v->have_ck && v->seal_state != 1 && v->ck.record_count > count && count == seq - v->first)
-        problem(c, v->name, MLG_CKPT_OFFSET_A,
-                "the checkpoint says %" PRIu64 " records were synced, %" PRIu64 " found",
-                v->ck.record_count, count);
+    /* open stops at the end of the valid prefix, and refuses a checkpoint past it */
+    if (v->have_ck && v->seal_state != 1 &&
+        (v->ck.record_count > valid_count || v->ck.end_offset > valid_end))
+        problem(c, v->name, v->ck.generation % 2 ? MLG_CKPT_OFFSET_B : MLG_CKPT_OFFSET_A,
+                "the checkpoint says %" PRIu64 " records up to offset %" PRIu64
+                " were synced, the valid records end after %" PRIu64 " at offset %" PRIu64
+                " (maplog recover --apply cuts there, keeping the bytes cut)",
+                v->ck.record_count, v->ck.end_offset, valid_count, valid_end);
     return count;
+}
+
+/* An archive's header repeats its seal's facts and its log id, and open trusts them
+ * without inflating (FORMAT.md, "Archived segments"): do they match the segment v it holds? */
+static void check_archive_header(vctx *c, int dirfd, const char *dir, const mlg__segview *v)
+{
+    mlg__segpeek p;
+    mlg__err err;
+    size_t len = strlen(v->name);
+    if (len == 0 || v->name[len - 1] != 'z' || v->seal_state != 1 ||
+        mlg__seg_peek(dirfd, dir, v->first, &p, &err) || !p.archived)
+        return;
+    static const struct {
+        const char *field;
+        uint64_t off;
+    } f[] = {{"record_count", 56}, {"digest", 32}, {"stored_len", 24}, {"last_ts", 64}};
+    const uint64_t says[] = {p.seal.record_count, p.seal.digest, p.seal.end_offset, p.seal.last_ts};
+    const uint64_t is[] = {v->seal.record_count, v->seal.digest, v->seal.end_offset,
+                           v->seal.last_ts};
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
+        if (says[k] != is[k])
+            problem(c, v->name, f[k].off,
+                    "the archive header's %s is %" PRIu64 " (%#" PRIx64
+                    "), the seal of the segment it holds says %" PRIu64 " (%#" PRIx64 ")",
+                    f[k].field, says[k], says[k], is[k], is[k]);
+    if (memcmp(p.log_id, ((const mlg__seg_header *)(const void *)v->map)->log_id, 16) != 0)
+        problem(c, v->name, 72, "the archive header's log id differs from the segment's it holds");
+}
+
+/* Segment v, the last, is sealed: the writer seals a segment only after its successor
+ * has its name, so the successor existed.  Is it there now (a writer may have made it
+ * since the listing)? */
+static void check_successor(vctx *c, int dirfd, const mlg__segview *v)
+{
+    char succ[40];
+    struct stat st;
+    uint64_t next = v->first + v->seal.record_count;
+    mlg__seg_name(succ, next);
+    if (mlg__fstatat(dirfd, succ, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return;
+    strcat(succ, "z");
+    if (mlg__fstatat(dirfd, succ, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return;
+    succ[strlen(succ) - 1] = 0;
+    problem(c, v->name, MLG_SEAL_OFFSET,
+            "sealed with %" PRIu64 " records, so the segment after it, %s (seq %" PRIu64
+            " on), existed; it is missing, and the records it held are lost (maplog recover "
+            "--apply accepts the loss)",
+            v->seal.record_count, succ, next);
 }
 
 int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progress_fn progress,
@@ -175,6 +231,9 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
             have_id = 1;
         }
         check_start_and_seal(&c, &v, expect_first);
+        check_archive_header(&c, dirfd, dir, &v);
+        if (i + 1 == n && v.seal_state == 1)
+            check_successor(&c, dirfd, &v);
         uint64_t count =
             c.quick && v.seal_state == 1 ? v.seal.record_count : scan_records(&c, &v, i + 1 == n);
         expect_first = v.first + count;
