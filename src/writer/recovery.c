@@ -316,7 +316,7 @@ static int cut_last(struct maplog *log, mlg__report *rep, last_seg *l)
             char side[64];
             uint64_t saved;
             rc = mlg__save_tail(log->dirfd, log->dir, l->name, r->end, l->hw,
-                                    (int)log->opt.file_mode, side, &saved, &mlg__tls_err);
+                                (int)log->opt.file_mode, side, &saved, &mlg__tls_err);
             if (rc)
                 return rc;
             mlg__report_add(rep,
@@ -464,6 +464,28 @@ out:
     return rc;
 }
 
+/* The last segment, first, is sealed (or archived, which only a sealed segment is).  The
+ * writer seals a segment only after its successor has its name, so the successor existed
+ * and is gone, with whatever records it held: continuing would give new records their
+ * sequence numbers.  Refuse, unless told to accept the loss (MAPLOG_OPT_STRICT_RECOVERY 0, or
+ * maplog recover --apply, which makes an empty successor). */
+static int refuse_lost_successor(struct maplog *log, const char *name, uint64_t first)
+{
+    mlg__segpeek p;
+    mlg__err err;
+    char succ[32];
+    if (mlg__seg_peek(log->dirfd, log->dir, first, &p, &err) || p.sealed != 1)
+        return 0; /* unreadable or unsealed: recover_last() judges it */
+    mlg__seg_name(succ, first + p.seal.record_count);
+    return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
+                     "%s/%s%s: offset 512: the last segment is sealed with %" PRIu64
+                     " records, so the segment after it, %s, existed: it is missing, with the "
+                     "records it held from seq %" PRIu64
+                     " on (maplog recover --apply accepts the loss and continues the log there)",
+                     log->dir, name, p.archived ? "z" : "", p.seal.record_count, succ,
+                     first + p.seal.record_count);
+}
+
 int mlg__recover(struct maplog *log)
 {
     uint64_t *seqs = NULL;
@@ -489,6 +511,11 @@ int mlg__recover(struct maplog *log)
         struct stat st;
         if (mlg__fstatat(log->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             mlg__unlinkat(log->dirfd, z, 0);
+    }
+    if (n > 0 && log->opt.strict_recovery) {
+        mlg__seg_name(name, seqs[n - 1]);
+        if ((rc = refuse_lost_successor(log, name, seqs[n - 1])))
+            goto out;
     }
     while (n > 0) {
         int dropped;
