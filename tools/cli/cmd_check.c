@@ -54,7 +54,8 @@ int cli_cmd_verify(cli_args *a)
 
 enum { S_SEGS, S_RECS, S_FIRST, S_NEXT, S_USED, S_ALLOC, S_T0, S_T1, S_DURABLE, S_CLEAN, S_N };
 
-static void stats_json(const cli_args *a, const int64_t *v, const char *t0, const char *t1)
+static void stats_json(const cli_args *a, const int64_t *v, const char *t0, const char *t1,
+                       const char *uncounted)
 {
     FILE *f = cli_out;
     fputs("{\"dir\":\"", f);
@@ -73,6 +74,15 @@ static void stats_json(const cli_args *a, const int64_t *v, const char *t0, cons
         fprintf(f, "\"last_time\":\"%s\",\"last_ts_ns\":\"%" PRId64 "\",", t1, v[S_T1]);
     else
         fputs("\"last_time\":null,\"last_ts_ns\":null,", f);
+    /* why records stop being counted before the last segment file, or null */
+    fputs("\"not_counted\":", f);
+    if (uncounted) {
+        fputc('"', f);
+        cli_json_escape_lossy(f, uncounted);
+        fputs("\",", f);
+    } else {
+        fputs("null,", f);
+    }
     fprintf(f, "\"durable_count\":\"%" PRId64 "\",\"writer_running\":%s,\"clean_shutdown\":%s}\n",
             v[S_DURABLE], v[S_CLEAN] < 0 ? "true" : "false",
             v[S_CLEAN] < 0 ? "null"
@@ -89,25 +99,42 @@ int cli_cmd_stats(cli_args *a)
         MAPLOG_INFO_CLEAN_SHUTDOWN};
     maplog_reader *r;
     int64_t v[S_N] = {0};
+    char uncounted[1024] = "";
     int rc;
     if ((rc = cli_open_reader(a->pos[0], &r)))
         return rc;
-    for (size_t k = 0; k < S_N; k++)
+    for (size_t k = 0; k < S_N; k++) {
         if (maplog_reader_info_get(r, keys[k], &v[k])) {
             fprintf(cli_err, "maplog: %s: %s\n", a->pos[0], maplog_reader_errmsg(r));
             maplog_reader_close(r);
             return EXIT_PROBLEMS;
         }
+        /* The record count leaves in the reader's message why records stop being counted
+         * before the last segment file (a segment that cannot be read, or that does not
+         * continue the records before it), or nothing. */
+        if (keys[k] == MAPLOG_INFO_RECORDS)
+            snprintf(uncounted, sizeof uncounted, "%s", maplog_reader_errmsg(r));
+    }
     maplog_reader_close(r);
     char t0[64] = "-", t1[64] = "-";
     if (v[S_T0])
         when_format(t0, sizeof t0, (uint64_t)v[S_T0], a->local);
     if (v[S_T1])
         when_format(t1, sizeof t1, (uint64_t)v[S_T1], a->local);
+    int status = uncounted[0] ? EXIT_PROBLEMS : EXIT_OK;
     if (a->json) {
-        stats_json(a, v, t0, t1);
-        return EXIT_OK;
+        stats_json(a, v, t0, t1, uncounted[0] ? uncounted : NULL);
+        return status;
     }
+    /* The durable point is where the last segment's checkpoint ends (records before it
+     * were synced); with no checkpoint there, or one that covers no record, none is known
+     * from it (sealed segments are durable all the same). */
+    char durable[128];
+    if (v[S_DURABLE] > v[S_FIRST])
+        snprintf(durable, sizeof durable, "%" PRId64 " records (seq < %" PRId64 ")",
+                 v[S_DURABLE] - v[S_FIRST], v[S_DURABLE]);
+    else
+        snprintf(durable, sizeof durable, "no checkpoint in the last segment vouches for a record");
     const char *shutdown = v[S_CLEAN] < 0 ? "writer running"
                            : v[S_CLEAN]   ? "clean"
                                           : "unclean (crash)";
@@ -120,12 +147,14 @@ int cli_cmd_stats(cli_args *a)
             "bytes allocated: %" PRId64 " (%.1f MB)\n"
             "first record:    %s\n"
             "last record:     %s\n"
-            "durable:         %" PRId64 " records (seq < %" PRId64 ")\n"
+            "durable:         %s\n"
             "last shutdown:   %s\n",
             a->pos[0], v[S_SEGS], v[S_RECS], v[S_FIRST], v[S_NEXT] - 1, v[S_USED],
-            (double)v[S_USED] / 1e6, v[S_ALLOC], (double)v[S_ALLOC] / 1e6, t0, t1, v[S_DURABLE],
-            v[S_DURABLE], shutdown);
-    return EXIT_OK;
+            (double)v[S_USED] / 1e6, v[S_ALLOC], (double)v[S_ALLOC] / 1e6, t0, t1, durable,
+            shutdown);
+    if (uncounted[0])
+        fprintf(cli_out, "not counted:     %s\n", uncounted);
+    return status;
 }
 
 int cli_cmd_recover(cli_args *a)
