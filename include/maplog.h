@@ -356,7 +356,8 @@ typedef enum maplog_reader_info {
                                          one (power loss reordering writes, or damage) */
     /* Whole-log figures, computed when asked (seals, plus a scan of unsealed segments): */
     MAPLOG_INFO_NEXT_SEQ = 8,         /* one past the last record's sequence number */
-    MAPLOG_INFO_RECORDS = 9,          /* records present (NEXT_SEQ - FIRST_SEQ) */
+    MAPLOG_INFO_RECORDS = 9,          /* records a reader returns, reading from the first:
+                                         NEXT_SEQ - FIRST_SEQ less void and lost records */
     MAPLOG_INFO_BYTES_USED = 10,      /* bytes of records, headers and padding included */
     MAPLOG_INFO_BYTES_ALLOCATED = 11, /* bytes of segment files */
     MAPLOG_INFO_FIRST_TS = 12,        /* timestamp of the first record, 0 if none */
@@ -366,6 +367,14 @@ typedef enum maplog_reader_info {
     MAPLOG_INFO_LOST = 15,  /* records this reader stepped over so far as lost between
                                segments in a crash: never durable, cut by recovery */
     MAPLOG_INFO_VOIDS = 16, /* void records this reader stepped over (or returned) so far */
+    /* Whole-log figures, as NEXT_SEQ to LAST_TS: */
+    MAPLOG_INFO_VOID_RECORDS = 17,       /* void records in the log, holes a crash left included */
+    MAPLOG_INFO_LOST_RECORDS = 18,       /* records lost between segments in a crash (see
+                                            maplog_reader_open) */
+    MAPLOG_INFO_UNCOUNTED_SEGMENTS = 19, /* segment files no figure counts: the first of them
+                                            cannot be read in order (damaged, another log's,
+                                            or not continuing the records before it); the
+                                            reader's message then says why */
 } maplog_reader_info;
 
 /* Returns 0 with *value; MAPLOG_EINVAL for an unknown key or NULL arguments; MAPLOG_ENOENT

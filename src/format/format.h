@@ -158,7 +158,7 @@ typedef struct mlg__arch_header {
     uint64_t record_count; /* 56  the seal's record count */
     uint64_t last_ts;      /* 64  the seal's largest timestamp (for retention by age) */
     uint8_t log_id[16];    /* 72  the segment header's log id */
-    uint32_t reserved;     /* 88  zero */
+    uint32_t void_count;   /* 88  the seal's void record count */
     uint32_t crc;          /* 92  CRC-32C of bytes [0, 92) */
 } mlg__arch_header;
 _Static_assert(sizeof(mlg__arch_header) == 96, "archive header is 96 bytes");

@@ -146,7 +146,11 @@ int mlg__logdir_open(const char *dir, int *dirfd, uint64_t **segs, size_t *n, ml
  * or MAPLOG_EIO/MAPLOG_ENOMEM with err set. */
 typedef struct mlg__summary {
     uint64_t next_seq, used, allocated, first_ts, last_ts;
-    uint64_t records; /* records readable in order: next_seq less the first one's seq */
+    uint64_t records; /* records readable in order: next_seq less the first one's seq, less
+                         voids and lost */
+    uint64_t voids;   /* void records among them, and holes a crash left (which become voids) */
+    uint64_t lost;    /* records lost between segments in a crash (a crashed log no writer
+                         holds: never durable, and recovery cuts the log there) */
     uint64_t skipped; /* segment files that add no record (0: the whole log counts) */
     mlg__err problem; /* when skipped: why the first of them adds none */
 } mlg__summary;

@@ -222,6 +222,7 @@ int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int lev
     h.version = 1;
     h.header_size = sizeof h;
     h.record_count = seal.record_count;
+    h.void_count = seal.void_count;
     h.last_ts = seal.last_ts;
     memcpy(h.log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
     h.segment_size = size;
@@ -299,6 +300,7 @@ int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *
     p->archived = 1;
     p->sealed = 1; /* only a sealed segment is archived; its header carries the seal's facts */
     mlg__seal_fill(&p->seal, first_seq, h.record_count, h.stored_len, h.last_ts, h.digest, 0);
+    mlg__seal_set_voids(&p->seal, h.void_count);
     memcpy(p->log_id, h.log_id, 16);
     return 0;
 }

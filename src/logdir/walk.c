@@ -70,7 +70,8 @@ int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t 
 
 /* What one segment adds to the figures. */
 typedef struct seg_fig {
-    uint64_t count, used, bytes, first_ts, last_ts;
+    uint64_t count, voids, used, bytes, first_ts, last_ts;
+    int unsealed;
     uint8_t id[16];
 } seg_fig;
 
@@ -96,6 +97,7 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want
             return 0;
         }
         f->count = p.seal.record_count;
+        f->voids = p.seal.void_count;
         f->used = p.seal.end_offset > MLG_DATA_OFFSET ? p.seal.end_offset - MLG_DATA_OFFSET : 0;
         f->bytes = p.file_size;
         f->last_ts = p.seal.last_ts;
@@ -112,11 +114,14 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want
     uint64_t end;
     if (v.seal_state == 1) {
         f->count = v.seal.record_count;
+        f->voids = v.seal.void_count;
         end = v.seal.end_offset;
         f->last_ts = v.seal.last_ts;
     } else {
         mlg__scan_holes(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, want, &v.scan, NULL, NULL);
         f->count = v.scan.count;
+        f->voids = v.scan.voids;
+        f->unsealed = 1;
         end = v.scan.end;
         f->last_ts = v.scan.last_ts;
     }
@@ -131,6 +136,20 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want
     return 1;
 }
 
+/* Does any of the n segments claim durable records (a valid seal, or a checkpoint with
+ * records)?  Then records missing before them were promised: not a crash state. */
+static int later_claims_durable(int dirfd, const char *dir, const uint64_t *segs, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        mlg__segpeek p;
+        mlg__err e;
+        if (mlg__seg_peek(dirfd, dir, segs[j], &p, &e) == 0 &&
+            (p.sealed == 1 || (p.have_ckpt && p.ckpt.record_count > 0)))
+            return 1;
+    }
+    return 0;
+}
+
 /* The records a reader reads in order from the first segment: each segment counts when it
  * can be read and its name continues where the records before it end.  The first segment
  * that fails either stops the count; it and every segment file after it are skipped, and
@@ -143,12 +162,23 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
     int have_id = 0;
     uint64_t start = n ? segs[0] : 0;
     size_t i;
+    int alive = -1;
+    uint64_t prev_room = 0; /* records that fit after the records of an unsealed segment */
     memset(out, 0, sizeof *out);
     out->next_seq = start;
     for (i = 0; i < n; i++) {
         seg_fig f;
         char name[32];
         mlg__seg_name(name, segs[i]);
+        if (have_id && segs[i] > out->next_seq && segs[i] - out->next_seq <= prev_room &&
+            !(alive < 0 ? (alive = mlg__writer_alive(dirfd)) : alive) &&
+            !later_claims_durable(dirfd, dir, segs + i, n - i)) {
+            /* a crash state, as readers read it: a power loss cut the unsynced tail of the
+             * segment before across a rollover (the missing records fit in it), and nothing
+             * promised is missing */
+            out->lost += segs[i] - out->next_seq;
+            out->next_seq = segs[i];
+        }
         if (have_id && segs[i] != out->next_seq) {
             if (segs[i] > out->next_seq)
                 mlg__fail(&out->problem, MAPLOG_ECORRUPT,
@@ -180,10 +210,12 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
         out->allocated += f.bytes;
         out->used += f.used;
         out->next_seq = segs[i] + f.count;
+        out->voids += f.voids;
+        prev_room = f.unsealed ? (f.bytes - MLG_DATA_OFFSET - f.used) / MLG_REC_HEADER_SIZE : 0;
         if (f.last_ts > out->last_ts)
             out->last_ts = f.last_ts;
     }
-    out->records = out->next_seq - start;
+    out->records = out->next_seq - start - out->lost - out->voids;
     out->skipped = n - i;
     for (; i < n; i++)
         out->allocated += mlg__seg_file_size(dirfd, segs[i]);

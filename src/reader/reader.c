@@ -255,10 +255,15 @@ static int step_hole(maplog_reader *r, uint64_t want)
 
 /* No writer holds the log, and the records of the mapped (unsealed) segment end before
  * the next segment begins: a crash state -- a power loss cut the unsynced tail across a
- * rollover -- if no later segment claims durable records (recovery's rule, which sets the
- * later segments aside); otherwise records that were promised are missing. */
-static int lost_in_crash(maplog_reader *r)
+ * rollover -- if the missing records fit in the rest of the segment and no later segment
+ * claims durable records (recovery's rule, which sets the later segments aside);
+ * otherwise records that were promised are missing. */
+static int lost_in_crash(maplog_reader *r, uint64_t nf)
 {
+    /* the lost records were in this segment, after the reader's place: at least 16 bytes
+     * each (a gap wider than that is no crash's doing) */
+    if (r->off > r->size || nf - r->seq > (r->size - r->off) / MLG_REC_HEADER_SIZE)
+        return 0;
     for (size_t j = r->idx + 1; j < r->nsegs; j++) {
         mlg__segpeek p;
         mlg__err err;
@@ -338,7 +343,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
             !(alive = writer_alive(r)) && step_hole(r, has_next ? nf : MLG_NO_WANT))
             continue; /* a crashed log: records reserved, never published */
         if (has_next && nf > r->seq && !(alive < 0 ? (alive = writer_alive(r)) : alive) &&
-            lost_in_crash(r)) {
+            lost_in_crash(r, nf)) {
             r->lost += nf - r->seq; /* a crashed log: never durable, recovery cuts here */
             r->seq = nf;
             goto advance;
@@ -483,19 +488,25 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
     case MAPLOG_INFO_BYTES_USED:
     case MAPLOG_INFO_BYTES_ALLOCATED:
     case MAPLOG_INFO_FIRST_TS:
-    case MAPLOG_INFO_LAST_TS: {
+    case MAPLOG_INFO_LAST_TS:
+    case MAPLOG_INFO_VOID_RECORDS:
+    case MAPLOG_INFO_LOST_RECORDS:
+    case MAPLOG_INFO_UNCOUNTED_SEGMENTS: {
         mlg__summary sum;
         int rc = mlg__reader_refresh_list(r);
         if (!rc)
             rc = mlg__log_summary(r->dirfd, r->dir, r->segs, r->nsegs, &sum, &r->err);
         if (rc)
             return rc;
-        *value = key == MAPLOG_INFO_NEXT_SEQ          ? (int64_t)sum.next_seq
-                 : key == MAPLOG_INFO_RECORDS         ? (int64_t)(sum.next_seq - r->segs[0])
-                 : key == MAPLOG_INFO_BYTES_USED      ? (int64_t)sum.used
-                 : key == MAPLOG_INFO_BYTES_ALLOCATED ? (int64_t)sum.allocated
-                 : key == MAPLOG_INFO_FIRST_TS        ? (int64_t)sum.first_ts
-                                                      : (int64_t)sum.last_ts;
+        *value = key == MAPLOG_INFO_NEXT_SEQ             ? (int64_t)sum.next_seq
+                 : key == MAPLOG_INFO_RECORDS            ? (int64_t)sum.records
+                 : key == MAPLOG_INFO_VOID_RECORDS       ? (int64_t)sum.voids
+                 : key == MAPLOG_INFO_LOST_RECORDS       ? (int64_t)sum.lost
+                 : key == MAPLOG_INFO_UNCOUNTED_SEGMENTS ? (int64_t)sum.skipped
+                 : key == MAPLOG_INFO_BYTES_USED         ? (int64_t)sum.used
+                 : key == MAPLOG_INFO_BYTES_ALLOCATED    ? (int64_t)sum.allocated
+                 : key == MAPLOG_INFO_FIRST_TS           ? (int64_t)sum.first_ts
+                                                         : (int64_t)sum.last_ts;
         return 0;
     }
     case MAPLOG_INFO_DURABLE_COUNT:

@@ -418,14 +418,18 @@ static int cut_after(struct maplog *log, mlg__report *rep, const uint64_t *seqs,
                              log->dir, prev, name, name);
         }
     }
+    char first_aside[64] = "";
     for (size_t j = i + 1; j < n; j++) {
         mlg__seg_name(name, seqs[j]);
         if ((rc = mlg__set_aside(log->dirfd, log->dir, name, aside, &mlg__tls_err)))
             return rc;
         log->rec_info[MAPLOG_RECOVERY_REMOVED]++;
-        mlg__report_add(rep, "%storn tail across a rollover: set %s aside as %s",
-                        rep->len ? "; " : "", name, aside);
+        if (!first_aside[0])
+            snprintf(first_aside, sizeof first_aside, "%s", aside);
     }
+    mlg__report_add(rep, "%storn tail across a rollover: set %zu later segment%s aside (%s%s)",
+                    rep->len ? "; " : "", n - i - 1, n - i - 1 == 1 ? "" : "s", first_aside,
+                    n - i - 1 > 1 ? ", and the others likewise" : "");
     log->dir_dirty = 1;
     return 0;
 }

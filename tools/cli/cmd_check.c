@@ -52,7 +52,22 @@ int cli_cmd_verify(cli_args *a)
     return problems ? EXIT_PROBLEMS : EXIT_OK;
 }
 
-enum { S_SEGS, S_RECS, S_FIRST, S_NEXT, S_USED, S_ALLOC, S_T0, S_T1, S_DURABLE, S_CLEAN, S_N };
+enum {
+    S_SEGS,
+    S_RECS,
+    S_FIRST,
+    S_NEXT,
+    S_USED,
+    S_ALLOC,
+    S_T0,
+    S_T1,
+    S_DURABLE,
+    S_CLEAN,
+    S_VOIDS,
+    S_LOST,
+    S_UNCOUNTED,
+    S_N
+};
 
 static void stats_json(const cli_args *a, const int64_t *v, const char *t0, const char *t1,
                        const char *uncounted)
@@ -61,11 +76,12 @@ static void stats_json(const cli_args *a, const int64_t *v, const char *t0, cons
     fputs("{\"dir\":\"", f);
     cli_json_escape_lossy(f, a->pos[0]);
     /* record counts, sequence numbers and times are strings: 64-bit values (fmt.c) */
-    fprintf(f,
-            "\",\"segments\":%" PRId64 ",\"records\":\"%" PRId64 "\",\"first_seq\":\"%" PRId64
-            "\",\"next_seq\":\"%" PRId64 "\",\"bytes_used\":%" PRId64
-            ",\"bytes_allocated\":%" PRId64 ",",
-            v[S_SEGS], v[S_RECS], v[S_FIRST], v[S_NEXT], v[S_USED], v[S_ALLOC]);
+    fprintf(
+        f,
+        "\",\"segments\":%" PRId64 ",\"records\":\"%" PRId64 "\",\"void_records\":\"%" PRId64
+        "\",\"lost_records\":\"%" PRId64 "\",\"first_seq\":\"%" PRId64 "\",\"next_seq\":\"%" PRId64
+        "\",\"bytes_used\":%" PRId64 ",\"bytes_allocated\":%" PRId64 ",",
+        v[S_SEGS], v[S_RECS], v[S_VOIDS], v[S_LOST], v[S_FIRST], v[S_NEXT], v[S_USED], v[S_ALLOC]);
     if (v[S_T0])
         fprintf(f, "\"first_time\":\"%s\",\"first_ts_ns\":\"%" PRId64 "\",", t0, v[S_T0]);
     else
@@ -93,10 +109,11 @@ static void stats_json(const cli_args *a, const int64_t *v, const char *t0, cons
 int cli_cmd_stats(cli_args *a)
 {
     static const maplog_reader_info keys[S_N] = {
-        MAPLOG_INFO_SEGMENTS,      MAPLOG_INFO_RECORDS,    MAPLOG_INFO_FIRST_SEQ,
-        MAPLOG_INFO_NEXT_SEQ,      MAPLOG_INFO_BYTES_USED, MAPLOG_INFO_BYTES_ALLOCATED,
-        MAPLOG_INFO_FIRST_TS,      MAPLOG_INFO_LAST_TS,    MAPLOG_INFO_DURABLE_COUNT,
-        MAPLOG_INFO_CLEAN_SHUTDOWN};
+        MAPLOG_INFO_SEGMENTS,          MAPLOG_INFO_RECORDS,      MAPLOG_INFO_FIRST_SEQ,
+        MAPLOG_INFO_NEXT_SEQ,          MAPLOG_INFO_BYTES_USED,   MAPLOG_INFO_BYTES_ALLOCATED,
+        MAPLOG_INFO_FIRST_TS,          MAPLOG_INFO_LAST_TS,      MAPLOG_INFO_DURABLE_COUNT,
+        MAPLOG_INFO_CLEAN_SHUTDOWN,    MAPLOG_INFO_VOID_RECORDS, MAPLOG_INFO_LOST_RECORDS,
+        MAPLOG_INFO_UNCOUNTED_SEGMENTS};
     maplog_reader *r;
     int64_t v[S_N] = {0};
     char uncounted[1024] = "";
@@ -109,10 +126,9 @@ int cli_cmd_stats(cli_args *a)
             maplog_reader_close(r);
             return EXIT_PROBLEMS;
         }
-        /* The record count leaves in the reader's message why records stop being counted
-         * before the last segment file (a segment that cannot be read, or that does not
-         * continue the records before it), or nothing. */
-        if (keys[k] == MAPLOG_INFO_RECORDS)
+        /* Segment files no figure counts: the reader's message says why (a segment that
+         * cannot be read, or that does not continue the records before it). */
+        if (keys[k] == MAPLOG_INFO_UNCOUNTED_SEGMENTS && v[k] > 0)
             snprintf(uncounted, sizeof uncounted, "%s", maplog_reader_errmsg(r));
     }
     maplog_reader_close(r);
@@ -142,6 +158,7 @@ int cli_cmd_stats(cli_args *a)
             "log:             %s\n"
             "segments:        %" PRId64 "\n"
             "records:         %" PRId64 "\n"
+            "void records:    %" PRId64 "\n"
             "sequence:        %" PRId64 " .. %" PRId64 "\n"
             "bytes used:      %" PRId64 " (%.1f MB)\n"
             "bytes allocated: %" PRId64 " (%.1f MB)\n"
@@ -149,9 +166,14 @@ int cli_cmd_stats(cli_args *a)
             "last record:     %s\n"
             "durable:         %s\n"
             "last shutdown:   %s\n",
-            a->pos[0], v[S_SEGS], v[S_RECS], v[S_FIRST], v[S_NEXT] - 1, v[S_USED],
+            a->pos[0], v[S_SEGS], v[S_RECS], v[S_VOIDS], v[S_FIRST], v[S_NEXT] - 1, v[S_USED],
             (double)v[S_USED] / 1e6, v[S_ALLOC], (double)v[S_ALLOC] / 1e6, t0, t1, durable,
             shutdown);
+    if (v[S_LOST])
+        fprintf(cli_out,
+                "lost in a crash: %" PRId64 " records between segments never reached the disk "
+                "(recovery cuts the log there)\n",
+                v[S_LOST]);
     if (uncounted[0])
         fprintf(cli_out, "not counted:     %s\n", uncounted);
     return status;
