@@ -390,7 +390,25 @@ MAPLOG_API int maplog_reader_log_id(maplog_reader *r, uint8_t id[16]);
 
 /* Called once per problem found: the file (a name inside the log directory), the offset in
  * it, and what is wrong.  The strings are valid during the call only. */
-typedef void (*maplog_problem_fn)(void *ctx, const char *file, uint64_t offset, const char *what);
+/* One finding of maplog_verify(), valid during the callback. */
+typedef struct maplog_problem {
+    const char *file; /* the segment file's name in the log directory */
+    uint64_t offset;  /* where in it */
+    const char *what; /* what is wrong, in a sentence */
+    int kind;         /* MAPLOG_PROBLEM_DAMAGE or MAPLOG_PROBLEM_CRASH */
+} maplog_problem;
+
+/* Damage: data that was sealed or synced is not as written (bad CRC in a sealed segment,
+ * a checkpoint past the valid records, a missing segment, a bad header, ...).  Something
+ * that was promised may be lost; maplog recover --apply cuts there and keeps the bytes. */
+#define MAPLOG_PROBLEM_DAMAGE 1
+/* A crash state: what a crash leaves and recovery (maplog_open, or maplog recover --apply)
+ * resolves without losing anything that was synced -- a torn tail, records reserved and
+ * never published (holes, made void records), records lost between segments that never
+ * reached the disk.  Reported only when no writer holds the log. */
+#define MAPLOG_PROBLEM_CRASH 2
+
+typedef void (*maplog_problem_fn)(void *ctx, const maplog_problem *p);
 /* Called now and then with the bytes checked so far and the total. */
 typedef void (*maplog_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
@@ -398,8 +416,10 @@ typedef void (*maplog_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 /* Check the log in dir and change nothing: every segment header, every seal and its XXH3
  * digest, every record's CRC (unless MAPLOG_VERIFY_QUICK), the sequence numbers from one
- * segment to the next, and the checkpoints.  A torn tail in the last segment is reported
- * too (it is not data).  *problems (may be NULL) is the number found.  Returns 0 when the
+ * segment to the next, and the checkpoints.  What a crash left (a torn tail, holes,
+ * records lost between segments) is reported too, as MAPLOG_PROBLEM_CRASH: the callback's
+ * p->kind tells it from damage.  *problems (may be NULL) is the number found, of both
+ * kinds.  Returns 0 when the
  * check ran, whatever it found; an error code when it could not (MAPLOG_ENOTLOG, ...).
  * problem and progress may be NULL.  Works on read-only copies and beside a live writer. */
 MAPLOG_API int maplog_verify(const char *dir, int flags, maplog_problem_fn problem,

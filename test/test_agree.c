@@ -106,12 +106,12 @@ typedef struct verdict {
     int64_t cut_bytes, removed;
 } verdict;
 
-static void on_problem(void *ctx, const char *file, uint64_t off, const char *what)
+static void on_problem(void *ctx, const maplog_problem *p)
 {
     verdict *v = ctx;
     if (!v->first_problem[0])
-        snprintf(v->first_problem, sizeof v->first_problem, "%s: offset %" PRIu64 ": %s", file, off,
-                 what);
+        snprintf(v->first_problem, sizeof v->first_problem, "%s: offset %" PRIu64 ": %s", p->file,
+                 p->offset, p->what);
 }
 
 /* The verdicts on dir; open runs on a copy (scratch), so dir is not changed. */

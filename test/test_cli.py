@@ -172,8 +172,9 @@ try:
     check(rc == 0 and len(json_records(out)) == 999 and "torn tail" in err,
           "dump stops before a torn tail and says so (%r)" % err)
     rc, out, _ = run("verify", torn)
-    check(rc == 1 and b"torn tail" in out and segments(torn)[-1].encode() in out,
-          "verify reports the torn tail with the file: %r" % out)
+    check(rc == 3 and b"crash state: torn tail" in out and segments(torn)[-1].encode() in out
+          and b"no damage" in out,
+          "verify reports the torn tail as a crash state (exit 3), with the file: %r" % out)
     rc, out, _ = run("stats", "--json", torn)
     check(json.loads(out)["clean_shutdown"] is False, "stats says the shutdown was unclean")
     digest = tree_digest(torn)

@@ -461,12 +461,12 @@ static void check_retention(const char *dir)
 }
 
 /* A problem verify finds after a failed repair: only in the damaged segment. */
-static void damaged_only(void *ctx, const char *file, uint64_t offset, const char *what)
+static void damaged_only(void *ctx, const maplog_problem *p)
 {
     (void)ctx;
-    ASSERT_TRUE(strcmp(file, damaged_name) == 0,
+    ASSERT_TRUE(strcmp(p->file, damaged_name) == 0,
                 "a failed repair left a problem outside %s: %s: offset %" PRIu64 ": %s",
-                damaged_name, file, offset, what);
+                damaged_name, p->file, p->offset, p->what);
 }
 
 /* After a repair case: the prefix before the damage is intact, verify finds nothing outside

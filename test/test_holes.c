@@ -8,6 +8,9 @@
  * log waits for it.  Each scenario prints what it compared when it fails. */
 #include "harness.h"
 
+#include "crc32c.h"
+
+#include <dirent.h>
 #include <sys/wait.h>
 
 #define SEG (64 * 1024)
@@ -80,6 +83,51 @@ static void expect_log(const char *dir, int flags, uint64_t void_from, uint64_t 
     maplog_reader_close(r);
 }
 
+/* The first sequence number of the first segment after the one starting at seq. */
+static uint64_t next_first_after(const char *dir, uint64_t seq)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    uint64_t best = UINT64_MAX;
+    ASSERT_TRUE(d != NULL, "opendir %s", dir);
+    while ((e = readdir(d))) {
+        unsigned long long s;
+        char tail[8];
+        if (sscanf(e->d_name, "%20llu%7s", &s, tail) == 2 && strcmp(tail, ".mlog") == 0 &&
+            s > seq && s < best)
+            best = s;
+    }
+    closedir(d);
+    return best;
+}
+
+/* maplog_verify's findings on dir, by kind. */
+typedef struct kinds {
+    uint64_t damage, crash;
+} kinds;
+
+static void count_kind(void *ctx, const maplog_problem *p)
+{
+    kinds *k = ctx;
+    printf("  verify: %s: offset %" PRIu64 ": %s: %s\n", p->file, p->offset,
+           p->kind == MAPLOG_PROBLEM_CRASH ? "crash state" : "damage", p->what);
+    if (p->kind == MAPLOG_PROBLEM_CRASH)
+        k->crash++;
+    else
+        k->damage++;
+}
+
+static void expect_verify(const char *dir, uint64_t crash, uint64_t damage)
+{
+    kinds k = {0, 0};
+    uint64_t n;
+    CTX("%s: verify", dir);
+    ASSERT_OK(maplog_verify(dir, 0, count_kind, NULL, &k, &n));
+    ASSERT_EQ(k.crash, crash);
+    ASSERT_EQ(k.damage, damage);
+    ASSERT_EQ(n, crash + damage);
+}
+
 /* Reopen (recovery), check what it says it voided, and append once more. */
 static void recover(const char *dir, int64_t voided, uint64_t next_want)
 {
@@ -116,7 +164,9 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof dir, "%s/one", base);
     crash_after(dir, 1, 1000);
     expect_log(dir, 0, 0, 1, 1001, 1); /* read as it is: the hole stepped over */
+    expect_verify(dir, 1, 0);          /* a crash state, not damage */
     recover(dir, 1, 1001);
+    expect_verify(dir, 0, 0);
     expect_log(dir, 0, 0, 1, 1001, 0); /* void records are skipped by default */
     expect_log(dir, MAPLOG_READER_VOIDS, 0, 1, 1001, 0);
     recover(dir, 0, 1001); /* nothing left to do */
@@ -135,6 +185,7 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof dir, "%s/rollover", base);
     crash_after(dir, 1, 3000);
     expect_log(dir, 0, 0, 1, 3001, 1);
+    expect_verify(dir, 1, 0);
     recover(dir, 1, 3001);
     expect_log(dir, MAPLOG_READER_VOIDS, 0, 1, 3001, 0);
     uint64_t problems = 99;
@@ -237,6 +288,25 @@ int main(int argc, char **argv)
         ASSERT_EQ(holes, 1);
         ASSERT_EQ(lost, 1);
         maplog_reader_close(r);
+        expect_verify(dir, 2, 0); /* the hole, and the records lost across the rollover */
+        /* the same gap when a later segment holds synced records is damage */
+        char sealed[1024];
+        snprintf(sealed, sizeof sealed, "%s/figures-sealed", base);
+        t_copy_dir(dir, sealed);
+        uint32_t magic = 0x54504b43u; /* a checkpoint with records in the next segment */
+        uint64_t ck[8] = {0};
+        memcpy(ck, &magic, 4);
+        ck[0] |= 1ull << 32; /* state 1 */
+        ck[1] = 1;           /* generation */
+        ck[2] = 4096 + 16;   /* end_offset */
+        ck[3] = 1;           /* record_count */
+        char next[64];
+        snprintf(next, sizeof next, "%020" PRIu64 ".mlog", next_first_after(dir, 0));
+        ck[6] = next_first_after(dir, 0); /* first_seq */
+        uint32_t crc = mlg__crc32c(0, ck, 60);
+        memcpy((unsigned char *)ck + 60, &crc, 4);
+        t_pwrite(t_path(sealed, next), ck, 64, 1024 + 512); /* slot B: odd generation */
+        expect_verify(sealed, 1, 1);
         /* recovery: the hole becomes a void; the log ends at the garbage, later segments
          * set aside */
         recover(dir, 1, n0 - 1);

@@ -29,8 +29,11 @@ typedef struct vctx {
     maplog_problem_fn fn;
     void *ctx;
     uint64_t problems;
-    int alive; /* a writer holds the log: an unsealed last segment may be mid-append */
-    int quick; /* MAPLOG_VERIFY_QUICK: trust a valid seal's record count */
+    int kind; /* of the next problem(): MAPLOG_PROBLEM_DAMAGE unless crash() said otherwise */
+    uint64_t torn_at; /* scan_records: where an unsealed segment's records end early, or 0 */
+    int torn_st;      /* and what is there */
+    int alive;        /* a writer holds the log: an unsealed last segment may be mid-append */
+    int quick;        /* MAPLOG_VERIFY_QUICK: trust a valid seal's record count */
 } vctx;
 
 static void problem(vctx *c, const char *file, uint64_t off, const char *fmt, ...)
@@ -43,8 +46,17 @@ static void problem(vctx *c, const char *file, uint64_t off, const char *fmt, ..
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     c->problems++;
+    maplog_problem p = {file, off, what, c->kind ? c->kind : MAPLOG_PROBLEM_DAMAGE};
+    c->kind = 0;
     if (c->fn)
-        c->fn(c->ctx, file, off, what);
+        c->fn(c->ctx, &p);
+}
+
+/* The next problem() is a crash state, not damage. */
+static vctx *crash(vctx *c)
+{
+    c->kind = MAPLOG_PROBLEM_CRASH;
+    return c;
 }
 
 /* Bytes the plain segment files take: what progress counts towards. */
@@ -82,7 +94,7 @@ static void check_start_and_seal(vctx *c, const mlg__segview *v, uint64_t expect
 
 /* Scan segment v's records, reporting every bad record whose length lets us step over it,
  * and check the count against the seal and the checkpoint.  Returns the records found. */
-static uint64_t scan_records(vctx *c, const mlg__segview *v, int last)
+static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t want)
 {
     uint64_t off = MLG_DATA_OFFSET, seq = v->first,
              limit = v->seal_state == 1 ? v->seal.end_offset : v->size, count = 0;
@@ -99,8 +111,42 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last)
             break;
         mlg__rec_view bad;
         int st = mlg__rec_check(v->map, v->size, off, seq, &bad);
+        mlg__hole h;
+        if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING) && v->seal_state != 1 && !c->alive &&
+            mlg__hole_find(v->map, v->size, off, seq, limit, want, &h)) {
+            if (h.count == 1)
+                problem(crash(c), v->name, off,
+                        "record seq %" PRIu64 " reserved and never published: a hole a crash "
+                        "left, with records after it; recovery makes it a void record",
+                        seq);
+            else
+                problem(crash(c), v->name, off,
+                        "records seq %" PRIu64 "..%" PRIu64 " reserved and never published: a "
+                        "hole a crash left, with records after it; recovery makes them void "
+                        "records",
+                        seq, seq + h.count - 1);
+            count += h.count;
+            seq += h.count;
+            off = h.end;
+            valid_end = UINT64_MAX; /* recovery keeps what follows */
+            continue;
+        }
         if ((st == MLG_REC_EMPTY || (st == MLG_REC_ROLLED && !last)) && v->seal_state != 1)
             break; /* the end of an unsealed segment */
+        if (v->seal_state != 1 && !last && !c->alive) {
+            /* records end before they should: if a power loss cut this segment's unsynced
+             * tail across a rollover, the caller reports the gap as a crash state; and
+             * bytes after complete records are a tail recovery zeroes when it seals */
+            if (seq == want)
+                problem(crash(c), v->name, off,
+                        "%" PRIu64 " bytes after the last record that are not a record (%s): "
+                        "a torn tail; recovery zeroes them when it seals the segment",
+                        mlg__high_water(v->map, v->size, off) - off, mlg__rec_status_str(st));
+            else if (seq < want)
+                c->torn_at = off, c->torn_st = st;
+            if (seq <= want)
+                break;
+        }
         if (v->seal_state != 1 && last) {
             /* the last segment ends here; what follows is a torn tail, unless a
              * checkpoint says it was synced */
@@ -110,7 +156,7 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last)
                         "%" PRIu64 " records to offset %" PRIu64 ")",
                         seq, mlg__rec_status_str(st), v->ck.record_count, v->ck.end_offset);
             else if (!c->alive)
-                problem(c, v->name, off,
+                problem(crash(c), v->name, off,
                         "torn tail: %" PRIu64 " bytes that are not a complete record "
                         "(%s at seq %" PRIu64 "; recovery cuts them)",
                         mlg__high_water(v->map, v->size, off) - off, mlg__rec_status_str(st), seq);
@@ -192,6 +238,34 @@ static void check_successor(vctx *c, int dirfd, const mlg__segview *v)
             v->seal.record_count, succ, next);
 }
 
+/* The records of unsealed segment v end early, at c->torn_at, after count records, before
+ * the next segment (the first of the n in later) begins.  A crash state if a power loss
+ * explains it -- the missing records fit in the rest of v, and no later segment holds
+ * synced records (recovery's rule: it ends the log there and sets the later segments
+ * aside) -- else damage.  Reported either way; returns the next segment's first seq. */
+static uint64_t judge_torn(vctx *c, int dirfd, const char *dir, const mlg__segview *v,
+                           uint64_t count, const uint64_t *later, size_t n)
+{
+    uint64_t end = v->first + count, missing = later[0] - end;
+    if (missing <= (v->size - c->torn_at) / MLG_REC_HEADER_SIZE &&
+        !mlg__claims_durable(dirfd, dir, later, n)) {
+        char next[32];
+        mlg__seg_name(next, later[0]);
+        problem(crash(c), v->name, c->torn_at,
+                "records seq %" PRIu64 "..%" PRIu64 " are missing (%s here): a crash cut the "
+                "segment's unsynced tail across a rollover, and no later segment holds synced "
+                "records; recovery ends the log at seq %" PRIu64 " and sets %s%s aside",
+                end, later[0] - 1, mlg__rec_status_str(c->torn_st), end, next,
+                n > 1 ? " and the segments after it" : "");
+        return later[0];
+    }
+    problem(c, v->name, c->torn_at,
+            "record seq %" PRIu64 ": %s in an unsealed segment, but the next segment starts at "
+            "seq %" PRIu64,
+            end, mlg__rec_status_str(c->torn_st), later[0]);
+    return later[0]; /* reported here: the next segment's start is not a second problem */
+}
+
 int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progress_fn progress,
                   void *ctx, uint64_t *problems)
 {
@@ -199,7 +273,7 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
     uint64_t *segs = NULL, total, done = 0;
     size_t n;
     mlg__err err;
-    vctx c = {fn, ctx, 0, 0, flags & MAPLOG_VERIFY_QUICK};
+    vctx c = {.fn = fn, .ctx = ctx, .quick = flags & MAPLOG_VERIFY_QUICK};
     uint8_t id[16];
     int have_id = 0;
     if (problems)
@@ -234,9 +308,13 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
         check_archive_header(&c, dirfd, dir, &v);
         if (i + 1 == n && v.seal_state == 1)
             check_successor(&c, dirfd, &v);
-        uint64_t count =
-            c.quick && v.seal_state == 1 ? v.seal.record_count : scan_records(&c, &v, i + 1 == n);
+        uint64_t want = i + 1 < n ? segs[i + 1] : MLG_NO_WANT;
+        c.torn_at = 0;
+        uint64_t count = c.quick && v.seal_state == 1 ? v.seal.record_count
+                                                      : scan_records(&c, &v, i + 1 == n, want);
         expect_first = v.first + count;
+        if (c.torn_at)
+            expect_first = judge_torn(&c, dirfd, dir, &v, count, segs + i + 1, n - i - 1);
         done += v.size;
         if (progress)
             progress(ctx, done, total);

@@ -100,6 +100,10 @@ uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq);
 /* 1 if segment first_seq is sealed, 2 if it is archived, 0 otherwise (or unreadable);
  * with its largest timestamp, record count, the bytes its file takes and (log_id may be
  * NULL) its log id.  Reads only the header page (or the archive's header). */
+/* Does any of the n segments claim durable records: a valid seal, or a checkpoint with
+ * records?  Records missing before such a segment were promised (damage); before none of
+ * them, a power loss may have cut an unsynced tail across a rollover (a crash state). */
+int mlg__claims_durable(int dirfd, const char *dir, const uint64_t *segs, size_t n);
 int mlg__seg_sealed_info(int dirfd, uint64_t first_seq, uint64_t *last_ts, uint64_t *bytes,
                          uint64_t *count, uint8_t *log_id);
 /* Remove segment first_seq (NAME.mlog and/or NAME.mlogz).  0, or -1 with errno. */

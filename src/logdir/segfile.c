@@ -329,3 +329,15 @@ int mlg__seg_remove(int dirfd, uint64_t first_seq)
     int b = mlg__unlinkat(dirfd, name, 0);
     return a == 0 || b == 0 ? 0 : -1;
 }
+
+int mlg__claims_durable(int dirfd, const char *dir, const uint64_t *segs, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        mlg__segpeek p;
+        mlg__err err;
+        if (mlg__seg_peek(dirfd, dir, segs[j], &p, &err) == 0 &&
+            (p.sealed == 1 || (p.have_ckpt && p.ckpt.record_count > 0)))
+            return 1;
+    }
+    return 0;
+}

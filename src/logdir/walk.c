@@ -136,20 +136,6 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want
     return 1;
 }
 
-/* Does any of the n segments claim durable records (a valid seal, or a checkpoint with
- * records)?  Then records missing before them were promised: not a crash state. */
-static int later_claims_durable(int dirfd, const char *dir, const uint64_t *segs, size_t n)
-{
-    for (size_t j = 0; j < n; j++) {
-        mlg__segpeek p;
-        mlg__err e;
-        if (mlg__seg_peek(dirfd, dir, segs[j], &p, &e) == 0 &&
-            (p.sealed == 1 || (p.have_ckpt && p.ckpt.record_count > 0)))
-            return 1;
-    }
-    return 0;
-}
-
 /* The records a reader reads in order from the first segment: each segment counts when it
  * can be read and its name continues where the records before it end.  The first segment
  * that fails either stops the count; it and every segment file after it are skipped, and
@@ -172,7 +158,7 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
         mlg__seg_name(name, segs[i]);
         if (have_id && segs[i] > out->next_seq && segs[i] - out->next_seq <= prev_room &&
             !(alive < 0 ? (alive = mlg__writer_alive(dirfd)) : alive) &&
-            !later_claims_durable(dirfd, dir, segs + i, n - i)) {
+            !mlg__claims_durable(dirfd, dir, segs + i, n - i)) {
             /* a crash state, as readers read it: a power loss cut the unsynced tail of the
              * segment before across a rollover (the missing records fit in it), and nothing
              * promised is missing */

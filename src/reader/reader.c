@@ -264,14 +264,7 @@ static int lost_in_crash(maplog_reader *r, uint64_t nf)
      * each (a gap wider than that is no crash's doing) */
     if (r->off > r->size || nf - r->seq > (r->size - r->off) / MLG_REC_HEADER_SIZE)
         return 0;
-    for (size_t j = r->idx + 1; j < r->nsegs; j++) {
-        mlg__segpeek p;
-        mlg__err err;
-        if (mlg__seg_peek(r->dirfd, r->dir, r->segs[j], &p, &err) == 0 &&
-            (p.sealed == 1 || (p.have_ckpt && p.ckpt.record_count > 0)))
-            return 0;
-    }
-    return 1;
+    return !mlg__claims_durable(r->dirfd, r->dir, r->segs + r->idx + 1, r->nsegs - r->idx - 1);
 }
 
 /* One function, a little over the 80 lines the rest keeps to: the fast path (a valid record

@@ -390,16 +390,6 @@ out:
     return rc;
 }
 
-/* Does segment first claim durable records (a valid seal, or a checkpoint with records)? */
-static int claims_durable(struct maplog *log, uint64_t first)
-{
-    mlg__segpeek p;
-    mlg__err err;
-    if (mlg__seg_peek(log->dirfd, log->dir, first, &p, &err))
-        return 0;
-    return p.sealed == 1 || (p.have_ckpt && p.ckpt.record_count > 0);
-}
-
 /* The records of segment seqs[i] end before seqs[i+1] begins, and it is unsealed: a torn
  * tail across a rollover.  Fine if no later segment holds durable records (nothing
  * promised is lost); they are set aside as "<name>.tail-0", never deleted. */
@@ -409,7 +399,7 @@ static int cut_after(struct maplog *log, mlg__report *rep, const uint64_t *seqs,
     int rc;
     for (size_t j = i + 1; j < n; j++) {
         mlg__seg_name(name, seqs[j]);
-        if (log->opt.strict_recovery && claims_durable(log, seqs[j])) {
+        if (log->opt.strict_recovery && mlg__claims_durable(log->dirfd, log->dir, seqs + j, 1)) {
             char prev[32];
             mlg__seg_name(prev, seqs[i]);
             return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,

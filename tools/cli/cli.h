@@ -28,6 +28,7 @@ int maplog_cli_main(int argc, char **argv);
 #define EXIT_OK 0
 #define EXIT_PROBLEMS 1
 #define EXIT_USAGE 2
+#define EXIT_CRASH_STATE 3 /* verify: no damage, but a crash state recovery resolves */
 
 enum cli_format { F_TEXT, F_JSON, F_HEX, F_RAW, F_BINARY };
 

@@ -12,16 +12,21 @@
 
 typedef struct verify_ctx {
     const cli_args *a;
-    uint64_t n;
+    uint64_t damage, crash;
 } verify_ctx;
 
-static void on_problem(void *ctx, const char *file, uint64_t off, const char *what)
+static void on_problem(void *ctx, const maplog_problem *p)
 {
     verify_ctx *v = ctx;
+    int crash = p->kind == MAPLOG_PROBLEM_CRASH;
     if (v->a->tty)
         fputc('\n', cli_err);
-    fprintf(cli_out, "%s/%s: offset %" PRIu64 ": %s\n", v->a->pos[0], file, off, what);
-    v->n++;
+    fprintf(cli_out, "%s/%s: offset %" PRIu64 ": %s%s\n", v->a->pos[0], p->file, p->offset,
+            crash ? "crash state: " : "", p->what);
+    if (crash)
+        v->crash++;
+    else
+        v->damage++;
 }
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
@@ -32,7 +37,7 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 
 int cli_cmd_verify(cli_args *a)
 {
-    verify_ctx v = {a, 0};
+    verify_ctx v = {a, 0, 0};
     uint64_t problems = 0;
     int rc = maplog_verify(a->pos[0], a->quick ? MAPLOG_VERIFY_QUICK : 0, on_problem, on_progress,
                            &v, &problems);
@@ -47,9 +52,22 @@ int cli_cmd_verify(cli_args *a)
         maplog_reader_info_get(r, MAPLOG_INFO_RECORDS, &recs);
         maplog_reader_close(r);
     }
-    fprintf(cli_out, "%s: %" PRId64 " segments, %" PRId64 " records: %s%" PRIu64 " problem%s\n",
-            a->pos[0], segs, recs, problems ? "" : "ok, ", problems, problems == 1 ? "" : "s");
-    return problems ? EXIT_PROBLEMS : EXIT_OK;
+    /* Damage (exit 1) outranks a crash state (exit 3): what a crash left, which recovery
+     * resolves without losing anything synced -- maplog recover --apply, or opening the
+     * log for writing. */
+    if (v.damage)
+        fprintf(cli_out, "%s: %" PRId64 " segments, %" PRId64 " records: %" PRIu64 " problem%s\n",
+                a->pos[0], segs, recs, problems, problems == 1 ? "" : "s");
+    else if (v.crash)
+        fprintf(cli_out,
+                "%s: %" PRId64 " segments, %" PRId64 " records: no damage; a crash state "
+                "(%" PRIu64 " finding%s) that recovery resolves without losing synced data "
+                "(maplog recover --apply)\n",
+                a->pos[0], segs, recs, v.crash, v.crash == 1 ? "" : "s");
+    else
+        fprintf(cli_out, "%s: %" PRId64 " segments, %" PRId64 " records: ok, 0 problems\n",
+                a->pos[0], segs, recs);
+    return v.damage ? EXIT_PROBLEMS : v.crash ? EXIT_CRASH_STATE : EXIT_OK;
 }
 
 enum {
