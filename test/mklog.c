@@ -1,9 +1,10 @@
 /* mklog.c -- a test helper: write a log the tool tests can work on.
- *   mklog DIR N [--seg BYTES] [--crash] [--slow US] [--big] [--pad BYTES]
+ *   mklog DIR N [--seg BYTES] [--crash] [--slow US] [--big] [--pad BYTES] [--hole K]
  * Record i's payload is deterministic: text for most, binary bytes for every 5th (so the
  * tool's hex and base64 paths are exercised), 4 KiB or more with --big.  --crash raises
  * SIGKILL instead of closing; --slow sleeps US microseconds between appends (a live log
- * for tail -f). */
+ * for tail -f).  --hole K reserves a record before the K-th append and never commits it
+ * (a thread stuck between reserve and commit), then ends as --crash does. */
 #define _GNU_SOURCE
 #include "maplog.h"
 
@@ -21,7 +22,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: mklog DIR N [--seg BYTES] [--crash] [--slow US] [--big]\n");
         return 2;
     }
-    long long n = atoll(argv[2]), seg = 64 << 20, slow = 0, pad = 0;
+    long long n = atoll(argv[2]), seg = 64 << 20, slow = 0, pad = 0, hole = -1;
     int crash = 0, big = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--seg") && i + 1 < argc)
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
             big = 1;
         else if (!strcmp(argv[i], "--pad") && i + 1 < argc)
             pad = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--hole") && i + 1 < argc)
+            hole = atoll(argv[++i]), crash = 1;
     }
     maplog *log;
     maplog_options *o;
@@ -45,6 +48,14 @@ int main(int argc, char **argv)
     }
     static unsigned char buf[1 << 16];
     for (long long i = 0; i < n; i++) {
+        maplog_reservation res;
+        if (i == hole) {
+            if (maplog_reserve(log, 40, &res)) {
+                fprintf(stderr, "mklog: %s\n", maplog_errmsg(log));
+                return 1;
+            }
+            memset(res.data, 'h', 20); /* half written, never committed */
+        }
         size_t len = mklog_payload(buf, sizeof buf, i, big, (size_t)pad);
         if (maplog_append(log, buf, len, NULL)) {
             fprintf(stderr, "mklog: %s\n", maplog_errmsg(log));

@@ -186,6 +186,31 @@ try:
     check(run("verify", torn)[0] == 0, "verify passes after recover --apply")
     check(len(json_records(run("dump", "--format", "json", torn)[1])) == 999, "999 records kept")
 
+    # a crash with a record reserved and never published: read as it is, a crash state
+    hole = os.path.join(base, "hole")
+    subprocess.run([MKLOG, hole, "500", "--seg", "65536", "--hole", "100"])
+    rc, out, err = run("dump", "--format", "json", hole)
+    recs = json_records(out)
+    check(rc == 0 and len(recs) == 500 and "crash state, not damage" in err
+          and "1 record reserved and never published" in err,
+          "dump of a crashed log reads past the hole and says it is a crash state: %r" % err)
+    check([r[0] for r in recs[99:101]] == [99, 101], "the hole keeps its number: %r" % recs[99:101])
+    rc, out, _ = run("verify", hole)
+    check(rc == 3 and b"crash state: record seq 100 reserved and never published" in out,
+          "verify calls the hole a crash state (exit 3): %r" % out)
+    rc, out, _ = run("recover", "--apply", hole)
+    check(rc == 0 and b"void record" in out, "recover --apply makes it a void record: %r" % out)
+    check(run("verify", hole)[0] == 0, "verify passes after recover --apply")
+    rc, out, _ = run("dump", "--voids", "--from", "99", "--to", "101", hole)
+    lines = out.decode().splitlines()
+    check(rc == 0 and len(lines) == 3 and "void" in lines[1] and lines[1].startswith("100 "),
+          "dump --voids shows the void record: %r" % out)
+    check(len(json_records(run("dump", "--format", "json", hole)[1])) == 500,
+          "dump skips the void record by default")
+    rc, out, _ = run("stats", "--json", hole)
+    st = json.loads(out)
+    check(st["records"] == "500" and st["void_records"] == "1", "stats counts the void: %r" % st)
+
     # a flipped bit in a sealed segment
     flip = os.path.join(base, "flip")
     shutil.copytree(clean, flip)

@@ -48,6 +48,10 @@ typedef struct cut {
     int unseal, successor;
     char why[MLG_ERRMSG_MAX];
     int64_t dropped;
+    /* before the cut, records reserved and never published (holes a crash left), which
+     * recovery makes void records: the first segment holding any, and how many in all */
+    uint64_t holes;
+    char holes_in[32];
 } cut;
 
 /* An archived segment's header repeats its seal's facts and its log id (FORMAT.md,
@@ -233,7 +237,8 @@ static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, 
     for (size_t i = 0; i < n; i++) {
         mlg__segview v;
         char what[64];
-        int rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 1, &v, err);
+        int rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 1,
+                                   i + 1 < n ? segs[i + 1] : MLG_NO_WANT, &v, err);
         if (rc && not_a_file(dirfd, segs[i], what)) {
             v.header_ok = 0;
             snprintf(v.header_err.msg, sizeof v.header_err.msg, "%s/%s: %s, not a segment file",
@@ -275,6 +280,11 @@ static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, 
             known_end = v.first + count_here;
         if (c->seg == n) /* else past the cut: only counting what is dropped */
             judge_seg(dirfd, dir, &v, i, i + 1 == n, i + 1 == n ? 0 : segs[i + 1], c);
+        if (v.scan.holes && (c->seg == n || c->seg > i)) {
+            if (!c->holes)
+                snprintf(c->holes_in, sizeof c->holes_in, "%s", v.name);
+            c->holes += v.scan.holes;
+        }
         prev_sealed = v.seal_state == 1;
         prev_archived = v.name[strlen(v.name) - 1] == 'z';
         prev_size = v.size;
@@ -612,12 +622,24 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
             mlg__report_add(&rep, "%s", err.msg);
             goto out;
         }
-        if (c.seg == n && round > 0)
+        if (c.seg == n && round > 0 && !c.holes)
             break;
         if (lost >= 0)
             lost = c.seg == n ? lost : c.dropped < 0 ? -1 : lost + c.dropped;
         if (dropped)
             *dropped = lost;
+        if (c.seg == n && c.holes) {
+            /* a crash state that opening resolves: nothing to cut */
+            mlg__report_add(&rep,
+                            "%s%" PRIu64 " record%s reserved and never published (holes a crash "
+                            "left, the first in %s): recovery %s them void records, keeping "
+                            "every record after them",
+                            round > 0 ? " Then: " : "", c.holes, c.holes == 1 ? "" : "s",
+                            c.holes_in, apply ? "makes" : "would make");
+            if (!apply)
+                goto out;
+            break;
+        }
         if (c.seg == n) {
             mlg__report_add(&rep, "nothing to do: every segment is valid");
             goto out;

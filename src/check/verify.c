@@ -289,7 +289,8 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
     uint64_t expect_first = segs[0];
     for (size_t i = 0; i < n; i++) {
         mlg__segview v;
-        if ((rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 0, &v, &err))) {
+        if ((rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 0, MLG_NO_WANT, &v,
+                                    &err))) {
             problem(&c, v.name, 0, "%s", err.msg);
             mlg__segview_close(&v);
             continue;

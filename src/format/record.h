@@ -95,6 +95,7 @@ typedef struct mlg__scan_result {
     uint64_t last_ts; /* largest timestamp seen (0 if none) */
     int stop;         /* status of the record at end (MLG_REC_*), OK if limit reached */
     uint64_t voids;   /* void records among count (and, for mlg__scan_holes, hole records) */
+    uint64_t holes;   /* mlg__scan_holes: records in holes among voids (0 for mlg__scan) */
 } mlg__scan_result;
 void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq, uint64_t limit,
                mlg__scan_result *r);

@@ -46,6 +46,7 @@ void mlg__scan(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq
     r->count = 0;
     r->last_ts = 0;
     r->voids = 0;
+    r->holes = 0;
     r->stop = MLG_REC_OK;
     while (off < limit) {
         int st = mlg__rec_check(map, seg_size, off, seq, &v);
@@ -169,7 +170,7 @@ void mlg__scan_holes(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64
                      void (*fn)(void *ctx, const mlg__hole *h), void *ctx)
 {
     mlg__scan_result part;
-    uint64_t count = 0, voids = 0, last_ts = 0;
+    uint64_t count = 0, voids = 0, holes = 0, last_ts = 0;
     for (;;) { /* each round moves off on: a hole is at least 16 bytes */
         mlg__scan(map, seg_size, off, seq, limit, &part);
         count += part.count;
@@ -186,12 +187,14 @@ void mlg__scan_holes(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64
             fn(ctx, &h);
         count += h.count;
         voids += h.count;
+        holes += h.count;
         seq += h.count;
         off = h.end;
     }
     r->end = off;
     r->count = count;
     r->voids = voids;
+    r->holes = holes;
     r->last_ts = last_ts;
     r->stop = part.stop;
 }

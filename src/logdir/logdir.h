@@ -128,9 +128,10 @@ typedef struct mlg__segview {
 
 /* Map and analyse segment first of the log in dirfd.  Returns 0 (with v->header_ok saying
  * whether the rest is meaningful) or an error code when the file cannot be read at all.
- * id: the log id the header must carry, or NULL.  scan: also scan the records. */
+ * id: the log id the header must carry, or NULL.  scan: also scan the records, as
+ * recovery would (stepping over holes; want: the next segment's first seq, or MLG_NO_WANT). */
 int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t *id, int scan,
-                      mlg__segview *v, mlg__err *err);
+                      uint64_t want, mlg__segview *v, mlg__err *err);
 void mlg__segview_close(mlg__segview *v);
 /* Open directory dir: *dirfd, or MAPLOG_ENOENT (missing), MAPLOG_ENOTLOG (not a directory)
  * or MAPLOG_EIO, with err set.  The one errno-to-code mapping for a log's directory. */

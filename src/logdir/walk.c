@@ -38,7 +38,7 @@ void mlg__segview_close(mlg__segview *v)
 /* Map and analyse one segment.  Returns 0 (with v->header_ok saying whether the rest is
  * meaningful) or an error code when the file cannot be read at all. */
 int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t *id, int scan,
-                      mlg__segview *v, mlg__err *err)
+                      uint64_t want, mlg__segview *v, mlg__err *err)
 {
     mlg__segmap m;
     memset(v, 0, sizeof *v);
@@ -60,7 +60,13 @@ int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t 
     v->have_ck = mlg__ckpt_best(v->map, v->size, first, &v->ck);
     if (scan) {
         mlg__madvise(v->map, v->size, MADV_SEQUENTIAL);
-        mlg__scan(v->map, v->size, MLG_DATA_OFFSET, first, v->size, &v->scan);
+        /* as recovery scans: stepping over holes where it would make them void records */
+        if (v->seal_state != 1 &&
+            (((const mlg__seg_header *)(const void *)v->map)->incompat_flags & MLG_INCOMPAT_VOIDS))
+            mlg__scan_holes(v->map, v->size, MLG_DATA_OFFSET, first, v->size, want, &v->scan, NULL,
+                            NULL);
+        else
+            mlg__scan(v->map, v->size, MLG_DATA_OFFSET, first, v->size, &v->scan);
         v->hw = mlg__high_water(v->map, v->size, v->scan.end);
     }
     return 0;
@@ -104,7 +110,7 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want
         memcpy(f->id, p.log_id, 16);
         return 1;
     }
-    int rc = mlg__segview_open(dirfd, dir, first, id, 0, &v, err);
+    int rc = mlg__segview_open(dirfd, dir, first, id, 0, MLG_NO_WANT, &v, err);
     if (rc || !v.header_ok) {
         if (!rc)
             *why = v.header_err;

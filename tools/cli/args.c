@@ -50,6 +50,8 @@ static const cli_opt all_opts[] = {
     {O_APPLY, "apply", 0, NULL, "do it (without it, only say what would be done)"},
     {O_SEGMENT_SIZE, "segment-size", 1, "BYTES",
      "segment size of the new log (K, M, G suffixes; grown to fit the largest record)"},
+    {O_VOIDS, "voids", 0, NULL,
+     "also show void records (reserved, never published before a crash)"},
     {O_HELP, "help", 0, NULL, "this help"},
 };
 
@@ -240,6 +242,9 @@ static int take(cli_args *a, int id, const char *v, const char **since, const ch
         return 0;
     case O_QUICK:
         a->quick = 1;
+        return 0;
+    case O_VOIDS:
+        a->voids = 1;
         return 0;
     case O_JSON:
         a->json = 1;

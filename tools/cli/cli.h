@@ -42,7 +42,7 @@ typedef struct cli_args {
     uint64_t lines; /* -n: the last N records (tail's default 10) */
     int have_lines; /* -n was given (or is tail's default) */
     int format;     /* enum cli_format */
-    int reverse, follow, gzip, apply, quick, json, local;
+    int reverse, follow, gzip, apply, quick, json, local, voids;
     const char *output;   /* export: -o FILE */
     int64_t segment_size; /* import: bytes, 0 for the library's default */
     int tty;              /* stderr is a terminal: show progress */
@@ -81,6 +81,7 @@ enum {
     O_OUTPUT_FILE,
     O_EXPORT_FORMAT,
     O_SEGMENT_SIZE,
+    O_VOIDS,
 };
 
 /* Parse argv (argv[0] is the command's name) for cmd into *a.  Returns -1 to go on, or
@@ -135,6 +136,6 @@ int cli_cmd_stats(cli_args *a);
 int cli_cmd_recover(cli_args *a);
 
 /* Open a reader on dir, saying why not on cli_err.  0, or EXIT_PROBLEMS. */
-int cli_open_reader(const char *dir, maplog_reader **r);
+int cli_open_reader(const char *dir, int flags, maplog_reader **r);
 
 #endif

@@ -136,7 +136,7 @@ int cli_cmd_stats(cli_args *a)
     int64_t v[S_N] = {0};
     char uncounted[1024] = "";
     int rc;
-    if ((rc = cli_open_reader(a->pos[0], &r)))
+    if ((rc = cli_open_reader(a->pos[0], 0, &r)))
         return rc;
     for (size_t k = 0; k < S_N; k++) {
         if (maplog_reader_info_get(r, keys[k], &v[k])) {

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_open_reader(const char *dir, maplog_reader **r)
+int cli_open_reader(const char *dir, int flags, maplog_reader **r)
 {
-    if (maplog_reader_open(r, dir, 0)) {
+    if (maplog_reader_open(r, dir, flags)) {
         fprintf(cli_err, "maplog: %s\n", maplog_last_open_error());
         return EXIT_PROBLEMS;
     }
@@ -37,6 +37,22 @@ static void apply_lines(maplog_reader *r, cli_args *a)
                                                                                : (uint64_t)first;
     if (start > a->from)
         a->from = start;
+}
+
+/* A log a crash left (no writer holds it) is read as it is: say what the reader stepped
+ * over, as a crash state, not damage. */
+static void crash_note(maplog_reader *r, const cli_args *a)
+{
+    int64_t holes = 0, lost = 0;
+    maplog_reader_info_get(r, MAPLOG_INFO_HOLES, &holes);
+    maplog_reader_info_get(r, MAPLOG_INFO_LOST, &lost);
+    if (holes || lost)
+        fprintf(cli_err,
+                "maplog: note: %s: a crash state, not damage: %" PRId64
+                " record%s reserved and never published (holes) and %" PRId64
+                " record%s lost between segments were stepped over; recovery (maplog recover "
+                "--apply) makes the holes void records and ends the log before the lost ones\n",
+                a->pos[0], holes, holes == 1 ? "" : "s", lost, lost == 1 ? "" : "s");
 }
 
 /* Records in [from, to] and the time window, forwards. */
@@ -159,7 +175,8 @@ static int emit_reverse(maplog_reader *r, const cli_args *a)
                 failed = 1;
                 break;
             }
-            memcpy(w[k].copy, rec.data, rec.len);
+            if (rec.len)
+                memcpy(w[k].copy, rec.data, rec.len);
             w[k].rec.data = w[k].copy;
             k++;
         }
@@ -187,12 +204,13 @@ int cli_cmd_dump(cli_args *a)
 {
     maplog_reader *r;
     int rc;
-    if ((rc = cli_open_reader(a->pos[0], &r)))
+    if ((rc = cli_open_reader(a->pos[0], a->voids ? MAPLOG_READER_VOIDS : 0, &r)))
         return rc;
     apply_lines(r, a);
     if (a->follow)
         cli_catch_signals();
     rc = a->reverse ? emit_reverse(r, a) : emit_forward(r, a);
+    crash_note(r, a);
     maplog_reader_close(r);
     return rc;
 }

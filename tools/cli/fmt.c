@@ -232,8 +232,29 @@ static void text_line(FILE *f, const maplog_record *r, int local)
     fputc('\n', f);
 }
 
+/* A void record (maplog.h): it has a sequence number and nothing else. */
+static void void_record(FILE *f, const maplog_record *r, int format)
+{
+    switch (format) {
+    case F_JSON:
+        fprintf(f, "{\"seq\":\"%" PRIu64 "\",\"void\":true}\n", r->seq);
+        return;
+    case F_RAW:
+        return;
+    case F_HEX:
+        fprintf(f, "seq %" PRIu64 "  void\n", r->seq);
+        return;
+    default:
+        fprintf(f, "%-10" PRIu64 " void (reserved, never published before a crash)\n", r->seq);
+    }
+}
+
 void cli_print_record(FILE *f, const maplog_record *r, int format, int local)
 {
+    if (r->flags & MAPLOG_RECORD_VOID) {
+        void_record(f, r, format);
+        return;
+    }
     switch (format) {
     case F_JSON:
         cli_json_record(f, r, local);

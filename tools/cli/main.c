@@ -57,7 +57,7 @@ void cli_progress(const cli_args *a, const char *what, uint64_t done, uint64_t t
 
 static const int dump_opts[] = {O_OUTPUT_FORMAT, O_FORMAT, O_FROM,  O_TO,      O_SINCE,
                                 O_UNTIL,         O_LIMIT,  O_LINES, O_REVERSE, O_FOLLOW,
-                                O_LOCAL,         O_UTC,    O_HELP,  0};
+                                O_LOCAL,         O_UTC,    O_VOIDS, O_HELP,    0};
 static const int tail_opts[] = {O_LINES, O_FOLLOW, O_OUTPUT_FORMAT, O_FORMAT,
                                 O_LOCAL, O_UTC,    O_HELP,          0};
 static const int verify_opts[] = {O_QUICK, O_HELP, 0};

@@ -119,7 +119,7 @@ int cli_cmd_export(cli_args *a)
     int rc, to_stdout, status = EXIT_OK;
     if (!a->output)
         return cli_usage_error(a->cmd, "where to? -o FILE (or -o - for standard output)");
-    if ((rc = cli_open_reader(a->pos[0], &r)))
+    if ((rc = cli_open_reader(a->pos[0], 0, &r)))
         return rc;
     FILE *out = open_output(a, &to_stdout);
     if (!out) {
