@@ -27,7 +27,10 @@
  * FIFO segments, stray files); and the corruption sweep of test_sweep.c (a log of two
  * segments with one bit flipped).  In the default build the sweep part flips a bit of
  * every byte of both header pages that is in use (header, seal, checkpoints) and of every
- * 41st record byte; MAPLOG_LONG_TESTS=1 flips every record byte too.
+ * 41st record byte; MAPLOG_LONG_TESTS=1 flips every record byte too.  And the crash
+ * states (a writer process that died with a record reserved and never published): a hole
+ * in the last segment, one in a segment the log rolled over from, and that with the first
+ * segment's last record garbage (records lost between segments).
  *
  * Usage: test_agree [SEED]  (the states are fixed; the seed only varies the flipped bits
  * of the sampled record bytes). */
@@ -38,6 +41,7 @@
 #include "logdir.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #define SEG (64 * 1024)
 #define NREC 900
@@ -161,11 +165,13 @@ static uint64_t replay(const char *dir, uint64_t written, const char *what)
     unsigned char want[100];
     uint64_t n = 0, expect = UINT64_MAX;
     int rc;
-    ASSERT_OK(maplog_reader_open(&r, dir, 0));
+    ASSERT_OK(maplog_reader_open(&r, dir, MAPLOG_READER_VOIDS));
     while ((rc = maplog_reader_next(r, &rec)) == 0) {
         ASSERT_TRUE(expect == UINT64_MAX || rec.seq == expect, "%s: seq %" PRIu64 " after %" PRIu64,
                     what, rec.seq, expect - 1);
         expect = rec.seq + 1;
+        if (rec.flags & MAPLOG_RECORD_VOID)
+            continue; /* a reservation a crash cut short: it has a number, nothing else */
         ASSERT_TRUE(rec.seq < written && rec.len == len_of(rec.seq),
                     "%s: record seq %" PRIu64 " of %" PRIu64 " bytes was never written", what,
                     rec.seq, (uint64_t)rec.len);
@@ -542,6 +548,65 @@ static void sweep(const char *base)
     printf("sweep: %" PRIu64 " bit flips\n", cases);
 }
 
+/* A writer process reserves a record, appends n more (payload by sequence number, as
+ * make_log's) and dies without closing. */
+static void crashed_log(const char *dir, int n)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        maplog *log;
+        maplog_reservation res;
+        unsigned char buf[100];
+        if (t_open(&log, dir, SEG, MAPLOG_OPT_PREFAULT, 0LL, 0) || maplog_reserve(log, 40, &res))
+            _exit(2);
+        memset(res.data, 0x5a, 20);
+        for (int i = 0; i < n; i++) {
+            uint64_t next;
+            maplog_next_seq(log, &next);
+            t_fill(buf, len_of(next), next);
+            if (maplog_append(log, buf, len_of(next), NULL))
+                _exit(3);
+        }
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer child status %d", st);
+}
+
+static void crash_states(const char *base)
+{
+    char dir[700];
+    verdict v;
+    snprintf(dir, sizeof dir, "%s/crash-hole", base);
+    crashed_log(dir, 300);
+    ASSERT_EQ(agree(dir, 301, "a hole in the last segment", &v), 300);
+    snprintf(dir, sizeof dir, "%s/crash-hole-rollover", base);
+    crashed_log(dir, 3000);
+    ASSERT_EQ(agree(dir, 3001, "a hole in a segment the log rolled over from", &v), 3000);
+    /* the first segment's last record made garbage: records lost between segments */
+    char names[64][64];
+    int k = list_segs(dir, names, 64);
+    ASSERT_TRUE(k > 2, "%d segments", k);
+    static unsigned char seg[SEG];
+    const char *s0 = t_path(dir, names[0]);
+    t_pread(s0, seg, SEG, 0);
+    uint64_t off = MLG_DATA_OFFSET, last = 0, n0 = 0;
+    for (;;) {
+        uint64_t w;
+        memcpy(&w, seg + off, 8);
+        if (w == 0 || w == UINT64_MAX || off + 16 > SEG)
+            break;
+        last = off;
+        n0++;
+        off += mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
+    }
+    unsigned char junk[16];
+    memset(junk, 0x77, sizeof junk);
+    t_pwrite(s0, junk, sizeof junk, (off_t)last);
+    ASSERT_EQ(agree(dir, 3001, "records lost between segments, and a hole", &v), n0 - 2);
+}
+
 int main(int argc, char **argv)
 {
     t_seed_init(argc, argv);
@@ -551,6 +616,7 @@ int main(int argc, char **argv)
     synced_loss(base);
     bad_archive(base);
     deleted_last(base);
+    crash_states(base);
     hostile(base);
     sweep(base);
     printf("%" PRIu64 " log states: open, verify and recover agree (%" PRIu64
