@@ -21,9 +21,9 @@ static void run(char **argv, int argc)
 static void codec_round_trip(const uint8_t *data, size_t size)
 {
     uint64_t ts = 0, seq = 0, got_ts = 0;
-    int have_seq = 0;
+    int have_seq = 0, is_void = 0;
     memcpy(&ts, data, size < 8 ? size : 8);
-    maplog_record rec = {12345, ts, data, size};
+    maplog_record rec = {12345, ts, data, size, 0};
     char *line = NULL, err[256];
     size_t len = 0;
     FILE *m = open_memstream(&line, &len);
@@ -31,8 +31,9 @@ static void codec_round_trip(const uint8_t *data, size_t size)
     fclose(m);
     cli_buf out = {0};
     if (len > cli_json_record_max(size) || line[len - 1] != '\n' ||
-        cli_json_decode(line, len, &seq, &have_seq, &got_ts, &out, err, sizeof err) != 0 ||
-        !have_seq || seq != 12345 || got_ts != ts || out.len != size ||
+        cli_json_decode(line, len, &seq, &have_seq, &got_ts, &is_void, &out, err, sizeof err) !=
+            0 ||
+        is_void || !have_seq || seq != 12345 || got_ts != ts || out.len != size ||
         (size && memcmp(out.p, data, size) != 0)) {
         fprintf(stderr, "codec round trip failed (%s): %.*s\n", err, (int)(len < 300 ? len : 300),
                 line);

@@ -191,6 +191,11 @@ MAPLOG_API int maplog_append(maplog *log, const void *buf, size_t len, uint64_t 
 MAPLOG_API int maplog_append_ts(maplog *log, const void *buf, size_t len, uint64_t timestamp_ns,
                                 uint64_t *seq);
 
+/* Append a void record (see MAPLOG_RECORD_VOID): it takes the next sequence number and
+ * carries nothing.  For tools that copy a log holding voids, as `maplog import` does, so
+ * that every record keeps its sequence number.  Returns what maplog_append() returns. */
+MAPLOG_API int maplog_append_void(maplog *log, uint64_t *seq);
+
 /* As maplog_append, with the payload gathered from iovcnt buffers. */
 MAPLOG_API int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *seq);
 

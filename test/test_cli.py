@@ -210,6 +210,22 @@ try:
     rc, out, _ = run("stats", "--json", hole)
     st = json.loads(out)
     check(st["records"] == "500" and st["void_records"] == "1", "stats counts the void: %r" % st)
+    # export and import keep the void record, so every record keeps its sequence number
+    want = run("dump", "--format", "json", "--voids", hole)[1]
+    for fmt in ["json", "binary"]:
+        exp, imp = os.path.join(base, "hole." + fmt), os.path.join(base, "hole-" + fmt)
+        rc1 = run("export", "--format", fmt, "-o", exp, hole)[0]
+        rc2, _, err = run("import", exp, imp)
+        check(rc1 == 0 and rc2 == 0 and run("dump", "--format", "json", "--voids", imp)[1] == want,
+              "export --format %s and import keep the void record: %r" % (fmt, err))
+    bad = os.path.join(base, "void-bad.json")
+    for line, why in [('{"seq":"0","void":true,"text":"x"}', "a void record with a payload"),
+                      ('{"seq":"0","void":false}', '"void" is not true'),
+                      ('{"void":true}', 'a void record without "seq"')]:
+        with open(bad, "w") as f:
+            f.write(line + "\n")
+        rc, _, err = run("import", bad, os.path.join(base, "void-bad"))
+        check(rc == 1 and why in err and "line 1" in err, "import refuses %s: %r" % (line, err))
 
     # a flipped bit in a sealed segment
     flip = os.path.join(base, "flip")

@@ -341,6 +341,28 @@ int maplog_append_ts(maplog *log, const void *buf, size_t len, uint64_t timestam
     return append_at(log, buf, len, timestamp_ns, 1, seq);
 }
 
+int maplog_append_void(maplog *log, uint64_t *seq)
+{
+    mlg__wseg *s = NULL;
+    uint64_t off = 0, sq = 0;
+    if (!log)
+        return MAPLOG_EINVAL;
+    int rc = reserve(log, 0, &s, &off, &sq);
+    if (rc)
+        return rc;
+    uint8_t *rec = s->map + off;
+    uint32_t lw = MLG_REC_VALID | MLG_REC_VOID; /* length 0, timestamp 0 (FORMAT.md) */
+    memset(rec + 8, 0, 8);
+    uint32_t crc = mlg__record_crc(sq, lw, 0, rec + MLG_REC_HEADER_SIZE, 0);
+    __atomic_store_n((uint64_t *)(void *)rec, (uint64_t)lw | ((uint64_t)crc << 32),
+                     __ATOMIC_RELEASE);
+    owner_published(s, sq, 0, off + MLG_REC_HEADER_SIZE);
+    __atomic_fetch_add(&s->voids, 1, __ATOMIC_RELAXED);
+    if (seq)
+        *seq = sq;
+    return after_append(log, sq);
+}
+
 int maplog_appendv(maplog *log, const struct iovec *iov, int iovcnt, uint64_t *seq)
 {
     mlg__wseg *s = NULL;

@@ -125,7 +125,7 @@ typedef struct cli_buf {
 /* Decode one export line (JSON) into *seq, *ts and the payload in out.  *have_seq is 0
  * when the line has no "seq".  Returns 0, or -1 with the reason in err. */
 int cli_json_decode(const char *line, size_t n, uint64_t *seq, int *have_seq, uint64_t *ts,
-                    cli_buf *out, char *err, size_t errlen);
+                    int *is_void, cli_buf *out, char *err, size_t errlen);
 
 int cli_cmd_export(cli_args *a);
 int cli_cmd_import(cli_args *a);

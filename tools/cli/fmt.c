@@ -166,6 +166,10 @@ size_t cli_json_record_max(size_t len)
 void cli_json_record(FILE *f, const maplog_record *r, int local)
 {
     char when[64];
+    if (r->flags & MAPLOG_RECORD_VOID) { /* a sequence number and nothing else */
+        fprintf(f, "{\"seq\":\"%" PRIu64 "\",\"void\":true}\n", r->seq);
+        return;
+    }
     when_format(when, sizeof when, r->timestamp_ns, local);
     fprintf(f, "{\"seq\":\"%" PRIu64 "\",\"time\":\"%s\",\"ts_ns\":\"%" PRIu64 "\",\"len\":%zu,",
             r->seq, when, r->timestamp_ns, r->len);
@@ -237,7 +241,7 @@ static void void_record(FILE *f, const maplog_record *r, int format)
 {
     switch (format) {
     case F_JSON:
-        fprintf(f, "{\"seq\":\"%" PRIu64 "\",\"void\":true}\n", r->seq);
+        cli_json_record(f, r, 0);
         return;
     case F_RAW:
         return;

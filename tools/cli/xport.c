@@ -3,7 +3,9 @@
  *
  * Export writes the records as JSON lines (fmt.c, cli_json_record) or as a binary stream:
  * "MAPLOGX1", then per record u64 seq, u64 ts_ns, u32 length and the payload, little-endian;
- * either one gzip-compressed with --gzip.
+ * either one gzip-compressed with --gzip.  A void record is exported too, so that import
+ * keeps every sequence number: {"seq":"N","void":true}, or length 0xFFFFFFFF (and ts 0, no
+ * payload); import appends a void record for it.
  *
  * Import treats its input as hostile: it comes from another machine.  Lines and records are
  * bounded by the largest record a log can hold (a 1 GiB segment's), JSON is parsed by
@@ -87,12 +89,14 @@ static uint64_t get_le(const unsigned char *p, int n)
     return v;
 }
 
+#define BINARY_VOID 0xffffffffu /* the length that marks a void record */
+
 static void binary_record(FILE *f, const maplog_record *r)
 {
     unsigned char h[20];
     put_le(h, r->seq, 8);
     put_le(h + 8, r->timestamp_ns, 8);
-    put_le(h + 16, r->len, 4);
+    put_le(h + 16, r->flags & MAPLOG_RECORD_VOID ? BINARY_VOID : r->len, 4);
     fwrite(h, 1, sizeof h, f);
     fwrite(r->data, 1, r->len, f);
 }
@@ -119,7 +123,7 @@ int cli_cmd_export(cli_args *a)
     int rc, to_stdout, status = EXIT_OK;
     if (!a->output)
         return cli_usage_error(a->cmd, "where to? -o FILE (or -o - for standard output)");
-    if ((rc = cli_open_reader(a->pos[0], 0, &r)))
+    if ((rc = cli_open_reader(a->pos[0], MAPLOG_READER_VOIDS, &r)))
         return rc;
     FILE *out = open_output(a, &to_stdout);
     if (!out) {
@@ -376,20 +380,35 @@ static int base64_decode(const char *s, size_t n, cli_buf *out, char *err, size_
 }
 
 int cli_json_decode(const char *line, size_t n, uint64_t *seq, int *have_seq, uint64_t *ts,
-                    cli_buf *out, char *err, size_t errlen)
+                    int *is_void, cli_buf *out, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-    int rc = -1, have_ts, have_len;
+    int rc = -1, have_ts = 0, have_len = 0;
     uint64_t len = 0;
+    *is_void = 0;
     if (!o)
         return fail(err, errlen, "column %d: %s", je.column, je.text);
     json_t *text = json_object_get(o, "text"), *b64 = json_object_get(o, "base64");
+    json_t *v = json_object_get(o, "void");
     if (!json_is_object(o))
         fail(err, errlen, "not a JSON object");
-    else if (get_u64(o, "seq", seq, have_seq, err, errlen) ||
-             get_u64(o, "ts_ns", ts, &have_ts, err, errlen) ||
-             get_u64(o, "len", &len, &have_len, err, errlen))
+    else if (v && !json_is_true(v))
+        fail(err, errlen, "\"void\" is not true");
+    else if (v && (text || b64 || json_object_get(o, "len")))
+        fail(err, errlen, "a void record with a payload");
+    else if (v && get_u64(o, "seq", seq, have_seq, err, errlen))
+        ;
+    else if (v && !*have_seq)
+        fail(err, errlen, "a void record without \"seq\"");
+    else if (v) {
+        *is_void = 1;
+        *ts = 0;
+        out->len = 0;
+        rc = 0;
+    } else if (get_u64(o, "seq", seq, have_seq, err, errlen) ||
+               get_u64(o, "ts_ns", ts, &have_ts, err, errlen) ||
+               get_u64(o, "len", &len, &have_len, err, errlen))
         ;
     else if (!have_ts)
         fail(err, errlen, "no \"ts_ns\"");
@@ -457,7 +476,7 @@ static int open_log(importer *im)
 
 /* Append one record, growing the segment size first when it does not fit. */
 static int put(importer *im, const char *where, uint64_t seq, int have_seq, uint64_t ts,
-               const unsigned char *p, size_t len)
+               int is_void, const unsigned char *p, size_t len)
 {
     /* Once a record has named its seq, every record after it has the next one, whether it
      * names it or not. */
@@ -501,7 +520,7 @@ static int put(importer *im, const char *where, uint64_t seq, int have_seq, uint
         if (open_log(im))
             return -1;
     }
-    if (maplog_append_ts(im->log, p, len, ts, NULL)) {
+    if (is_void ? maplog_append_void(im->log, NULL) : maplog_append_ts(im->log, p, len, ts, NULL)) {
         fprintf(cli_err, "maplog: %s\n", maplog_errmsg(im->log));
         return -1;
     }
@@ -525,6 +544,14 @@ static int import_binary(importer *im, src *s, cli_buf *payload)
             return say(im, "%s: the file ends inside the record's header", where);
         uint64_t seq = get_le(h, 8), ts = get_le(h + 8, 8);
         size_t len = (size_t)get_le(h + 16, 4);
+        if (len == BINARY_VOID) {
+            if (ts)
+                return say(im, "%s: a void record with timestamp %" PRIu64 " (it has none)", where,
+                           ts);
+            if (put(im, where, seq, 1, 0, 1, NULL, 0))
+                return -1;
+            continue;
+        }
         if (len > RECORD_MAX)
             return say(im, "%s: length %zu is larger than any record (at most %zu)", where, len,
                        RECORD_MAX);
@@ -536,7 +563,7 @@ static int import_binary(importer *im, src *s, cli_buf *payload)
         if ((size_t)got != len)
             return say(im, "%s: the file ends %zu bytes into a payload of %zu", where, (size_t)got,
                        len);
-        if (put(im, where, seq, 1, ts, payload->p, len))
+        if (put(im, where, seq, 1, ts, 0, payload->p, len))
             return -1;
         if (im->n % 65536 == 0)
             cli_progress(im->a, "import", im->n, 0);
@@ -578,12 +605,12 @@ static int import_json(importer *im, src *s, cli_buf *payload)
         if (rc || blank(&line))
             continue;
         uint64_t seq = 0, ts = 0;
-        int have_seq = 0;
-        if (cli_json_decode((const char *)line.p, line.len, &seq, &have_seq, &ts, payload, why,
-                            sizeof why))
+        int have_seq = 0, is_void = 0;
+        if (cli_json_decode((const char *)line.p, line.len, &seq, &have_seq, &ts, &is_void, payload,
+                            why, sizeof why))
             rc = say(im, "%s: %s", where, why);
         else
-            rc = put(im, where, seq, have_seq, ts, payload->p, payload->len);
+            rc = put(im, where, seq, have_seq, ts, is_void, payload->p, payload->len);
         if (rc == 0 && im->n % 65536 == 0)
             cli_progress(im->a, "import", im->n, 0);
     }
