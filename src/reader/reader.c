@@ -236,9 +236,15 @@ static int judge_last(maplog_reader *r, int st)
 static int step_hole(maplog_reader *r, uint64_t want)
 {
     mlg__hole h;
+    mlg__checkpoint ck;
     if (r->nohole_map == r->map && r->nohole_off == r->off)
         return 0;
-    if (!mlg__hole_find(r->map, r->size, r->off, r->seq, r->size, want, &h)) {
+    /* A clean close's checkpoint ends the records: nothing after it, so no hole -- and no
+     * walk over the rest of the segment's zero pages (a 64 MiB segment's worth at the end
+     * of every replay of a closed log). */
+    int closed = mlg__ckpt_best(r->map, r->size, r->first, &ck) && ck.state == MLG_STATE_CLOSED &&
+                 ck.end_offset <= r->off;
+    if (closed || !mlg__hole_find(r->map, r->size, r->off, r->seq, r->size, want, &h)) {
         r->nohole_map = r->map;
         r->nohole_off = r->off;
         return 0;
@@ -316,7 +322,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
             return 0;
         }
         mlg__seal seal;
-        uint64_t nf;
+        uint64_t nf = 0;
         if (mlg__seal_read(r->map, r->size, r->first, &seal) == 1) {
             if (r->off == seal.end_offset && r->seq == r->first + seal.record_count)
                 goto advance;
