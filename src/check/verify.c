@@ -112,8 +112,9 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t 
         mlg__rec_view bad;
         int st = mlg__rec_check(v->map, v->size, off, seq, &bad);
         mlg__hole h;
+        int closed = v->have_ck && v->ck.state == MLG_STATE_CLOSED && off >= v->ck.end_offset;
         if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING) && v->seal_state != 1 && !c->alive &&
-            mlg__hole_find(v->map, v->size, off, seq, limit, want, &h)) {
+            !closed && mlg__hole_find(v->map, v->size, off, seq, limit, want, &h)) {
             if (h.count == 1)
                 problem(crash(c), v->name, off,
                         "record seq %" PRIu64 " reserved and never published: a hole a crash "

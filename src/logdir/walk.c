@@ -88,8 +88,9 @@ typedef struct seg_fig {
  * unless first_ts (the timestamp of its first record) is asked for.  An unsealed one is
  * scanned as a reader reads it, stepping over holes a crash left; want is the next
  * segment's first sequence number (MLG_NO_WANT for the last). */
-static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want, const uint8_t *id,
-                       int want_first_ts, seg_fig *f, mlg__err *why, mlg__err *err)
+static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want, int alive,
+                       const uint8_t *id, int want_first_ts, seg_fig *f, mlg__err *why,
+                       mlg__err *err)
 {
     mlg__segpeek p;
     mlg__segview v;
@@ -124,7 +125,13 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want
         end = v.seal.end_offset;
         f->last_ts = v.seal.last_ts;
     } else {
-        mlg__scan_holes(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, want, &v.scan, NULL, NULL);
+        /* holes only in a crashed log: a live writer's pending record is being written, and
+         * a clean close left none (and the walk over the zero pages after it costs) */
+        if (alive || (v.have_ck && v.ck.state == MLG_STATE_CLOSED))
+            mlg__scan(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, &v.scan);
+        else
+            mlg__scan_holes(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, want, &v.scan, NULL,
+                            NULL);
         f->count = v.scan.count;
         f->voids = v.scan.voids;
         f->unsealed = 1;
@@ -154,7 +161,7 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
     int have_id = 0;
     uint64_t start = n ? segs[0] : 0;
     size_t i;
-    int alive = -1;
+    int alive = mlg__writer_alive(dirfd);
     uint64_t prev_room = 0; /* records that fit after the records of an unsealed segment */
     memset(out, 0, sizeof *out);
     out->next_seq = start;
@@ -162,8 +169,7 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
         seg_fig f;
         char name[32];
         mlg__seg_name(name, segs[i]);
-        if (have_id && segs[i] > out->next_seq && segs[i] - out->next_seq <= prev_room &&
-            !(alive < 0 ? (alive = mlg__writer_alive(dirfd)) : alive) &&
+        if (have_id && segs[i] > out->next_seq && segs[i] - out->next_seq <= prev_room && !alive &&
             !mlg__claims_durable(dirfd, dir, segs + i, n - i)) {
             /* a crash state, as readers read it: a power loss cut the unsynced tail of the
              * segment before across a rollover (the missing records fit in it), and nothing
@@ -184,7 +190,7 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
                           dir, name, segs[i], out->next_seq);
             break;
         }
-        int rc = seg_figures(dirfd, dir, segs[i], i + 1 < n ? segs[i + 1] : MLG_NO_WANT,
+        int rc = seg_figures(dirfd, dir, segs[i], i + 1 < n ? segs[i + 1] : MLG_NO_WANT, alive,
                              have_id ? id : NULL, !have_id, &f, &out->problem, err);
         if (rc == MAPLOG_ENOENT && !have_id && i + 1 < n) {
             out->next_seq = start = segs[i + 1]; /* removed by retention since the listing */
