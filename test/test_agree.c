@@ -594,8 +594,10 @@ static void crash_states(const char *base)
     uint64_t off = MLG_DATA_OFFSET, last = 0, n0 = 0;
     for (;;) {
         uint64_t w;
+        if (off + 16 > SEG)
+            break;
         memcpy(&w, seg + off, 8);
-        if (w == 0 || w == UINT64_MAX || off + 16 > SEG)
+        if (w == 0 || w == UINT64_MAX)
             break;
         last = off;
         n0++;

@@ -253,8 +253,10 @@ int main(int argc, char **argv)
         uint64_t off = 4096, last = 0, n0 = 0;
         for (;;) {
             uint64_t word;
+            if (off + 16 > SEG)
+                break;
             memcpy(&word, seg + off, 8);
-            if (word == 0 || word == UINT64_MAX || off + 16 > SEG)
+            if (word == 0 || word == UINT64_MAX)
                 break;
             last = off;
             n0++;

@@ -98,7 +98,8 @@ static void binary_record(FILE *f, const maplog_record *r)
     put_le(h + 8, r->timestamp_ns, 8);
     put_le(h + 16, r->flags & MAPLOG_RECORD_VOID ? BINARY_VOID : r->len, 4);
     fwrite(h, 1, sizeof h, f);
-    fwrite(r->data, 1, r->len, f);
+    if (r->len) /* a void record's data is NULL */
+        fwrite(r->data, 1, r->len, f);
 }
 
 /* Open where export writes: the file, standard output, and gzip over either. */
