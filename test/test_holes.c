@@ -139,7 +139,7 @@ static void recover(const char *dir, int64_t voided, uint64_t next_want)
     ASSERT_OK(maplog_recovery_info(log, MAPLOG_RECOVERY_VOIDED, &v));
     ASSERT_EQ(v, voided);
     if (voided)
-        ASSERT_TRUE(strstr(maplog_recovery_report(log), "void records") != NULL, "report: %s",
+        ASSERT_TRUE(strstr(maplog_recovery_report(log), "void record") != NULL, "report: %s",
                     maplog_recovery_report(log));
     ASSERT_OK(maplog_next_seq(log, &next));
     ASSERT_EQ(next, next_want);

@@ -150,11 +150,12 @@ static int void_holes(struct maplog *log, mlg__report *rep, const char *name, ui
     }
     log->rec_info[MAPLOG_RECOVERY_VOIDED] += (int64_t)n;
     mlg__report_add(rep,
-                    "%s%" PRIu64 " records of %s (seq %" PRIu64 " at offset %" PRIu64
-                    "%s) were reserved but never published before the crash: kept as void "
-                    "records, with every record after them",
-                    rep->len ? "; " : "", n, name, hs->h[0].seq, hs->h[0].off,
-                    hs->n > 1 ? ", and later" : "");
+                    "%s%" PRIu64 " record%s of %s (seq %" PRIu64 " at offset %" PRIu64
+                    "%s) reserved but never published before the crash: kept as %s, with "
+                    "every record after %s",
+                    rep->len ? "; " : "", n, n == 1 ? "" : "s", name, hs->h[0].seq, hs->h[0].off,
+                    hs->n > 1 ? ", and later" : "", n == 1 ? "a void record" : "void records",
+                    n == 1 ? "it" : "them");
     return 0;
 }
 
