@@ -40,6 +40,8 @@ static _Atomic int tsc_off; /* the TSC is not usable: clock_gettime() from now o
 static int tsc_state;                    /* 0 unknown, 1 usable, -1 not */
 static unsigned checks;                  /* re-bases since the clocksource was last checked */
 static uint64_t prev_tsc, prev_mono;     /* the last pair, 0 if none */
+static uint64_t prev_real;               /* CLOCK_REALTIME at prev_mono */
+static unsigned steps, calm;             /* wall-clock steps seen, and re-bases since one */
 static uint64_t min_window = UINT64_MAX; /* tightest reading seen, in TSC ticks */
 
 /* The CPU says the TSC is invariant, and the kernel's clocksource is the TSC. */
@@ -110,16 +112,34 @@ static uint64_t rebase(void)
         /* First reading, or the TSC went back (a reset across suspend): start over. */
         prev_tsc = tsc;
         prev_mono = mono;
+        prev_real = real;
         publish(0, 0, 0, 0);
         return real;
     }
     if (mono - prev_mono < (uint64_t)MLG_CLOCK_FIRST_MS * 1000000u)
         return real; /* too soon to measure the rate well: keep the earlier reading */
+    /* A wall clock that is stepped again and again (seen on a VM: +500 us every 100 ms)
+     * cannot be followed between re-bases: timestamps would lag it by up to a step.  A
+     * step is the wall clock moving against CLOCK_MONOTONIC by more than NTP's largest
+     * slew (500 ppm) allows, plus 10 us; after three with fewer than 100 calm re-bases (about
+     * 5 s) between them, every call is a clock_gettime(). */
+    uint64_t dm = mono - prev_mono, dr = real - prev_real, slew = dm / 2000 + 10000;
+    if (real < prev_real || (dr > dm ? dr - dm : dm - dr) > slew) {
+        calm = 0;
+        if (++steps >= 3) {
+            atomic_store_explicit(&tsc_off, 1, memory_order_relaxed);
+            publish(0, 0, 0, 0);
+            return real;
+        }
+    } else if (++calm >= 100) {
+        steps = 0; /* a step now and then (NTP at boot, an operator) is no pattern */
+    }
     uint64_t mult = (uint64_t)(((unsigned __int128)(mono - prev_mono) << 32) / (tsc - prev_tsc));
     uint64_t ticks =
         mult ? (uint64_t)(((unsigned __int128)MLG_CLOCK_REBASE_MS * 1000000u << 32) / mult) : 0;
     prev_tsc = tsc;
     prev_mono = mono;
+    prev_real = real;
     publish(tsc, real, mult, ticks);
     return real;
 }
