@@ -75,14 +75,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t want = pass ? first + (data[2] | (uint64_t)data[3] << 8) : MLG_NO_WANT;
         fz_holes hs = {0};
         mlg__scan_result h;
-        mlg__scan_holes(copy, img, MLG_DATA_OFFSET, first, img, want, &h, fz_hole_add, &hs);
+        /* no hole before a floor from the input either */
+        mlg__hole_rule rule = {MLG_DATA_OFFSET + (uint64_t)(data[4] & 0x3f) * 64, want, NULL, NULL};
+        mlg__scan_holes(copy, img, MLG_DATA_OFFSET, first, img, &rule, &h, fz_hole_add, &hs);
         if (h.end > img || (h.end & 7) || h.count < r.count || h.end < r.end)
             abort();
         uint64_t prev = MLG_DATA_OFFSET;
         for (size_t i = 0; i < hs.n; i++) {
             const mlg__hole *x = &hs.h[i];
-            if (x->off < prev || x->end > img || x->end <= x->off || (x->off & 7) ||
-                (x->end & 7) || !x->count || x->count * MLG_REC_HEADER_SIZE > x->end - x->off)
+            if (x->off < prev || x->off < rule.floor || x->end > img || x->end <= x->off ||
+                (x->off & 7) || (x->end & 7) || !x->count ||
+                x->count * MLG_REC_HEADER_SIZE > x->end - x->off)
                 abort();
             prev = x->end;
         }

@@ -237,8 +237,8 @@ static int find_cut(int dirfd, const char *dir, const uint64_t *segs, size_t n, 
     for (size_t i = 0; i < n; i++) {
         mlg__segview v;
         char what[64];
-        int rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 1,
-                                   i + 1 < n ? segs[i + 1] : MLG_NO_WANT, &v, err);
+        int rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 1, segs + i + 1,
+                                   n - i - 1, &v, err);
         if (rc && not_a_file(dirfd, segs[i], what)) {
             v.header_ok = 0;
             snprintf(v.header_err.msg, sizeof v.header_err.msg, "%s/%s: %s, not a segment file",

@@ -93,8 +93,11 @@ static void check_start_and_seal(vctx *c, const mlg__segview *v, uint64_t expect
 }
 
 /* Scan segment v's records, reporting every bad record whose length lets us step over it,
- * and check the count against the seal and the checkpoint.  Returns the records found. */
-static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t want)
+ * and check the count against the seal and the checkpoint; want is the next segment's first
+ * seq (MLG_NO_WANT for the last), rule where holes a crash left may be (NULL: none).
+ * Returns the records found. */
+static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t want,
+                             const mlg__hole_rule *rule)
 {
     uint64_t off = MLG_DATA_OFFSET, seq = v->first,
              limit = v->seal_state == 1 ? v->seal.end_offset : v->size, count = 0;
@@ -112,9 +115,8 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t 
         mlg__rec_view bad;
         int st = mlg__rec_check(v->map, v->size, off, seq, &bad);
         mlg__hole h;
-        int closed = v->have_ck && v->ck.state == MLG_STATE_CLOSED && off >= v->ck.end_offset;
-        if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING) && v->seal_state != 1 && !c->alive &&
-            !closed && mlg__hole_find(v->map, v->size, off, seq, limit, want, &h)) {
+        if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING) && rule &&
+            mlg__hole_find(v->map, v->size, off, seq, limit, rule, &h)) {
             if (h.count == 1)
                 problem(crash(c), v->name, off,
                         "record seq %" PRIu64 " reserved and never published: a hole a crash "
@@ -290,7 +292,7 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
     uint64_t expect_first = segs[0];
     for (size_t i = 0; i < n; i++) {
         mlg__segview v;
-        if ((rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 0, MLG_NO_WANT, &v,
+        if ((rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 0, NULL, 0, &v,
                                     &err))) {
             problem(&c, v.name, 0, "%s", err.msg);
             mlg__segview_close(&v);
@@ -310,10 +312,18 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
         check_archive_header(&c, dirfd, dir, &v);
         if (i + 1 == n && v.seal_state == 1)
             check_successor(&c, dirfd, &v);
-        uint64_t want = i + 1 < n ? segs[i + 1] : MLG_NO_WANT;
+        /* holes a crash left: only in an unsealed segment of a log no writer holds */
+        mlg__hole_rule rule;
+        mlg__later lat;
+        int holes = v.seal_state != 1 && !c.alive &&
+                    mlg__hole_rule_for(v.map, v.size, v.first, dirfd, dir, segs + i + 1, n - i - 1,
+                                       &lat, &rule);
         c.torn_at = 0;
-        uint64_t count = c.quick && v.seal_state == 1 ? v.seal.record_count
-                                                      : scan_records(&c, &v, i + 1 == n, want);
+        uint64_t count =
+            c.quick && v.seal_state == 1
+                ? v.seal.record_count
+                : scan_records(&c, &v, i + 1 == n, i + 1 < n ? segs[i + 1] : MLG_NO_WANT,
+                               holes ? &rule : NULL);
         expect_first = v.first + count;
         if (c.torn_at)
             expect_first = judge_torn(&c, dirfd, dir, &v, count, segs + i + 1, n - i - 1);

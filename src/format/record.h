@@ -115,18 +115,31 @@ typedef struct mlg__hole {
  * the instant between reserving and storing the pending word, one after another. */
 #define MLG_HOLE_EXTRA_MAX 64u
 
-/* At (off, seq), where mlg__rec_check() found MLG_REC_EMPTY or MLG_REC_PENDING: is this a
- * hole?  It is when a valid record follows it before limit, or, given want (the next
- * segment's first sequence number, else MLG_NO_WANT), when it runs to the end of the
- * segment's reservations and holds the want - seq records missing.  1 and *h set if so.
- * Work is bounded by the bytes between off and limit. */
-int mlg__hole_find(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
-                   uint64_t limit, uint64_t want, mlg__hole *h);
+/* Where a hole may be, in one segment (docs/FORMAT.md, "Holes and void records"). */
+typedef struct mlg__hole_rule {
+    uint64_t floor; /* none before this offset: the checkpoint's end (synced records) */
+    uint64_t want;  /* the next segment's first sequence number, or MLG_NO_WANT */
+    /* May a hole run to the end of the segment's reservations, its count taken from want?
+     * Only if no later segment claims synced records; asked only when it matters.  NULL:
+     * yes. */
+    int (*want_ok)(void *ctx);
+    void *want_ctx;
+} mlg__hole_rule;
 
-/* mlg__scan, stepping over holes: each is passed to fn (if not NULL) and counted in
- * r->count and r->voids.  The end is where neither a valid record nor a hole is. */
+/* At (off, seq), where mlg__rec_check() found MLG_REC_EMPTY or MLG_REC_PENDING: is this a
+ * hole, by rule?  It is when off is at or past rule->floor and a valid record follows it
+ * before limit, or (rule->want given and rule->want_ok agreeing) when it runs to the end of
+ * the segment's reservations and holds the want - seq records missing.  1 and *h set if
+ * so.  Work: one pass over the bytes between off and limit, and at most
+ * MLG_HOLE_EXTRA_MAX + 1 CRCs of the record after the hole. */
+int mlg__hole_find(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
+                   uint64_t limit, const mlg__hole_rule *rule, mlg__hole *h);
+
+/* mlg__scan, stepping over holes by rule: each is passed to fn (if not NULL) and counted in
+ * r->count, r->voids and r->holes.  The end is where neither a valid record nor a hole
+ * is. */
 void mlg__scan_holes(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
-                     uint64_t limit, uint64_t want, mlg__scan_result *r,
+                     uint64_t limit, const mlg__hole_rule *rule, mlg__scan_result *r,
                      void (*fn)(void *ctx, const mlg__hole *h), void *ctx);
 
 /* Turn hole h into void records in place (phase 0: zero its bytes past each record's

@@ -123,13 +123,15 @@ static int hole_piece_at(const uint8_t *map, uint64_t seg_size, uint64_t off, ui
 }
 
 int mlg__hole_find(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
-                   uint64_t limit, uint64_t want, mlg__hole *h)
+                   uint64_t limit, const mlg__hole_rule *rule, mlg__hole *h)
 {
-    uint64_t o = off, min = 0, max = 0;
+    uint64_t o = off, min = 0, max = 0, want = rule->want;
     mlg__rec_view v;
     if (limit > seg_size)
         limit = seg_size;
-    for (;;) { /* each piece moves o on by 16 bytes or more */
+    if (off < rule->floor)
+        return 0; /* synced records are never in a hole: damage, not a crash */
+    for (;;) {    /* each piece moves o on by 16 bytes or more */
         if (o > limit || limit - o < MLG_REC_HEADER_SIZE)
             break;
         uint64_t w = mlg__rec_word(map, o);
@@ -159,14 +161,15 @@ int mlg__hole_find(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t
     }
     /* The end of the segment's reservations: the rollover mark, or no room for a record.
      * Only the next segment's first sequence number can vouch for records here. */
-    if (want == MLG_NO_WANT || !min || want < seq || want - seq < min || want - seq > max)
+    if (want == MLG_NO_WANT || !min || want < seq || want - seq < min || want - seq > max ||
+        (rule->want_ok && !rule->want_ok(rule->want_ctx)))
         return 0;
     *h = (mlg__hole){off, o, seq, want - seq};
     return 1;
 }
 
 void mlg__scan_holes(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
-                     uint64_t limit, uint64_t want, mlg__scan_result *r,
+                     uint64_t limit, const mlg__hole_rule *rule, mlg__scan_result *r,
                      void (*fn)(void *ctx, const mlg__hole *h), void *ctx)
 {
     mlg__scan_result part;
@@ -181,7 +184,7 @@ void mlg__scan_holes(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64
             last_ts = part.last_ts;
         mlg__hole h;
         if ((part.stop != MLG_REC_EMPTY && part.stop != MLG_REC_PENDING) ||
-            !mlg__hole_find(map, seg_size, off, seq, limit, want, &h))
+            !mlg__hole_find(map, seg_size, off, seq, limit, rule, &h))
             break;
         if (fn)
             fn(ctx, &h);

@@ -104,6 +104,25 @@ uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq);
  * records?  Records missing before such a segment were promised (damage); before none of
  * them, a power loss may have cut an unsynced tail across a rollover (a crash state). */
 int mlg__claims_durable(int dirfd, const char *dir, const uint64_t *segs, size_t n);
+
+/* The later segments of a log, for a hole rule's want_ok: asked at most once. */
+typedef struct mlg__later {
+    int dirfd;
+    const char *dir;
+    const uint64_t *segs;
+    size_t n;
+    int answer; /* -1 until asked */
+} mlg__later;
+/* The hole rule (format/record.h) for unsealed segment first, mapped at map, of a log no
+ * writer holds; later[0..nlater) are the segments after it (*lat is filled to answer for
+ * them).  0 when no hole can be in it at all: its header lacks the VOIDS flag (recovery
+ * cuts there instead), or a clean close's checkpoint ended it.  Otherwise 1: holes only
+ * past the checkpoint's end (synced records are never in one), and one running to the next
+ * segment only if no later segment claims synced records -- the rule recovery, readers,
+ * verify, repair and the figures all judge a crashed log by. */
+int mlg__hole_rule_for(const uint8_t *map, uint64_t size, uint64_t first, int dirfd,
+                       const char *dir, const uint64_t *later, size_t nlater, mlg__later *lat,
+                       mlg__hole_rule *rule);
 int mlg__seg_sealed_info(int dirfd, uint64_t first_seq, uint64_t *last_ts, uint64_t *bytes,
                          uint64_t *count, uint8_t *log_id);
 /* Remove segment first_seq (NAME.mlog and/or NAME.mlogz).  0, or -1 with errno. */
@@ -129,9 +148,10 @@ typedef struct mlg__segview {
 /* Map and analyse segment first of the log in dirfd.  Returns 0 (with v->header_ok saying
  * whether the rest is meaningful) or an error code when the file cannot be read at all.
  * id: the log id the header must carry, or NULL.  scan: also scan the records, as
- * recovery would (stepping over holes; want: the next segment's first seq, or MLG_NO_WANT). */
+ * recovery would (stepping over holes by mlg__hole_rule_for; later[0..nlater) are the
+ * segments after it). */
 int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t *id, int scan,
-                      uint64_t want, mlg__segview *v, mlg__err *err);
+                      const uint64_t *later, size_t nlater, mlg__segview *v, mlg__err *err);
 void mlg__segview_close(mlg__segview *v);
 /* Open directory dir: *dirfd, or MAPLOG_ENOENT (missing), MAPLOG_ENOTLOG (not a directory)
  * or MAPLOG_EIO, with err set.  The one errno-to-code mapping for a log's directory. */

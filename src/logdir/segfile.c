@@ -341,3 +341,28 @@ int mlg__claims_durable(int dirfd, const char *dir, const uint64_t *segs, size_t
     }
     return 0;
 }
+
+static int later_ok(void *ctx)
+{
+    mlg__later *l = ctx;
+    if (l->answer < 0)
+        l->answer = !mlg__claims_durable(l->dirfd, l->dir, l->segs, l->n);
+    return l->answer;
+}
+
+int mlg__hole_rule_for(const uint8_t *map, uint64_t size, uint64_t first, int dirfd,
+                       const char *dir, const uint64_t *later, size_t nlater, mlg__later *lat,
+                       mlg__hole_rule *rule)
+{
+    mlg__checkpoint ck;
+    int have_ck = mlg__ckpt_best(map, size, first, &ck);
+    if (!(((const mlg__seg_header *)(const void *)map)->incompat_flags & MLG_INCOMPAT_VOIDS) ||
+        (have_ck && ck.state == MLG_STATE_CLOSED))
+        return 0;
+    *lat = (mlg__later){dirfd, dir, later, nlater, -1};
+    rule->floor = have_ck && ck.end_offset > MLG_DATA_OFFSET ? ck.end_offset : MLG_DATA_OFFSET;
+    rule->want = nlater ? later[0] : MLG_NO_WANT;
+    rule->want_ok = later_ok;
+    rule->want_ctx = lat;
+    return 1;
+}

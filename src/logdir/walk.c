@@ -38,7 +38,7 @@ void mlg__segview_close(mlg__segview *v)
 /* Map and analyse one segment.  Returns 0 (with v->header_ok saying whether the rest is
  * meaningful) or an error code when the file cannot be read at all. */
 int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t *id, int scan,
-                      uint64_t want, mlg__segview *v, mlg__err *err)
+                      const uint64_t *later, size_t nlater, mlg__segview *v, mlg__err *err)
 {
     mlg__segmap m;
     memset(v, 0, sizeof *v);
@@ -61,9 +61,11 @@ int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t 
     if (scan) {
         mlg__madvise(v->map, v->size, MADV_SEQUENTIAL);
         /* as recovery scans: stepping over holes where it would make them void records */
+        mlg__hole_rule rule;
+        mlg__later lat;
         if (v->seal_state != 1 &&
-            (((const mlg__seg_header *)(const void *)v->map)->incompat_flags & MLG_INCOMPAT_VOIDS))
-            mlg__scan_holes(v->map, v->size, MLG_DATA_OFFSET, first, v->size, want, &v->scan, NULL,
+            mlg__hole_rule_for(v->map, v->size, first, dirfd, dir, later, nlater, &lat, &rule))
+            mlg__scan_holes(v->map, v->size, MLG_DATA_OFFSET, first, v->size, &rule, &v->scan, NULL,
                             NULL);
         else
             mlg__scan(v->map, v->size, MLG_DATA_OFFSET, first, v->size, &v->scan);
@@ -88,9 +90,9 @@ typedef struct seg_fig {
  * unless first_ts (the timestamp of its first record) is asked for.  An unsealed one is
  * scanned as a reader reads it, stepping over holes a crash left; want is the next
  * segment's first sequence number (MLG_NO_WANT for the last). */
-static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want, int alive,
-                       const uint8_t *id, int want_first_ts, seg_fig *f, mlg__err *why,
-                       mlg__err *err)
+static int seg_figures(int dirfd, const char *dir, uint64_t first, const uint64_t *later,
+                       size_t nlater, int alive, const uint8_t *id, int want_first_ts, seg_fig *f,
+                       mlg__err *why, mlg__err *err)
 {
     mlg__segpeek p;
     mlg__segview v;
@@ -111,7 +113,7 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want
         memcpy(f->id, p.log_id, 16);
         return 1;
     }
-    int rc = mlg__segview_open(dirfd, dir, first, id, 0, MLG_NO_WANT, &v, err);
+    int rc = mlg__segview_open(dirfd, dir, first, id, 0, NULL, 0, &v, err);
     if (rc || !v.header_ok) {
         if (!rc)
             *why = v.header_err;
@@ -127,10 +129,13 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, uint64_t want
     } else {
         /* holes only in a crashed log: a live writer's pending record is being written, and
          * a clean close left none (and the walk over the zero pages after it costs) */
-        if (alive || (v.have_ck && v.ck.state == MLG_STATE_CLOSED))
+        mlg__hole_rule rule;
+        mlg__later lat;
+        if (alive ||
+            !mlg__hole_rule_for(v.map, v.size, v.first, dirfd, dir, later, nlater, &lat, &rule))
             mlg__scan(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, &v.scan);
         else
-            mlg__scan_holes(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, want, &v.scan, NULL,
+            mlg__scan_holes(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, &rule, &v.scan, NULL,
                             NULL);
         f->count = v.scan.count;
         f->voids = v.scan.voids;
@@ -190,7 +195,7 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
                           dir, name, segs[i], out->next_seq);
             break;
         }
-        int rc = seg_figures(dirfd, dir, segs[i], i + 1 < n ? segs[i + 1] : MLG_NO_WANT, alive,
+        int rc = seg_figures(dirfd, dir, segs[i], segs + i + 1, n - i - 1, alive,
                              have_id ? id : NULL, !have_id, &f, &out->problem, err);
         if (rc == MAPLOG_ENOENT && !have_id && i + 1 < n) {
             out->next_seq = start = segs[i + 1]; /* removed by retention since the listing */

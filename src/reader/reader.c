@@ -48,6 +48,7 @@ static void unmap_current(maplog_reader *r)
     r->fd = -1;
     r->nix = 0;
     r->ix_done = 0;
+    r->nohole_valid = 0;
 }
 
 int mlg__reader_refresh_list(maplog_reader *r)
@@ -231,24 +232,49 @@ static int judge_last(maplog_reader *r, int st)
 
 /* No writer holds the log and no record is at the reader's place in an unsealed segment:
  * is it a hole a crash left -- records reserved, never published -- with valid records
- * after it (or, want given, running to where the next segment begins)?  Steps over it if
- * so.  The search is bounded by the segment and not repeated at the same place. */
-static int step_hole(maplog_reader *r, uint64_t want)
+ * after it (or running to where the next segment begins), by the rule recovery voids it by
+ * (mlg__hole_rule_for)?  Steps over it if so.  A writer may open the log meanwhile and
+ * reserve a record here: the step is taken only if, after the search, still no writer
+ * holds the log and the word here is the one the search saw.  A search that found nothing
+ * is not repeated while the segment, the word here and its checkpoint stay as they were. */
+/* The hole search state of the reader's place: the word there, its checkpoint generation. */
+static void hole_key(const maplog_reader *r, uint64_t *word, uint64_t *gen)
+{
+    mlg__checkpoint ck;
+    *word = mlg__rec_word(r->map, r->off);
+    *gen = mlg__ckpt_best(r->map, r->size, r->first, &ck) ? ck.generation : 0;
+}
+
+int mlg__reader_no_hole_known(const maplog_reader *r)
+{
+    uint64_t word, gen;
+    if (!r->nohole_valid || r->nohole_first != r->first || r->nohole_off != r->off)
+        return 0;
+    hole_key(r, &word, &gen);
+    return r->nohole_word == word && r->nohole_gen == gen;
+}
+
+int mlg__reader_step_hole(maplog_reader *r)
 {
     mlg__hole h;
-    mlg__checkpoint ck;
-    if (r->nohole_map == r->map && r->nohole_off == r->off)
+    mlg__hole_rule rule;
+    mlg__later lat;
+    uint64_t word, gen;
+    if (mlg__reader_no_hole_known(r))
         return 0;
-    /* A clean close's checkpoint ends the records: nothing after it, so no hole -- and no
-     * walk over the rest of the segment's zero pages (a 64 MiB segment's worth at the end
-     * of every replay of a closed log). */
-    int closed = mlg__ckpt_best(r->map, r->size, r->first, &ck) && ck.state == MLG_STATE_CLOSED &&
-                 ck.end_offset <= r->off;
-    if (closed || !mlg__hole_find(r->map, r->size, r->off, r->seq, r->size, want, &h)) {
-        r->nohole_map = r->map;
+    hole_key(r, &word, &gen);
+    if (!mlg__hole_rule_for(r->map, r->size, r->first, r->dirfd, r->dir, r->segs + r->idx + 1,
+                            r->nsegs - r->idx - 1, &lat, &rule) ||
+        !mlg__hole_find(r->map, r->size, r->off, r->seq, r->size, &rule, &h)) {
+        r->nohole_first = r->first;
         r->nohole_off = r->off;
+        r->nohole_word = word;
+        r->nohole_gen = gen;
+        r->nohole_valid = 1;
         return 0;
     }
+    if (writer_alive(r) || mlg__rec_word(r->map, r->off) != word)
+        return 0; /* a writer came: what looked like a hole may be its record */
     if (r->ix_off == r->off && r->ix_seq == r->seq) { /* the index steps over it too */
         r->ix_off = h.end;
         r->ix_seq += h.count;
@@ -339,7 +365,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
             goto advance; /* complete; anything after it is a torn tail the writer left */
         int alive = -1;   /* a writer holds the log: asked once, when it matters */
         if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING) && (has_next || !seg_full(r)) &&
-            !(alive = writer_alive(r)) && step_hole(r, has_next ? nf : MLG_NO_WANT))
+            !(alive = writer_alive(r)) && mlg__reader_step_hole(r))
             continue; /* a crashed log: records reserved, never published */
         if (has_next && nf > r->seq && !(alive < 0 ? (alive = writer_alive(r)) : alive) &&
             lost_in_crash(r, nf)) {
@@ -353,8 +379,12 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
                              ", but the next segment starts at seq %" PRIu64
                              " (records missing between segments)",
                              r->dir, r->name, r->off, mlg__rec_status_str(st), r->seq, nf);
-        if (st == MLG_REC_EMPTY || (st == MLG_REC_PENDING && alive != 0))
+        mlg__checkpoint ck;
+        if ((st == MLG_REC_EMPTY || (st == MLG_REC_PENDING && alive != 0)) &&
+            !(mlg__ckpt_best(r->map, r->size, r->first, &ck) && r->off < ck.end_offset))
             return MAPLOG_END; /* the end, for now (a pending record: being written) */
+        if (st == MLG_REC_EMPTY || st == MLG_REC_PENDING)
+            return judge_last(r, st); /* nothing where synced records were: damage */
         if (has_next)
             return mlg__fail(&r->err, MAPLOG_ECORRUPT,
                              "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64, r->dir, r->name,
@@ -421,6 +451,10 @@ static int progress_possible(maplog_reader *r)
     if (seg_full(r) || mlg__mono_ns() - r->last_list_ns > 1000000u) {
         uint64_t nf;
         if (next_first(r, &nf) && nf == r->seq)
+            return 1;
+        /* No writer: a hole a crash left may be here, with records after it (a writer came
+         * and went since next() last looked).  Not where a search found none, unchanged. */
+        if (!seg_full(r) && !writer_alive(r) && !mlg__reader_no_hole_known(r))
             return 1;
     }
     return 0;

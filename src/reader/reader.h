@@ -34,10 +34,12 @@ struct maplog_reader {
     int torn_valid_after;
     int flags;                   /* maplog_reader_open()'s */
     uint64_t holes, lost, voids; /* what it stepped over: MAPLOG_INFO_HOLES, _LOST, _VOIDS */
-    const uint8_t *nohole_map;   /* no hole was found at (nohole_map, nohole_off): a crashed */
-    uint64_t nohole_off;         /* log does not change, so the search is not repeated */
-    int cur_gone;                /* the mapped segment was removed from the directory (retention) */
-    uint64_t dropped_to;         /* pages before this offset were handed back (MADV_DONTNEED) */
+    /* mlg__reader_step_hole found no hole at nohole_off of segment nohole_first, with
+     * nohole_word there and checkpoint generation nohole_gen */
+    int nohole_valid;
+    uint64_t nohole_first, nohole_off, nohole_word, nohole_gen;
+    int cur_gone;        /* the mapped segment was removed from the directory (retention) */
+    uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
     char name[32];
     mlg__err err;
 };
@@ -63,5 +65,10 @@ static inline void mlg__index_note(maplog_reader *r, uint64_t off, uint64_t seq,
 /* reader.c */
 int mlg__reader_map_seg(maplog_reader *r, size_t i);
 int mlg__reader_refresh_list(maplog_reader *r);
+/* Step over a hole a crash left at the reader's place (no writer holds the log): 1 if it
+ * did. */
+int mlg__reader_step_hole(maplog_reader *r);
+/* 1 if a search found no hole at the reader's place, and nothing there changed since. */
+int mlg__reader_no_hole_known(const maplog_reader *r);
 
 #endif

@@ -73,12 +73,22 @@ static int walk_to_seq(maplog_reader *r, uint64_t target)
         r->off = MLG_DATA_OFFSET;
         r->seq = r->first;
     }
+    int alive = -1;
     while (r->seq < target) {
         mlg__rec_view v;
-        if (mlg__rec_check(r->map, r->size, r->off, r->seq, &v) != MLG_REC_OK)
-            break; /* at the end: next() will say what is here */
-        r->off += v.size;
-        r->seq++;
+        int st = mlg__rec_check(r->map, r->size, r->off, r->seq, &v);
+        if (st == MLG_REC_OK) {
+            r->off += v.size;
+            r->seq++;
+            continue;
+        }
+        /* a crashed log: step over a hole as next() does (the target may be in it: then
+         * the next record is the first after it) */
+        if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING) &&
+            !(alive < 0 ? (alive = mlg__writer_alive(r->dirfd)) : alive) &&
+            mlg__reader_step_hole(r))
+            continue;
+        break; /* at the end: next() will say what is here */
     }
     return 0;
 }

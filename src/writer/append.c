@@ -354,10 +354,11 @@ int maplog_append_void(maplog *log, uint64_t *seq)
     uint32_t lw = MLG_REC_VALID | MLG_REC_VOID; /* length 0, timestamp 0 (FORMAT.md) */
     memset(rec + 8, 0, 8);
     uint32_t crc = mlg__record_crc(sq, lw, 0, rec + MLG_REC_HEADER_SIZE, 0);
+    __atomic_fetch_add(&s->voids, 1, __ATOMIC_RELAXED); /* before it is published: the sealer
+                                                           counts it once it sees the record */
     __atomic_store_n((uint64_t *)(void *)rec, (uint64_t)lw | ((uint64_t)crc << 32),
                      __ATOMIC_RELEASE);
     owner_published(s, sq, 0, off + MLG_REC_HEADER_SIZE);
-    __atomic_fetch_add(&s->voids, 1, __ATOMIC_RELAXED);
     if (seq)
         *seq = sq;
     return after_append(log, sq);

@@ -118,7 +118,7 @@ int mlg__seal_seg(struct maplog *log, mlg__wseg *s)
         return rc;
     mlg__seal seal;
     mlg__seal_fill(&seal, s->first_seq, count, end, last_ts, digest, mlg__now_ns());
-    mlg__seal_set_voids(&seal, s->voids);
+    mlg__seal_set_voids(&seal, __atomic_load_n(&s->voids, __ATOMIC_RELAXED));
     memcpy(s->map + MLG_SEAL_OFFSET, &seal, sizeof seal);
     if (mlg__msync(s->map, (size_t)page_size, MS_SYNC) < 0)
         return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s/%s: msync of the seal failed: %s", log->dir,

@@ -119,13 +119,6 @@ static void hole_add(void *ctx, const mlg__hole *h)
     hs->h[hs->n++] = *h;
 }
 
-/* May recovery write void records into this segment?  Only if its header says readers of
- * it know them (docs/FORMAT.md, "Compatibility"). */
-static int may_void(const uint8_t *map)
-{
-    return (((const mlg__seg_header *)(const void *)map)->incompat_flags & MLG_INCOMPAT_VOIDS) != 0;
-}
-
 /* Records were reserved in segment name but never published -- their writer died with
  * them -- and valid records follow: make them void records, which keep their sequence
  * numbers and carry nothing, so that every record after them survives.  Zeroes first and
@@ -186,9 +179,10 @@ static int seal_now(struct maplog *log, mlg__report *rep, const char *name, int 
  * *cut is set when it is unsealed and its records end before next_first: a torn tail that
  * spans a rollover (a power loss before the seal), for the caller to judge. */
 static int check_old(struct maplog *log, mlg__report *rep, const char *name, uint64_t first,
-                     uint64_t next_first, int have_id, int *cut)
+                     const uint64_t *later, size_t nlater, int have_id, int *cut)
 {
     int rc = 0;
+    uint64_t next_first = later[0];
     mlg__segmap m;
     mlg__seal seal;
     uint64_t last_ts, bytes, count;
@@ -213,13 +207,26 @@ static int check_old(struct maplog *log, mlg__report *rep, const char *name, uin
      * power loss can tear the write that seals -- which the scan below settles the same
      * way: the records either make the next segment follow, or they do not.  */
     mlg__scan_result r;
-    if (may_void(map))
-        mlg__scan_holes(map, size, MLG_DATA_OFFSET, first, size, next_first, &r, hole_add, &hs);
+    mlg__hole_rule rule;
+    mlg__later lat;
+    if (mlg__hole_rule_for(map, size, first, log->dirfd, log->dir, later, nlater, &lat, &rule))
+        mlg__scan_holes(map, size, MLG_DATA_OFFSET, first, size, &rule, &r, hole_add, &hs);
     else
         mlg__scan(map, size, MLG_DATA_OFFSET, first, size, &r);
     if (first + r.count == next_first && (rc = void_holes(log, rep, name, map, size, &hs)))
         goto out;
-    if (first + r.count < next_first)
+    if (first + r.count < next_first &&
+        next_first - first - r.count > (size - r.end) / MLG_REC_HEADER_SIZE &&
+        log->opt.strict_recovery)
+        /* more records missing than the rest of the segment could have held: no crash
+         * loses those (a segment named for another place?) */
+        rc = mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
+                       "%s/%s: offset %" PRIu64 ": records end at seq %" PRIu64
+                       ", but the next segment starts at seq %" PRIu64
+                       ", more than the rest of the segment could hold (maplog recover --apply "
+                       "ends the log here)",
+                       log->dir, name, r.end, first + r.count, next_first);
+    else if (first + r.count < next_first)
         *cut = 1;
     else if (first + r.count != next_first)
         rc = mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
@@ -253,9 +260,11 @@ typedef struct last_seg {
 static void scan_last(struct maplog *log, mlg__report *rep, last_seg *l)
 {
     mlg__scan_result *r = &l->r;
-    if (may_void(l->map))
-        mlg__scan_holes(l->map, l->size, MLG_DATA_OFFSET, l->first, l->size, MLG_NO_WANT, r,
-                        hole_add, &l->hs);
+    mlg__hole_rule rule;
+    mlg__later lat;
+    if (mlg__hole_rule_for(l->map, l->size, l->first, log->dirfd, log->dir, NULL, 0, &lat, &rule))
+        mlg__scan_holes(l->map, l->size, MLG_DATA_OFFSET, l->first, l->size, &rule, r, hole_add,
+                        &l->hs);
     else
         mlg__scan(l->map, l->size, MLG_DATA_OFFSET, l->first, l->size, r);
     l->have_ck = mlg__ckpt_best(l->map, l->size, l->first, &l->ck);
@@ -541,7 +550,7 @@ int mlg__recover(struct maplog *log)
     for (size_t i = 0; i + 1 < n; i++) {
         int cut = 0;
         mlg__seg_name(name, seqs[i]);
-        if ((rc = check_old(log, &rep, name, seqs[i], seqs[i + 1], i > 0, &cut)))
+        if ((rc = check_old(log, &rep, name, seqs[i], seqs + i + 1, n - i - 1, i > 0, &cut)))
             goto out;
         if (cut) {
             if ((rc = cut_after(log, &rep, seqs, i, n)))

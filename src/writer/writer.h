@@ -84,7 +84,7 @@ typedef struct mlg__wseg {
     uint64_t flushed_end; /* write-back started up to here */
     uint64_t synced_end, synced_count, synced_ts, ckpt_gen;
     uint64_t voids; /* void records recovery found or made in it, for its seal */
-    int sealed; /* sealed, synced and unmapped */
+    int sealed;     /* sealed, synced and unmapped */
     /* Under mu: the pre-faulter is pre-faulting a chunk of this segment's mapping; stop_pop
      * tells it to do no more (the segment is about to be sealed and unmapped). */
     int populating, stop_pop;
