@@ -67,6 +67,9 @@ MAPLOG_API int maplog_version_number(void);
 #define MAPLOG_ENOENT (-11)    /* no such log, or the record asked for is not (or no more) there */
 #define MAPLOG_EVERSION (-12)  /* a file needs a newer format version or an unknown feature */
 #define MAPLOG_ECLOSED (-13)   /* a sync failed earlier on this handle: durability is unknown */
+#define MAPLOG_ESTALE                                                                              \
+    (-14) /* a cursor names a record this log does not hold (another log's,                        \
+             or one cut by recovery and written again) */
 
 /* A short English description of code.  Static storage; never NULL. */
 MAPLOG_API const char *maplog_strerror(int code);
@@ -322,9 +325,12 @@ MAPLOG_API int maplog_reader_next(maplog_reader *r, maplog_record *rec);
 
 /* Position the reader so that the next record returned has sequence number seq.
  * O(log n) in the number of segments plus a binary search in the segment's index.
- * MAPLOG_ENOENT when seq is before the first record present; a seq at or past the end
- * positions at the end (a following reader then waits for it).  Also MAPLOG_EINVAL, and
- * what maplog_reader_next() returns when the segment cannot be opened. */
+ * MAPLOG_ENOENT when seq is before the first record present.  A seq equal to the next
+ * sequence number the log will give positions at the end (a following reader then waits
+ * for it) and returns 0; a seq past that positions at the end too, but returns MAPLOG_END
+ * (the message says where the log ends), since the next record will have a smaller seq.
+ * Also MAPLOG_EINVAL, and what maplog_reader_next() returns when the segment cannot be
+ * opened. */
 MAPLOG_API int maplog_reader_seek(maplog_reader *r, uint64_t seq);
 
 /* Position the reader at the first record whose timestamp, or any earlier record's
@@ -390,6 +396,26 @@ MAPLOG_API int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, 
 /* The log's identity: 16 random bytes chosen when the log was created, the same in every
  * segment (docs/FORMAT.md).  MAPLOG_ENOENT if no segment could be read yet. */
 MAPLOG_API int maplog_reader_log_id(maplog_reader *r, uint8_t id[16]);
+
+/* Cursors: positions an application can keep and trust (docs/FORMAT.md, "Cursors").  A
+ * cursor is a short string naming the log (its id), a sequence number and a check of the
+ * record there (its CRC), so that a cursor of another log, or of a record that recovery
+ * cut and a later writer wrote again, is refused rather than silently followed. */
+#define MAPLOG_CURSOR_MAX 80 /* bytes a cursor takes, its terminating NUL included */
+
+/* The cursor of the record maplog_reader_next() returned last, into buf (len bytes, at
+ * least MAPLOG_CURSOR_MAX).  Returns 0; MAPLOG_ENOENT when next() has returned no record
+ * yet (nor a seek by cursor set one); MAPLOG_EINVAL for NULL or a short buffer. */
+MAPLOG_API int maplog_reader_cursor(maplog_reader *r, char *buf, size_t len);
+
+/* Position the reader just after the record cursor names: the next record returned is
+ * the one after it.  Returns 0; MAPLOG_EINVAL for a string that is not a cursor;
+ * MAPLOG_ESTALE when it names another log, or the record at its sequence number does not
+ * match its check (cut by recovery after a crash and written again); MAPLOG_ENOENT when the
+ * record was removed by retention (the reader is then at the first record present, which
+ * follows it); MAPLOG_END when its sequence number is past the end of the log (the reader
+ * is at the end).  The message says which, and where. */
+MAPLOG_API int maplog_reader_seek_cursor(maplog_reader *r, const char *cursor);
 
 /* ---- verifying and repairing --------------------------------------------------------- */
 

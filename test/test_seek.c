@@ -49,7 +49,10 @@ int main(int argc, char **argv)
     ASSERT_EQ(rec.seq, N - 1);
     ASSERT_OK(maplog_reader_seek(r, N));
     ASSERT_EQ(maplog_reader_next(r, &rec), MAPLOG_END);
-    ASSERT_OK(maplog_reader_seek(r, N + 1000));
+    /* past the end: positioned at the end, and said so (the next record would be seq N) */
+    ASSERT_EQ(maplog_reader_seek(r, N + 1000), MAPLOG_END);
+    ASSERT_TRUE(strstr(maplog_reader_errmsg(r), "past the end") != NULL, "message: %s",
+                maplog_reader_errmsg(r));
     ASSERT_EQ(maplog_reader_next(r, &rec), MAPLOG_END);
 
     /* by time: the first record whose timestamp is >= the target */

@@ -56,6 +56,8 @@ const char *maplog_strerror(int code)
         return "unsupported format version or feature";
     case MAPLOG_ECLOSED:
         return "log is closed or failed";
+    case MAPLOG_ESTALE:
+        return "cursor does not match this log";
     default:
         return "unknown error";
     }

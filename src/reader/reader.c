@@ -328,6 +328,9 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
                 if (!(r->flags & MAPLOG_READER_VOIDS))
                     continue;
                 *rec = (maplog_record){r->seq - 1, 0, NULL, 0, MAPLOG_RECORD_VOID};
+                r->last_seq = rec->seq;
+                r->last_crc = v.crc_stored;
+                r->have_last = 1;
                 return 0;
             }
             /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are
@@ -343,6 +346,9 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
             rec->data = v.payload;
             rec->len = v.len;
             rec->flags = 0;
+            r->last_seq = r->seq;
+            r->last_crc = v.crc_stored;
+            r->have_last = 1;
             r->off += v.size;
             r->seq++;
             return 0;

@@ -32,7 +32,10 @@ struct maplog_reader {
     uint64_t last_list_ns;
     int64_t torn_off, torn_bytes;
     int torn_valid_after;
-    int flags;                   /* maplog_reader_open()'s */
+    int flags;     /* maplog_reader_open()'s */
+    int have_last; /* next() returned a record: its seq and stored CRC, for a cursor */
+    uint64_t last_seq;
+    uint32_t last_crc;
     uint64_t holes, lost, voids; /* what it stepped over: MAPLOG_INFO_HOLES, _LOST, _VOIDS */
     /* mlg__reader_step_hole found no hole at nohole_off of segment nohole_first, with
      * nohole_word there and checkpoint generation nohole_gen */

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -116,7 +117,129 @@ int maplog_reader_seek(maplog_reader *r, uint64_t seq)
         if ((rc = mlg__reader_map_seg(r, i)))
             return rc;
     }
-    return walk_to_seq(r, seq);
+    walk_to_seq(r, seq);
+    mlg__rec_view v;
+    int st = r->seq < seq ? mlg__rec_check(r->map, r->size, r->off, r->seq, &v) : MLG_REC_OK;
+    if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING || st == MLG_REC_ROLLED) && i + 1 >= r->nsegs)
+        /* past the end: positioned there, but the next record will have a smaller seq */
+        return mlg__fail(&r->err, MAPLOG_END,
+                         "%s: seq %" PRIu64 " is past the end of the log (its next record will "
+                         "be seq %" PRIu64 ")",
+                         r->dir, seq, r->seq);
+    return 0;
+}
+
+/* ---- cursors ------------------------------------------------------------------------- */
+
+#define CURSOR_PREFIX "maplog1:"
+
+int maplog_reader_cursor(maplog_reader *r, char *buf, size_t len)
+{
+    uint8_t id[16];
+    int rc;
+    if (!r || !buf || len < MAPLOG_CURSOR_MAX)
+        return MAPLOG_EINVAL;
+    if (!r->have_last)
+        return mlg__fail(&r->err, MAPLOG_ENOENT, "%s: no record read yet: no cursor", r->dir);
+    if ((rc = maplog_reader_log_id(r, id)))
+        return rc;
+    char hex[33];
+    for (int k = 0; k < 16; k++)
+        snprintf(hex + 2 * k, 3, "%02x", id[k]);
+    snprintf(buf, len, CURSOR_PREFIX "%s:%" PRIu64 ":%08x", hex, r->last_seq, r->last_crc);
+    return 0;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Parse "maplog1:<32 hex: log id>:<decimal seq>:<8 hex: CRC>" strictly. */
+static int parse_cursor(const char *s, uint8_t id[16], uint64_t *seq, uint32_t *crc)
+{
+    size_t n = strlen(CURSOR_PREFIX);
+    if (strncmp(s, CURSOR_PREFIX, n) != 0)
+        return -1;
+    s += n;
+    for (int k = 0; k < 16; k++) {
+        int hi = hexval(s[2 * k]), lo = hi < 0 ? -1 : hexval(s[2 * k + 1]);
+        if (lo < 0)
+            return -1;
+        id[k] = (uint8_t)(hi << 4 | lo);
+    }
+    s += 32;
+    if (*s++ != ':' || *s < '0' || *s > '9')
+        return -1;
+    uint64_t v = 0;
+    int digits = 0;
+    for (; *s >= '0' && *s <= '9'; s++, digits++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (digits >= 20 || v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (*s++ != ':')
+        return -1;
+    uint32_t c = 0;
+    for (int k = 0; k < 8; k++) {
+        int h = hexval(s[k]);
+        if (h < 0)
+            return -1;
+        c = c << 4 | (uint32_t)h;
+    }
+    if (s[8] != 0)
+        return -1;
+    *seq = v;
+    *crc = c;
+    return 0;
+}
+
+int maplog_reader_seek_cursor(maplog_reader *r, const char *cursor)
+{
+    uint8_t want_id[16], id[16];
+    uint64_t seq;
+    uint32_t crc;
+    maplog_record rec;
+    int rc;
+    if (!r || !cursor)
+        return MAPLOG_EINVAL;
+    if (strlen(cursor) >= MAPLOG_CURSOR_MAX || parse_cursor(cursor, want_id, &seq, &crc))
+        return mlg__fail(&r->err, MAPLOG_EINVAL,
+                         "%s: \"%.100s\" is not a cursor (maplog1:<log id>:<seq>:<check>)", r->dir,
+                         cursor);
+    if ((rc = maplog_reader_log_id(r, id)))
+        return rc;
+    if (memcmp(id, want_id, 16) != 0)
+        return mlg__fail(&r->err, MAPLOG_ESTALE,
+                         "%s: the cursor is of another log (its log id is not this log's)", r->dir);
+    if ((rc = maplog_reader_seek(r, seq)) == MAPLOG_ENOENT) {
+        /* removed by retention: go on from the first record present, which follows it */
+        int64_t first = 0;
+        maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first);
+        maplog_reader_seek(r, (uint64_t)first);
+        return mlg__fail(&r->err, MAPLOG_ENOENT,
+                         "%s: the cursor's record, seq %" PRIu64
+                         ", was removed (retention); the reader is at the first record present, "
+                         "seq %" PRId64,
+                         r->dir, seq, first);
+    }
+    if (rc)
+        return rc; /* MAPLOG_END: past the end, said so */
+    if ((rc = maplog_reader_next(r, &rec)) == MAPLOG_END)
+        return mlg__fail(&r->err, MAPLOG_END,
+                         "%s: the cursor's seq %" PRIu64 " is past the end of the log", r->dir,
+                         seq);
+    if (rc)
+        return rc;
+    if (rec.seq != seq || r->last_crc != crc) {
+        maplog_reader_seek(r, seq);
+        return mlg__fail(&r->err, MAPLOG_ESTALE,
+                         "%s: the record at seq %" PRIu64 " is not the cursor's (%s): the log was "
+                         "cut there by recovery after a crash, and written again",
+                         r->dir, seq, rec.seq != seq ? "no record there" : "its check differs");
+    }
+    return 0;
 }
 
 /* Largest timestamp in segment i: the seal's, or UINT64_MAX if unsealed. */
