@@ -343,6 +343,49 @@ try:
     check(len(segments(live)) >= 3, "the followed log rolled over (%d segments)" % len(segments(live)))
     check(rc == 0, "tail -f exits 0 on SIGINT (rc %d)" % rc)
 
+    # cursors: a consumer that runs now and then processes each record once
+    cur = os.path.join(base, "cur")
+    curf = os.path.join(base, "cur.cursor")
+    mklog(cur, 300)
+    rc, out, _ = run("dump", "--format", "json", "--cursor-file", curf, cur)
+    check(rc == 0 and len(json_records(out)) == 300 and os.path.exists(curf),
+          "dump --cursor-file: every record the first time, and the cursor saved")
+    first = open(curf).read().strip()
+    check(first.startswith("maplog1:") and ":299:" in first, "the cursor names seq 299: %r" % first)
+    mklog(cur, 50)  # the log goes on: seq 300..349
+    rc, out, err = run("dump", "--format", "json", "--cursor-file", curf, "--show-cursor", cur)
+    recs = json_records(out)
+    check(rc == 0 and [r[0] for r in recs] == list(range(300, 350)),
+          "the second run: only the 50 new records (%d)" % len(recs))
+    check(":349:" in open(curf).read() and "-- cursor: maplog1:" in err,
+          "the cursor moved to seq 349, and --show-cursor said so: %r" % err)
+    rc, out, _ = run("dump", "--cursor-file", curf, cur)
+    check(rc == 0 and out == b"" and ":349:" in open(curf).read(),
+          "nothing new: nothing printed, the cursor file unchanged")
+    rc, out, _ = run("dump", "--format", "json", "--after-cursor", first, cur)
+    check(rc == 0 and [r[0] for r in json_records(out)][:1] == [300], "--after-cursor: from seq 300")
+    rc, _, err = run("dump", "--after-cursor", first, clean)
+    check(rc == 1 and "another log" in err, "another log's cursor is refused: %r" % err)
+    rc, _, err = run("dump", "--after-cursor", "maplog1:nonsense", cur)
+    check(rc == 1 and "is not a cursor" in err, "a bad cursor is refused: %r" % err)
+    rc, _, err = run("dump", "--reverse", "--cursor-file", curf, cur)
+    check(rc == 2 and "not with --reverse" in err, "cursors go forwards: %r" % err)
+    tailf = os.path.join(base, "tail.cursor")
+    rc, out, _ = run("tail", "--format", "json", "--cursor-file", tailf, cur)
+    check(rc == 0 and [r[0] for r in json_records(out)] == list(range(340, 350)),
+          "tail --cursor-file, the first time: the last 10")
+    mklog(cur, 3)
+    rc, out, _ = run("tail", "--format", "json", "--cursor-file", tailf, cur)
+    check(rc == 0 and [r[0] for r in json_records(out)] == [350, 351, 352],
+          "tail --cursor-file after that: only what is new")
+    expf, expo = os.path.join(base, "exp.cursor"), os.path.join(base, "exp.json")
+    rc1 = run("export", "-o", expo, "--cursor-file", expf, cur)[0]
+    n1 = len(open(expo).read().splitlines())
+    mklog(cur, 7)
+    rc2 = run("export", "-o", expo, "--cursor-file", expf, cur)[0]
+    n2 = len(open(expo).read().splitlines())
+    check(rc1 == 0 and rc2 == 0 and n1 == 353 and n2 == 7, "export --cursor-file: %d, then %d" % (n1, n2))
+
     # flat memory: dump of a log many segments long
     big = os.path.join(base, "big")
     subprocess.run([MKLOG, big, "40000", "--seg", str(16 << 20), "--big"], check=True)
@@ -355,6 +398,30 @@ try:
     print("dump of a %d MB log: peak RSS %d MB (bound %d MB)" % (size >> 20, peak >> 10, bound_mb))
     check(os.waitstatus_to_exitcode(status) == 0 and peak < bound_mb * 1024,
           "dump keeps its memory flat: peak RSS %d KB for a %d MB log" % (peak, size >> 20))
+
+    # the consumer SIGKILLed mid-run: the cursor file is whole, and the next run goes on right
+    # after it -- no record lost (those printed after the last save come again)
+    kill = os.path.join(base, "killcur")
+    killf = os.path.join(base, "kill.cursor")
+    subprocess.run([MKLOG, kill, "200000", "--seg", str(16 << 20)], check=True)
+    p = subprocess.Popen([MAPLOG, "dump", "--cursor-file", killf, kill], stdout=subprocess.PIPE)
+    got = 0
+    while got < 150000:
+        line = p.stdout.readline()
+        if not line:
+            break
+        got += 1
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    p.stdout.close()
+    saved = open(killf).read().strip() if os.path.exists(killf) else ""
+    check(saved.startswith("maplog1:"), "after SIGKILL the cursor file is whole: %r" % saved[:90])
+    seq = int(saved.split(":")[2]) if saved else -1
+    check(seq < got, "it names a record the consumer had read (seq %d, %d read)" % (seq, got))
+    rc, out, _ = run("dump", "--format", "json", "--cursor-file", killf, kill, timeout=300)
+    rest = [r[0] for r in json_records(out)]
+    check(rc == 0 and rest[:1] == [seq + 1] and rest[-1:] == [199999],
+          "the next run goes on right after it: %r..%r" % (rest[:1], rest[-1:]))
 finally:
     subprocess.run(["chattr", "-R", "-i", base], capture_output=True)
     shutil.rmtree(base, ignore_errors=True)

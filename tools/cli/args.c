@@ -52,6 +52,10 @@ static const cli_opt all_opts[] = {
      "segment size of the new log (K, M, G suffixes; grown to fit the largest record)"},
     {O_VOIDS, "voids", 0, NULL,
      "also show void records (reserved, never published before a crash)"},
+    {O_CURSOR_FILE, "cursor-file", 1, "FILE",
+     "start after the cursor in FILE if it exists; write the last record's cursor there"},
+    {O_AFTER_CURSOR, "after-cursor", 1, "CURSOR", "start after the record CURSOR names"},
+    {O_SHOW_CURSOR, "show-cursor", 0, NULL, "print the last record's cursor on stderr"},
     {O_HELP, "help", 0, NULL, "this help"},
 };
 
@@ -246,6 +250,15 @@ static int take(cli_args *a, int id, const char *v, const char **since, const ch
     case O_VOIDS:
         a->voids = 1;
         return 0;
+    case O_CURSOR_FILE:
+        a->cursor_file = v;
+        return 0;
+    case O_AFTER_CURSOR:
+        a->after_cursor = v;
+        return 0;
+    case O_SHOW_CURSOR:
+        a->show_cursor = 1;
+        return 0;
     case O_JSON:
         a->json = 1;
         return 0;
@@ -333,5 +346,7 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, cli_args *a)
         return cli_usage_error(c->name, "--since is after --until");
     if (a->follow && a->reverse)
         return cli_usage_error(c->name, "--follow and --reverse do not go together");
+    if ((a->cursor_file || a->after_cursor || a->show_cursor) && a->reverse)
+        return cli_usage_error(c->name, "cursors go forwards: not with --reverse");
     return -1;
 }

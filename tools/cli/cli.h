@@ -43,7 +43,9 @@ typedef struct cli_args {
     int have_lines; /* -n was given (or is tail's default) */
     int format;     /* enum cli_format */
     int reverse, follow, gzip, apply, quick, json, local, voids;
-    const char *output;   /* export: -o FILE */
+    const char *output;                     /* export: -o FILE */
+    const char *cursor_file, *after_cursor; /* --cursor-file FILE, --after-cursor CURSOR */
+    int show_cursor;
     int64_t segment_size; /* import: bytes, 0 for the library's default */
     int tty;              /* stderr is a terminal: show progress */
 } cli_args;
@@ -82,6 +84,9 @@ enum {
     O_EXPORT_FORMAT,
     O_SEGMENT_SIZE,
     O_VOIDS,
+    O_CURSOR_FILE,
+    O_AFTER_CURSOR,
+    O_SHOW_CURSOR,
 };
 
 /* Parse argv (argv[0] is the command's name) for cmd into *a.  Returns -1 to go on, or
@@ -137,5 +142,14 @@ int cli_cmd_recover(cli_args *a);
 
 /* Open a reader on dir, saying why not on cli_err.  0, or EXIT_PROBLEMS. */
 int cli_open_reader(const char *dir, int flags, maplog_reader **r);
+/* Cursors (--after-cursor, --cursor-file, --show-cursor: maplog(1)).  cli_cursor_start
+ * positions r after the cursor given, if any (*positioned says so): 0 to go on, or the
+ * exit status to end with (said on cli_err).  cli_cursor_note, after a record is printed,
+ * keeps its cursor in last (MAPLOG_CURSOR_MAX bytes) when one is wanted, and every
+ * 65536 records saves it to the cursor file; cli_cursor_finish saves and shows it.  An
+ * empty last: no record printed, and the cursor file is left as it was. */
+int cli_cursor_start(maplog_reader *r, const cli_args *a, int *positioned);
+void cli_cursor_note(maplog_reader *r, const cli_args *a, char *last, uint64_t n);
+int cli_cursor_finish(const cli_args *a, const char *last);
 
 #endif

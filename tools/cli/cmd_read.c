@@ -9,9 +9,12 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_open_reader(const char *dir, int flags, maplog_reader **r)
 {
@@ -20,6 +23,92 @@ int cli_open_reader(const char *dir, int flags, maplog_reader **r)
         return EXIT_PROBLEMS;
     }
     return 0;
+}
+
+/* ---- cursors ------------------------------------------------------------------------- */
+
+int cli_cursor_start(maplog_reader *r, const cli_args *a, int *positioned)
+{
+    char buf[MAPLOG_CURSOR_MAX + 1];
+    const char *c = a->after_cursor, *from = "--after-cursor";
+    *positioned = 0;
+    if (!c && a->cursor_file) {
+        int fd = open(a->cursor_file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT)
+            return 0; /* the first run: from where the other options say */
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        if (n < 0) {
+            fprintf(cli_err, "maplog: %s: %s\n", a->cursor_file, strerror(err));
+            return EXIT_PROBLEMS;
+        }
+        buf[n] = 0;
+        if (n > 0 && buf[n - 1] == '\n')
+            buf[n - 1] = 0;
+        c = buf;
+        from = a->cursor_file;
+    }
+    if (!c)
+        return 0;
+    int rc = maplog_reader_seek_cursor(r, c);
+    if (rc == 0 || rc == MAPLOG_ENOENT) { /* removed by retention: on from the first present */
+        if (rc)
+            fprintf(cli_err, "maplog: note: %s\n", maplog_reader_errmsg(r));
+        *positioned = 1;
+        return 0;
+    }
+    fprintf(cli_err, "maplog: %s (the cursor from %s)\n", maplog_reader_errmsg(r), from);
+    return EXIT_PROBLEMS;
+}
+
+/* Write cursor to the cursor file whole or not at all: FILE.tmp, synced, renamed. */
+static int save_cursor(const char *path, const char *cursor)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        fprintf(cli_err, "maplog: %s: path too long\n", path);
+        return EXIT_PROBLEMS;
+    }
+    fflush(cli_out); /* the records before the cursor first */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t len = strlen(cursor);
+    int ok = fd >= 0 && write(fd, cursor, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
+             fsync(fd) == 0;
+    int err = errno;
+    if (fd >= 0 && close(fd) != 0 && ok)
+        ok = 0, err = errno;
+    if (!ok || rename(tmp, path) != 0) {
+        if (ok)
+            err = errno;
+        fprintf(cli_err, "maplog: %s: cannot write the cursor: %s\n", path, strerror(err));
+        unlink(tmp);
+        return EXIT_PROBLEMS;
+    }
+    return EXIT_OK;
+}
+
+void cli_cursor_note(maplog_reader *r, const cli_args *a, char *last, uint64_t n)
+{
+    if (!a->cursor_file && !a->show_cursor)
+        return;
+    if (maplog_reader_cursor(r, last, MAPLOG_CURSOR_MAX) != 0)
+        last[0] = 0;
+    if (a->cursor_file && last[0] && n % 65536 == 0)
+        save_cursor(a->cursor_file, last); /* now and then: less to repeat after a kill */
+}
+
+int cli_cursor_finish(const cli_args *a, const char *last)
+{
+    int status = EXIT_OK;
+    if (!last[0])
+        return status; /* nothing printed: the cursor file stays as it was */
+    if (a->cursor_file)
+        status = save_cursor(a->cursor_file, last);
+    if (a->show_cursor)
+        fprintf(cli_err, "-- cursor: %s\n", last);
+    return status;
 }
 
 /* -n N: start N records before the end, or before --to (never before --from or the first
@@ -55,15 +144,17 @@ static void crash_note(maplog_reader *r, const cli_args *a)
                 a->pos[0], holes, holes == 1 ? "" : "s", lost, lost == 1 ? "" : "s");
 }
 
-/* Records in [from, to] and the time window, forwards. */
-static int emit_forward(maplog_reader *r, const cli_args *a)
+/* Records in [from, to] and the time window, forwards (from where a cursor put the reader,
+ * if one did). */
+static int emit_forward(maplog_reader *r, const cli_args *a, int positioned)
 {
     maplog_record rec;
     uint64_t n = 0;
     int status = EXIT_OK, rc;
-    if (a->since && maplog_reader_seek_time(r, a->since))
+    char last[MAPLOG_CURSOR_MAX] = "";
+    if (!positioned && a->since && maplog_reader_seek_time(r, a->since))
         fprintf(cli_err, "maplog: %s: %s\n", a->pos[0], maplog_reader_errmsg(r));
-    if (a->from && maplog_reader_seek(r, a->from) == MAPLOG_ENOENT) {
+    if (!positioned && a->from && maplog_reader_seek(r, a->from) == MAPLOG_ENOENT) {
         int64_t first; /* before the first present: start at the first */
         if (maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first) == 0)
             maplog_reader_seek(r, (uint64_t)first);
@@ -96,9 +187,13 @@ static int emit_forward(maplog_reader *r, const cli_args *a)
             break;
         cli_print_record(cli_out, &rec, a->format, a->local);
         n++;
+        cli_cursor_note(r, a, last, n);
         if (cli_out_failed())
             return EXIT_OK;
     }
+    int cs = cli_cursor_finish(a, last);
+    if (cs)
+        status = cs;
     int64_t torn;
     if (maplog_reader_info_get(r, MAPLOG_INFO_TORN_OFFSET, &torn) == 0 && torn > 0)
         fprintf(cli_err, "maplog: note: %s\n", maplog_reader_errmsg(r));
@@ -204,12 +299,18 @@ int cli_cmd_dump(cli_args *a)
 {
     maplog_reader *r;
     int rc;
+    int positioned = 0;
     if ((rc = cli_open_reader(a->pos[0], a->voids ? MAPLOG_READER_VOIDS : 0, &r)))
         return rc;
-    apply_lines(r, a);
+    if ((rc = cli_cursor_start(r, a, &positioned))) {
+        maplog_reader_close(r);
+        return rc;
+    }
+    if (!positioned)
+        apply_lines(r, a);
     if (a->follow)
         cli_catch_signals();
-    rc = a->reverse ? emit_reverse(r, a) : emit_forward(r, a);
+    rc = a->reverse ? emit_reverse(r, a) : emit_forward(r, a, positioned);
     crash_note(r, a);
     maplog_reader_close(r);
     return rc;

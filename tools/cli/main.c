@@ -55,15 +55,18 @@ void cli_progress(const cli_args *a, const char *what, uint64_t done, uint64_t t
     "now, today, yesterday, -1h, '1 hour ago' (maplog(1), TIMES); without a zone, UTC\n"           \
     "(local time with --local), whatever the order of the options.\n"
 
-static const int dump_opts[] = {O_OUTPUT_FORMAT, O_FORMAT, O_FROM,  O_TO,      O_SINCE,
-                                O_UNTIL,         O_LIMIT,  O_LINES, O_REVERSE, O_FOLLOW,
-                                O_LOCAL,         O_UTC,    O_VOIDS, O_HELP,    0};
-static const int tail_opts[] = {O_LINES, O_FOLLOW, O_OUTPUT_FORMAT, O_FORMAT,
-                                O_LOCAL, O_UTC,    O_HELP,          0};
+static const int dump_opts[] = {O_OUTPUT_FORMAT, O_FORMAT, O_FROM,  O_TO,          O_SINCE,
+                                O_UNTIL,         O_LIMIT,  O_LINES, O_REVERSE,     O_FOLLOW,
+                                O_LOCAL,         O_UTC,    O_VOIDS, O_CURSOR_FILE, O_AFTER_CURSOR,
+                                O_SHOW_CURSOR,   O_HELP,   0};
+static const int tail_opts[] = {O_LINES, O_FOLLOW,      O_OUTPUT_FORMAT, O_FORMAT,      O_LOCAL,
+                                O_UTC,   O_CURSOR_FILE, O_AFTER_CURSOR,  O_SHOW_CURSOR, O_HELP,
+                                0};
 static const int verify_opts[] = {O_QUICK, O_HELP, 0};
 static const int stats_opts[] = {O_JSON, O_LOCAL, O_UTC, O_HELP, 0};
 static const int recover_opts[] = {O_APPLY, O_HELP, 0};
-static const int export_opts[] = {O_OUTPUT_FILE, O_EXPORT_FORMAT, O_GZIP, O_FROM, O_TO, O_HELP, 0};
+static const int export_opts[] = {O_OUTPUT_FILE, O_EXPORT_FORMAT, O_GZIP,        O_FROM, O_TO,
+                                  O_CURSOR_FILE, O_AFTER_CURSOR,  O_SHOW_CURSOR, O_HELP, 0};
 static const int import_opts[] = {O_SEGMENT_SIZE, O_HELP, 0};
 
 static const cli_cmd cmds[] = {

@@ -124,8 +124,14 @@ int cli_cmd_export(cli_args *a)
     int rc, to_stdout, status = EXIT_OK;
     if (!a->output)
         return cli_usage_error(a->cmd, "where to? -o FILE (or -o - for standard output)");
+    int positioned = 0;
+    char last[MAPLOG_CURSOR_MAX] = "";
     if ((rc = cli_open_reader(a->pos[0], MAPLOG_READER_VOIDS, &r)))
         return rc;
+    if ((rc = cli_cursor_start(r, a, &positioned))) {
+        maplog_reader_close(r);
+        return rc;
+    }
     FILE *out = open_output(a, &to_stdout);
     if (!out) {
         fprintf(cli_err, "maplog: %s: %s\n", a->output, strerror(errno));
@@ -136,7 +142,7 @@ int cli_cmd_export(cli_args *a)
     maplog_reader_info_get(r, MAPLOG_INFO_NEXT_SEQ, &total);
     if (a->format == F_BINARY)
         fwrite(EXPORT_MAGIC, 1, 8, out);
-    if (a->from)
+    if (a->from && !positioned)
         maplog_reader_seek(r, a->from);
     maplog_record rec;
     uint64_t n = 0;
@@ -150,12 +156,16 @@ int cli_cmd_export(cli_args *a)
         }
         if (rec.seq > a->to)
             break;
+        if (rec.seq < a->from)
+            continue;
         if (a->format == F_BINARY)
             binary_record(out, &rec);
         else
             cli_json_record(out, &rec, 0);
         if (ferror(out))
             break;
+        if ((a->cursor_file || a->show_cursor) && maplog_reader_cursor(r, last, sizeof last) != 0)
+            last[0] = 0;
         if (++n % 65536 == 0)
             cli_progress(a, "export", rec.seq, (uint64_t)total);
     }
@@ -168,6 +178,9 @@ int cli_cmd_export(cli_args *a)
         fprintf(cli_err, "maplog: %s: write failed: %s\n", a->output, strerror(werr));
         status = EXIT_PROBLEMS;
     }
+    /* the cursor only once the records before it are written out */
+    if (!werr && status == EXIT_OK)
+        status = cli_cursor_finish(a, last);
     maplog_reader_close(r);
     return status;
 }
