@@ -169,8 +169,8 @@ static int parse_cursor(const char *s, uint8_t id[16], uint64_t *seq, uint32_t *
         id[k] = (uint8_t)(hi << 4 | lo);
     }
     s += 32;
-    if (*s++ != ':' || *s < '0' || *s > '9')
-        return -1;
+    if (*s++ != ':' || *s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+        return -1; /* one spelling per number: no leading zeros */
     uint64_t v = 0;
     int digits = 0;
     for (; *s >= '0' && *s <= '9'; s++, digits++) {
