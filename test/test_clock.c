@@ -29,15 +29,40 @@ static uint64_t realtime(void)
 
 static uint64_t worst_ns; /* largest distance outside [before, after] seen, main thread */
 
+static uint64_t monotonic(void);
+
+/* A step of the wall clock shows in the record clock until its next re-base (clock.h), so
+ * for two re-base intervals after one, a reading may be off by the step.  Steps are told
+ * from CLOCK_REALTIME against CLOCK_MONOTONIC, per thread; some hosts step it often (one
+ * VM here: +500 us every 100 ms), and the record clock then turns the TSC off. */
+static _Thread_local int64_t last_off;
+static _Thread_local uint64_t step_at, step_size;
+
+static uint64_t step_allowance(void)
+{
+    uint64_t m = monotonic(), r = realtime();
+    int64_t off = (int64_t)(r - m);
+    if (last_off) {
+        uint64_t d = (uint64_t)(off > last_off ? off - last_off : last_off - off);
+        if (d > 100000) {
+            step_at = m;
+            step_size = d;
+        }
+    }
+    last_off = off;
+    return step_at && m - step_at < 2u * MLG_CLOCK_REBASE_MS * 1000000u ? step_size : 0;
+}
+
 static void check_once(const char *what)
 {
+    uint64_t slack = SLACK_NS + step_allowance();
     uint64_t a = realtime(), t = mlg__clock_ns(), b = realtime();
     uint64_t off = t < a ? a - t : t > b ? t - b : 0;
-    if (off > worst_ns)
+    if (off > worst_ns && slack == SLACK_NS)
         worst_ns = off;
     CTX("%s: before %" PRIu64 " clock %" PRIu64 " after %" PRIu64, what, a, t, b);
     /* Preemption between the readings widens [a, b], never the clock's error. */
-    ASSERT_TRUE(t + SLACK_NS >= a && t <= b + SLACK_NS, "timestamp %" PRId64 " ns outside",
+    ASSERT_TRUE(t + slack >= a && t <= b + slack, "timestamp %" PRId64 " ns outside",
                 (int64_t)(t < a ? (int64_t)(t - a) : (int64_t)(t - b)));
 }
 
@@ -45,8 +70,9 @@ static void *hammer(void *arg)
 {
     uint64_t until = *(uint64_t *)arg, n = 0;
     while (realtime() < until) {
+        uint64_t slack = SLACK_NS + step_allowance();
         uint64_t a = realtime(), t = mlg__clock_ns(), b = realtime();
-        if (t + SLACK_NS < a || t > b + SLACK_NS) {
+        if (t + slack < a || t > b + slack) {
             fprintf(stderr, "thread: clock %" PRIu64 " outside [%" PRIu64 ", %" PRIu64 "]\n", t, a,
                     b);
             abort();
@@ -63,20 +89,36 @@ static uint64_t monotonic(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CLOCK_REALTIME less CLOCK_MONOTONIC, from the tightest of five brackets: a reading that
+ * a preemption stretched would look like a step. */
+static int64_t wall_offset(void)
+{
+    uint64_t best = UINT64_MAX;
+    int64_t off = 0;
+    for (int k = 0; k < 5; k++) {
+        uint64_t m0 = monotonic(), r = realtime(), m1 = monotonic();
+        if (m1 - m0 < best) {
+            best = m1 - m0;
+            off = (int64_t)(r - (m0 + (m1 - m0) / 2));
+        }
+    }
+    return off;
+}
+
 /* Does this host step its wall clock again and again?  CLOCK_REALTIME against
- * CLOCK_MONOTONIC, every 5 ms for 300 ms: a jump of more than 20 us in 5 ms is no NTP slew
- * (at most 500 ppm).  Seen on a VM: +500 us every 100 ms. */
+ * CLOCK_MONOTONIC, every 5 ms for 300 ms: a jump of more than 100 us in 5 ms is no NTP
+ * slew (at most 500 ppm: 2.5 us).  Seen on a VM: +500 us every 100 ms. */
 static int wall_clock_steps(uint64_t *largest)
 {
-    int64_t prev = (int64_t)(realtime() - monotonic());
+    int64_t prev = wall_offset();
     int jumps = 0;
     *largest = 0;
     for (int i = 0; i < 60; i++) {
         struct timespec gap = {0, 5000000};
         nanosleep(&gap, NULL);
-        int64_t off = (int64_t)(realtime() - monotonic());
+        int64_t off = wall_offset();
         uint64_t d = (uint64_t)(off > prev ? off - prev : prev - off);
-        if (d > 20000) {
+        if (d > 100000) {
             jumps++;
             if (d > *largest)
                 *largest = d;
@@ -144,7 +186,7 @@ int main(void)
     for (int k = 0; k < 100000; k++) {
         uint64_t t = mlg__clock_ns();
         CTX("reading %d", k);
-        ASSERT_TRUE(t + SLACK_NS >= prev, "went back %" PRIu64 " ns", prev - t);
+        ASSERT_TRUE(t + SLACK_NS + step_allowance() >= prev, "went back %" PRIu64 " ns", prev - t);
         prev = t;
     }
     /* Threads reading while re-bases happen under them. */
