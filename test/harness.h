@@ -222,6 +222,30 @@ static void t_pwrite(const char *path, const void *buf, size_t n, off_t off)
     close(fd);
 }
 
+/* Segment file path's records, walked by their length words alone (FORMAT.md, "Records";
+ * no CRC checked), up to the first word that is zero or the rollover mark: the offset of
+ * the last one, and (*count) how many. */
+static uint64_t t_last_record(const char *path, uint64_t *count)
+{
+    static unsigned char seg[1 << 20];
+    long long size = t_file_size(path);
+    if (size < 4096 || size > (long long)sizeof seg)
+        abort();
+    t_pread(path, seg, (size_t)size, 0);
+    uint64_t off = 4096, last = 0;
+    *count = 0;
+    while (off + 16 <= (uint64_t)size) {
+        uint64_t w;
+        memcpy(&w, seg + off, 8);
+        if (w == 0 || w == UINT64_MAX)
+            break;
+        last = off;
+        ++*count;
+        off += (16 + ((uint32_t)w & 0x3fffffffu) + 7) & ~(uint64_t)7;
+    }
+    return last;
+}
+
 /* Open a log with a small segment size (and other options as key/value pairs, 0-ended). */
 static int t_open(maplog **log, const char *dir, long long seg_size, ...)
 {

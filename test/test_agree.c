@@ -588,21 +588,8 @@ static void crash_states(const char *base)
     char names[64][64];
     int k = list_segs(dir, names, 64);
     ASSERT_TRUE(k > 2, "%d segments", k);
-    static unsigned char seg[SEG];
     const char *s0 = t_path(dir, names[0]);
-    t_pread(s0, seg, SEG, 0);
-    uint64_t off = MLG_DATA_OFFSET, last = 0, n0 = 0;
-    for (;;) {
-        uint64_t w;
-        if (off + 16 > SEG)
-            break;
-        memcpy(&w, seg + off, 8);
-        if (w == 0 || w == UINT64_MAX)
-            break;
-        last = off;
-        n0++;
-        off += mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
-    }
+    uint64_t n0, last = t_last_record(s0, &n0);
     unsigned char junk[16];
     memset(junk, 0x77, sizeof junk);
     t_pwrite(s0, junk, sizeof junk, (off_t)last);

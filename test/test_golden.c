@@ -166,9 +166,27 @@ static uint64_t decode(const unsigned char *f, uint64_t first_seq, int expect_se
     return seq - first_seq;
 }
 
+/* Read segment path into file and compare it with golden file gp, byte for byte
+ * (MAPLOG_UPDATE_GOLDEN=1: rewrite gp from it first). */
+static void against_gold(const char *path, const char *gp, unsigned char *file)
+{
+    static unsigned char gold[SEG];
+    const char *update = getenv("MAPLOG_UPDATE_GOLDEN");
+    t_pread(path, file, SEG, 0);
+    if (update && *update == '1') {
+        FILE *f = fopen(gp, "wb");
+        ASSERT_TRUE(f && fwrite(file, 1, SEG, f) == SEG && fclose(f) == 0, "write %s", gp);
+        printf("rewrote %s\n", gp);
+    }
+    ASSERT_EQ(t_file_size(gp), SEG);
+    t_pread(gp, gold, SEG, 0);
+    CTX("comparing %s with %s", path, gp);
+    ASSERT_MEM(file, gold, SEG);
+}
+
 int main(int argc, char **argv)
 {
-    static unsigned char big[61000], file[SEG], gold[SEG];
+    static unsigned char big[61000], file[SEG];
     maplog *log;
     t_seed_init(argc, argv);
     const char *dir = t_mkscratch("golden");
@@ -191,21 +209,11 @@ int main(int argc, char **argv)
     ASSERT_OK(maplog_close(log));
 
     const char *names[2] = {"00000000000000000000.mlog", "00000000000000000004.mlog"};
-    const char *update = getenv("MAPLOG_UPDATE_GOLDEN");
     for (int k = 0; k < 2; k++) {
         char gp[1024];
         snprintf(gp, sizeof gp, "%s/%s", MAPLOG_GOLDEN_DIR, names[k]);
         ASSERT_EQ(t_file_size(t_path(dir, names[k])), SEG);
-        t_pread(t_path(dir, names[k]), file, SEG, 0);
-        if (update && *update == '1') {
-            FILE *f = fopen(gp, "wb");
-            ASSERT_TRUE(f && fwrite(file, 1, SEG, f) == SEG && fclose(f) == 0, "write %s", gp);
-            printf("rewrote %s\n", gp);
-        }
-        ASSERT_EQ(t_file_size(gp), SEG);
-        t_pread(gp, gold, SEG, 0);
-        CTX("comparing %s with %s", names[k], gp);
-        ASSERT_MEM(file, gold, SEG);
+        against_gold(t_path(dir, names[k]), gp, file);
         CTX("decoding %s per FORMAT.md", names[k]);
         uint64_t n = decode(file, k == 0 ? 0 : 4, k == 0);
         ASSERT_EQ(n, k == 0 ? 4 : 1);
@@ -235,16 +243,7 @@ int main(int argc, char **argv)
         char gp[1024];
         const char *name = "00000000000000000000.mlog";
         snprintf(gp, sizeof gp, "%s/void-%s", MAPLOG_GOLDEN_DIR, name);
-        t_pread(t_path(vdir, name), file, SEG, 0);
-        if (update && *update == '1') {
-            FILE *f = fopen(gp, "wb");
-            ASSERT_TRUE(f && fwrite(file, 1, SEG, f) == SEG && fclose(f) == 0, "write %s", gp);
-            printf("rewrote %s\n", gp);
-        }
-        ASSERT_EQ(t_file_size(gp), SEG);
-        t_pread(gp, gold, SEG, 0);
-        CTX("comparing the recovered %s with %s", name, gp);
-        ASSERT_MEM(file, gold, SEG);
+        against_gold(t_path(vdir, name), gp, file);
         CTX("decoding void-%s per FORMAT.md", name);
         ASSERT_EQ(decode(file, 0, 0), 2);
         ASSERT_EQ(decoded_voids, 1);

@@ -247,21 +247,8 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s/figures", base);
         crash_after(dir, 1, 3000); /* the stuck record keeps every segment unsealed */
         /* garbage over the last record of the first segment: what a power loss leaves */
-        static unsigned char seg[SEG];
         const char *s0 = t_path(dir, "00000000000000000000.mlog");
-        t_pread(s0, seg, SEG, 0);
-        uint64_t off = 4096, last = 0, n0 = 0;
-        for (;;) {
-            uint64_t word;
-            if (off + 16 > SEG)
-                break;
-            memcpy(&word, seg + off, 8);
-            if (word == 0 || word == UINT64_MAX)
-                break;
-            last = off;
-            n0++;
-            off += (16 + ((uint32_t)word & 0x3fffffffu) + 7) & ~7ull;
-        }
+        uint64_t n0, last = t_last_record(s0, &n0);
         ASSERT_TRUE(n0 > 10, "first segment holds %" PRIu64 " records", n0);
         unsigned char junk[16];
         memset(junk, 0x77, sizeof junk);
