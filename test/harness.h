@@ -222,6 +222,24 @@ static void t_pwrite(const char *path, const void *buf, size_t n, off_t off)
     close(fd);
 }
 
+/* Write text to file p (created or truncated). */
+static void t_write_file(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "w");
+    ASSERT_TRUE(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", p);
+}
+
+/* A SIGALRM handler for tests that put FIFOs in a log directory: opening one for reading
+ * waits for a writer, so a call that opens it hangs; alarm() turns that into a failure. */
+static void t_hung_on_fifo(int sig)
+{
+    (void)sig;
+    static const char msg[] = "FAIL: a call waited on a FIFO in the log directory\n";
+    if (write(2, msg, sizeof msg - 1) < 0)
+        _exit(2);
+    _exit(1);
+}
+
 /* Segment file path's records, walked by their length words alone (FORMAT.md, "Records";
  * no CRC checked), up to the first word that is zero or the rollover mark: the offset of
  * the last one, and (*count) how many. */

@@ -436,43 +436,28 @@ static void deleted_last(const char *base)
 
 /* ---- the tampered directories of test_hostile.c ------------------------------------------- */
 
-static void write_file(const char *p, const char *text)
-{
-    FILE *f = fopen(p, "w");
-    ASSERT_TRUE(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", p);
-}
-
-static void hung(int sig)
-{
-    (void)sig;
-    static const char msg[] = "FAIL: a call waited on a FIFO in the log directory\n";
-    if (write(2, msg, sizeof msg - 1) < 0)
-        _exit(2);
-    _exit(1);
-}
-
 static void hostile(const char *base)
 {
     char d[600], p[700], other[600];
-    signal(SIGALRM, hung);
+    signal(SIGALRM, t_hung_on_fifo);
     alarm(60);
 
     snprintf(d, sizeof d, "%s/zero-len-last", base);
     make_log(d, 10, 0);
     snprintf(p, sizeof p, "%s/%020d.mlog", d, 10);
-    write_file(p, "");
+    t_write_file(p, "");
     agree(d, 10, "a zero-length last segment", NULL);
 
     snprintf(d, sizeof d, "%s/zero-len-middle", base);
     make_log(d, 2000, 0);
     snprintf(p, sizeof p, "%s/%020d.mlog", d, 5);
-    write_file(p, "");
+    t_write_file(p, "");
     agree(d, 2000, "a zero-length segment between two others", NULL);
 
     snprintf(d, sizeof d, "%s/oversized", base);
     make_log(d, 10, 0);
     snprintf(p, sizeof p, "%s/%020d.mlog", d, 10);
-    write_file(p, "");
+    t_write_file(p, "");
     ASSERT_TRUE(truncate(p, (off_t)2 << 30) == 0, "truncate %s", p);
     agree(d, 10, "an oversized all-zero last segment", NULL);
 
@@ -491,9 +476,9 @@ static void hostile(const char *base)
 
     snprintf(d, sizeof d, "%s/extra", base);
     make_log(d, 10, 0);
-    write_file(t_path(d, "README"), "hello");
-    write_file(t_path(d, "00000000000000000000.mlog.bak"), "junk");
-    write_file(t_path(d, "123.mlog"), "junk");
+    t_write_file(t_path(d, "README"), "hello");
+    t_write_file(t_path(d, "00000000000000000000.mlog.bak"), "junk");
+    t_write_file(t_path(d, "123.mlog"), "junk");
     mkdir(t_path(d, "subdir"), 0755);
     agree(d, 10, "files that are not segments", NULL);
 

@@ -12,12 +12,6 @@
 
 #define SEG (64 * 1024)
 
-static void write_file(const char *p, const char *text)
-{
-    FILE *f = fopen(p, "w");
-    ASSERT_TRUE(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", p);
-}
-
 static int same_text(const char *p, const char *text)
 {
     char buf[256] = "";
@@ -42,15 +36,6 @@ static void make_log(const char *dir, int n, long long mode)
     ASSERT_OK(maplog_close(log));
 }
 
-static void hung(int sig)
-{
-    (void)sig;
-    static const char msg[] = "FAIL: a call waited on a FIFO in the log directory\n";
-    if (write(2, msg, sizeof msg - 1) < 0)
-        _exit(2);
-    _exit(1);
-}
-
 /* FIFOs named like a segment and like the lock: opening one for reading waits for a
  * writer, so every call that opens files in a log must refuse them without opening them
  * blocking.  alarm() turns a hang into a failure. */
@@ -63,7 +48,7 @@ static void fifos(const char *base)
     uint64_t problems = 0;
     char report[1024];
     int64_t v;
-    signal(SIGALRM, hung);
+    signal(SIGALRM, t_hung_on_fifo);
     alarm(20);
     snprintf(d, sizeof d, "%s/fifo-seg", base);
     make_log(d, 10, 0);
@@ -112,7 +97,7 @@ int main(int argc, char **argv)
     t_seed_init(argc, argv);
     const char *base = t_mkscratch("hostile");
     snprintf(victim, sizeof victim, "%s/victim.txt", base);
-    write_file(victim, "precious\n");
+    t_write_file(victim, "precious\n");
     umask(022);
 
     /* 1. file modes: 0640 by default, the option otherwise */
@@ -174,7 +159,7 @@ int main(int argc, char **argv)
     snprintf(d, sizeof d, "%s/zero-len", base);
     make_log(d, 10, 0);
     snprintf(p, sizeof p, "%s/%020d.mlog", d, 10);
-    write_file(p, "");
+    t_write_file(p, "");
     ASSERT_OK(maplog_reader_open(&r, d, 0)); /* readers: the 10 records, then a clear error */
     n = 0;
     while ((rc = maplog_reader_next(r, &rec)) == 0)
@@ -198,7 +183,7 @@ int main(int argc, char **argv)
     snprintf(p, sizeof p, "%s/%020d.mlog", d, 0); /* a zero-length first segment */
     ASSERT_TRUE(truncate(p, 0) == 0, "truncate");
     snprintf(p, sizeof p, "%s/%020d.mlog", d, 5);
-    write_file(p, "");
+    t_write_file(p, "");
     rc = t_open(&log, d, SEG, 0);
     ASSERT_TRUE(rc == MAPLOG_ECORRUPT, "zero-length older segment: rc %d", rc);
     printf("zero-length segment, open: %s\n", maplog_last_open_error());
@@ -208,7 +193,7 @@ int main(int argc, char **argv)
     snprintf(d, sizeof d, "%s/oversized", base);
     make_log(d, 10, 0);
     snprintf(p, sizeof p, "%s/%020d.mlog", d, 10);
-    write_file(p, "");
+    t_write_file(p, "");
     ASSERT_TRUE(truncate(p, (off_t)2 << 30) == 0, "truncate %s to 2 GiB", p);
     rc = t_open(&log, d, SEG, 0);
     ASSERT_EQ(rc, MAPLOG_ECORRUPT);
@@ -248,9 +233,9 @@ int main(int argc, char **argv)
     /* 7. files that are not segments are ignored by readers and the writer */
     snprintf(d, sizeof d, "%s/extra", base);
     make_log(d, 10, 0);
-    write_file(t_path(d, "README"), "hello");
-    write_file(t_path(d, "00000000000000000000.mlog.bak"), "junk");
-    write_file(t_path(d, "123.mlog"), "junk");
+    t_write_file(t_path(d, "README"), "hello");
+    t_write_file(t_path(d, "00000000000000000000.mlog.bak"), "junk");
+    t_write_file(t_path(d, "123.mlog"), "junk");
     mkdir(t_path(d, "subdir"), 0755);
     ASSERT_OK(t_open(&log, d, SEG, 0));
     ASSERT_OK(maplog_append(log, "y", 1, NULL));
@@ -267,7 +252,7 @@ int main(int argc, char **argv)
     /* a path that is a file, not a directory: the same code from the writer, the reader and
      * verify */
     snprintf(d, sizeof d, "%s/a-file", base);
-    write_file(d, "not a log\n");
+    t_write_file(d, "not a log\n");
     ASSERT_EQ(maplog_open(&log, d, NULL), MAPLOG_ENOTLOG);
     ASSERT_EQ(maplog_reader_open(&r, d, 0), MAPLOG_ENOTLOG);
     ASSERT_EQ(maplog_verify(d, 0, NULL, NULL, NULL, NULL), MAPLOG_ENOTLOG);
