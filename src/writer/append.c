@@ -277,6 +277,8 @@ static inline int reserve(struct maplog *log, size_t len, mlg__wseg **segp, uint
     return reserve_shared(log, need, segp, offp, seqp);
 }
 
+/* Store the publication word of the record at rec: len (the payload length, or
+ * MLG_REC_VOID for a void record) with the valid bit, and its CRC. */
 static inline void publish(uint8_t *rec, uint32_t len, uint32_t crc)
 {
     uint64_t w = (uint64_t)(len | MLG_REC_VALID) | ((uint64_t)crc << 32);
@@ -356,8 +358,7 @@ int maplog_append_void(maplog *log, uint64_t *seq)
     uint32_t crc = mlg__record_crc(sq, lw, 0, rec + MLG_REC_HEADER_SIZE, 0);
     __atomic_fetch_add(&s->voids, 1, __ATOMIC_RELAXED); /* before it is published: the sealer
                                                            counts it once it sees the record */
-    __atomic_store_n((uint64_t *)(void *)rec, (uint64_t)lw | ((uint64_t)crc << 32),
-                     __ATOMIC_RELEASE);
+    publish(rec, MLG_REC_VOID, crc);
     owner_published(s, sq, 0, off + MLG_REC_HEADER_SIZE);
     if (seq)
         *seq = sq;
