@@ -493,6 +493,44 @@ int maplog_reader_wait(maplog_reader *r, int timeout_ms)
     }
 }
 
+/* The whole-log figures (mlg__log_summary), with the reason some segments are not counted
+ * left in r->err.  A log no writer holds does not change: its figures are worked out once
+ * (stats asks for nine of them, and each is a scan of the unsealed segments) and again only
+ * when its segment list or its last segment's checkpoint changes, as a writer's session
+ * changes them. */
+static int figures(maplog_reader *r, mlg__summary *out)
+{
+    int rc = mlg__reader_refresh_list(r);
+    if (rc)
+        return rc;
+    uint64_t first = r->nsegs ? r->segs[0] : 0, last = r->nsegs ? r->segs[r->nsegs - 1] : 0;
+    uint64_t gen = 0;
+    mlg__segpeek p;
+    mlg__err err;
+    if (r->nsegs && mlg__seg_peek(r->dirfd, r->dir, last, &p, &err) == 0 && p.have_ckpt)
+        gen = p.ckpt.generation << 2 | p.ckpt.state;
+    int stable = !writer_alive(r);
+    if (stable && r->fig_valid && r->fig_nsegs == r->nsegs && r->fig_first == first &&
+        r->fig_last == last && r->fig_gen == gen) {
+        *out = r->fig;
+        r->err = r->fig_err;
+        return 0;
+    }
+    r->fig_valid = 0;
+    if ((rc = mlg__log_summary(r->dirfd, r->dir, r->segs, r->nsegs, out, &r->err)))
+        return rc;
+    if (stable) {
+        r->fig = *out;
+        r->fig_err = r->err;
+        r->fig_nsegs = r->nsegs;
+        r->fig_first = first;
+        r->fig_last = last;
+        r->fig_gen = gen;
+        r->fig_valid = 1;
+    }
+    return 0;
+}
+
 int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *value)
 {
     if (!r || !value)
@@ -532,9 +570,7 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
     case MAPLOG_INFO_LOST_RECORDS:
     case MAPLOG_INFO_UNCOUNTED_SEGMENTS: {
         mlg__summary sum;
-        int rc = mlg__reader_refresh_list(r);
-        if (!rc)
-            rc = mlg__log_summary(r->dirfd, r->dir, r->segs, r->nsegs, &sum, &r->err);
+        int rc = figures(r, &sum);
         if (rc)
             return rc;
         *value = key == MAPLOG_INFO_NEXT_SEQ             ? (int64_t)sum.next_seq

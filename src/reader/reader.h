@@ -32,7 +32,14 @@ struct maplog_reader {
     uint64_t last_list_ns;
     int64_t torn_off, torn_bytes;
     int torn_valid_after;
-    int flags;     /* maplog_reader_open()'s */
+    int flags; /* maplog_reader_open()'s */
+    /* The whole-log figures, kept while the log has no writer and its files are as they
+     * were: the segment list's ends and length, the last segment's checkpoint. */
+    int fig_valid;
+    mlg__summary fig;
+    mlg__err fig_err;
+    size_t fig_nsegs;
+    uint64_t fig_first, fig_last, fig_gen;
     int have_last; /* next() returned a record: its seq and stored CRC, for a cursor */
     uint64_t last_seq;
     uint32_t last_crc;
