@@ -228,16 +228,17 @@ static int emit_reverse(maplog_reader *r, const cli_args *a)
         maplog_record rec;
         unsigned char *copy;
     } held;
-    int64_t first, next;
+    int64_t first, next, skipped;
     char uncounted[1024] = "";
     if (maplog_reader_info_get(r, MAPLOG_INFO_FIRST_SEQ, &first) ||
-        maplog_reader_info_get(r, MAPLOG_INFO_NEXT_SEQ, &next)) {
+        maplog_reader_info_get(r, MAPLOG_INFO_NEXT_SEQ, &next) ||
+        maplog_reader_info_get(r, MAPLOG_INFO_UNCOUNTED_SEGMENTS, &skipped)) {
         fprintf(cli_err, "maplog: %s: %s\n", a->pos[0], maplog_reader_errmsg(r));
         return EXIT_PROBLEMS;
     }
-    /* NEXT_SEQ leaves in the message why the readable records stop before the last
-     * segment file, or nothing */
-    snprintf(uncounted, sizeof uncounted, "%s", maplog_reader_errmsg(r));
+    /* segment files past the records readable in order: the message says why */
+    if (skipped)
+        snprintf(uncounted, sizeof uncounted, "%s", maplog_reader_errmsg(r));
     uint64_t lo = a->from > (uint64_t)first ? a->from : (uint64_t)first;
     uint64_t hi = a->to < (uint64_t)next ? a->to + 1 : (uint64_t)next; /* exclusive */
     uint64_t n = 0;
