@@ -270,6 +270,14 @@ MAPLOG_API const char *maplog_recovery_report(const maplog *log);
  * Never NULL. */
 MAPLOG_API const char *maplog_errmsg(const maplog *log);
 
+/* Counters of a writer, for tools and benchmarks. */
+typedef enum maplog_writer_info {
+    MAPLOG_WINFO_WAKE_CALLS = 1, /* system calls made to wake followers (futex wakes and
+                                    descriptor pokes); 0 while no follower ever slept */
+} maplog_writer_info;
+/* Returns 0, or MAPLOG_EINVAL for NULL or an unknown key. */
+MAPLOG_API int maplog_writer_info_get(const maplog *log, maplog_writer_info key, int64_t *value);
+
 /* ---- reading ------------------------------------------------------------------------- */
 
 typedef struct maplog_reader maplog_reader;
@@ -342,8 +350,31 @@ MAPLOG_API int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns);
 /* Wait until a record past the reader's position may be available, or timeout_ms
  * passes (-1: no limit).  Returns 0 when maplog_reader_next() should be tried again,
  * MAPLOG_ETIMEDOUT when the time ran out, MAPLOG_EINVAL for NULL.  Follows the log across
- * segment rollovers. */
+ * segment rollovers, retention and a new writer after a crash.
+ * It spins first (maplog_reader_set_spin()), so a busy log is followed at memory latency,
+ * then sleeps until the writer -- in any process -- publishes a record, opens or closes
+ * the log: an idle follower costs no CPU and wakes within microseconds.  A writer that
+ * dies wakes no one; a sleeper looks again at least every 200 ms regardless.  Sleeping
+ * needs write access to the log's maplog.lock (docs/FORMAT.md, "The wake page"); a reader
+ * without it, or on a log whose writer predates the wake page, polls at up to 1 ms. */
 MAPLOG_API int maplog_reader_wait(maplog_reader *r, int timeout_ms);
+
+/* How long maplog_reader_wait() spins before it sleeps, in microseconds (0 to 1000000;
+ * default MAPLOG_READER_SPIN_US).  Spinning holds a CPU; a record that arrives while it
+ * spins is seen in well under a microsecond, one that arrives later in the time a wake-up
+ * takes (tens of microseconds).  Returns 0 or MAPLOG_EINVAL. */
+#define MAPLOG_READER_SPIN_US 50
+MAPLOG_API int maplog_reader_set_spin(maplog_reader *r, int spin_us);
+
+/* A file descriptor for an event loop (poll, epoll, libuv, ...): it becomes readable when
+ * maplog_reader_next() may return a record (or the writer opened, closed or died), and
+ * never needs reading -- call maplog_reader_next() until MAPLOG_END, which clears it and
+ * asks to be woken again.  Readable may be spurious: MAPLOG_END then means wait again.
+ * The reader owns it (maplog_reader_close() closes it; do not close it yourself); the same
+ * one is returned each time.  Without the log's wake page (see maplog_reader_wait()) it
+ * becomes readable every 10 ms instead.  Returns the descriptor, MAPLOG_EINVAL, or
+ * MAPLOG_EIO when the system gave no descriptor (the message says why). */
+MAPLOG_API int maplog_reader_fd(maplog_reader *r);
 
 /* Skip the rest of the current segment after a MAPLOG_ECORRUPT, to read what follows.
  * The records skipped are lost to this reader; the caller decides whether that is fine.

@@ -91,6 +91,11 @@ static ssize_t os_write(int fd, const void *buf, size_t n)
     return write(fd, buf, n);
 }
 
+static ssize_t os_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    return pwrite(fd, buf, n, off);
+}
+
 static int os_ftruncate(int fd, off_t len)
 {
     return ftruncate(fd, len);

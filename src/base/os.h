@@ -11,8 +11,9 @@
  * outside base/os.c calls one of these directly.
  *
  * Left outside: calls that touch no file (threads, sleeping, the clock's own reads, the
- * membarrier and priority calls, mprotect of memory that is no file's), whose failure no
- * fault test could turn into lost data.
+ * membarrier and priority calls, mprotect of memory that is no file's, the reads of an
+ * inotify or timer descriptor, marked on their line for scripts/check-seam.py), whose
+ * failure no fault test could turn into lost data.
  */
 #ifndef MLG_OS_H
 #define MLG_OS_H
@@ -31,7 +32,8 @@ typedef int (*mlg__os_each)(void *ctx, const char *name);
  *   close:   the descriptor is gone whatever it returns; failing it must cost nothing.
  *   madvise: advice; a failure costs speed only (pre-faulting then touches each page).
  *   listdir: the names in a directory, "." and ".." left out.
- *   writeback: start write-back of a range and do not wait (0 where there is none). */
+ *   writeback: start write-back of a range and do not wait (0 where there is none).
+ *   pwrite:  only the wake page's poke (wake.c), which stores nothing a reader needs. */
 #define MLG__OS_CALLS(X)                                                                           \
     X(int, open, (const char *path, int flags, mode_t mode), (path, flags, mode), -1)              \
     X(int, openat, (int dirfd, const char *path, int flags, mode_t mode),                          \
@@ -45,6 +47,7 @@ typedef int (*mlg__os_each)(void *ctx, const char *name);
       (dirfd, path, st, flags), -1)                                                                \
     X(ssize_t, pread, (int fd, void *buf, size_t n, off_t off), (fd, buf, n, off), -1)             \
     X(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n), -1)                       \
+    X(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off), -1)      \
     X(int, ftruncate, (int fd, off_t len), (fd, len), -1)                                          \
     X(int, fallocate, (int fd, off_t off, off_t len), (fd, off, len), -1)                          \
     X(void *, mmap, (void *addr, size_t len, int prot, int flags, int fd, off_t off),              \
@@ -129,6 +132,10 @@ static inline ssize_t mlg__pread(int fd, void *buf, size_t n, off_t off)
 static inline ssize_t mlg__write(int fd, const void *buf, size_t n)
 {
     MLG__RETRY(ssize_t, mlg__os.write(fd, buf, n));
+}
+static inline ssize_t mlg__pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    MLG__RETRY(ssize_t, mlg__os.pwrite(fd, buf, n, off));
 }
 static inline int mlg__ftruncate(int fd, off_t len)
 {

@@ -9,6 +9,7 @@
 
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <sys/types.h>
 
 /* ---- segment files ---- */
@@ -181,5 +182,60 @@ typedef struct mlg__summary {
 } mlg__summary;
 int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
                      mlg__err *err);
+
+/* ---- the wake page (wake.c; docs/FORMAT.md, "The wake page") ---- */
+#define MLG_WAKE_SIZE 4096
+#define MLG_WAKE_MAGIC "MLGWAKE1"
+#define MLG_WAKE_VERSION_OFF 8
+#define MLG_WAKE_VERSION 1u
+#define MLG_WAKE_FLAGS_OFF 12
+#define MLG_WAKE_FENCED 1u /* the writer fences each append; followers need no membarrier */
+#define MLG_WAKE_WORD_OFF 64
+#define MLG_WAKE_POKE_OFF 128
+#define MLG_WAKE_SLEEP 1u /* the wake word: a follower sleeps in FUTEX_WAIT on it */
+#define MLG_WAKE_POLL 2u  /* a follower waits on its descriptor (inotify on maplog.lock) */
+#define MLG_WAKE_WAITING 3u
+#define MLG_WAKE_COUNT_ONE 4u /* the rest of the word counts wakes */
+/* A follower sleeps at most this long at a time, so a wake-up that never came (the writer
+ * died between its record and its wake) costs no more. */
+#define MLG_WAKE_SLICE_NS 200000000ull
+
+typedef struct mlg__wake {
+    int fd;         /* maplog.lock (the writer's lock descriptor, or the follower's) */
+    uint8_t *page;  /* its first MLG_WAKE_SIZE bytes, MAP_SHARED; NULL: no page */
+    uint32_t *word; /* the wake word (__atomic builtins only); never NULL: without
+                       a page, a word no one sets */
+    int fenced;     /* writer: no membarrier here, so a fence per append */
+    int no_barrier; /* follower: the writer needs our membarrier and we cannot */
+    _Atomic uint64_t futex_wakes, pokes; /* writer: wake system calls made */
+} mlg__wake;
+
+/* Writer: make maplog.lock (open as lockfd) the wake page; without one (it cannot be sized
+ * or mapped) followers poll, and nothing else changes. */
+void mlg__wake_writer_open(mlg__wake *w, int lockfd);
+/* Writer: wake every follower waiting, if any; then unmap. */
+void mlg__wake_writer_close(mlg__wake *w);
+/* Writer, after publishing: wake the followers that wait, if any (the slow half). */
+void mlg__wake_all(mlg__wake *w);
+/* The append path's half: one load, and no system call unless a follower waits.  The
+ * barrier pairs with the follower's (wake.c says why a compiler barrier suffices). */
+static inline void mlg__wake_after_publish(mlg__wake *w)
+{
+    if (w->fenced)
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    else
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(w->word, __ATOMIC_RELAXED) & MLG_WAKE_WAITING)
+        mlg__wake_all(w);
+}
+/* Follower: map the log's wake page.  0, or -1 when there is none it may use. */
+int mlg__wake_follower_attach(mlg__wake *w, int dirfd);
+void mlg__wake_follower_detach(mlg__wake *w);
+/* Follower, before it looks for a record one last time and sleeps: set bit (MLG_WAKE_SLEEP
+ * or MLG_WAKE_POLL) and order that against the writer.  0 with *seen the word to sleep on,
+ * or -1 when sleeping could miss a record (poll instead). */
+int mlg__wake_arm(mlg__wake *w, uint32_t bit, uint32_t *seen);
+/* Follower: sleep while the word is seen, at most ns.  1 if woken, 0 otherwise. */
+int mlg__wake_sleep(mlg__wake *w, uint32_t seen, uint64_t ns);
 
 #endif

@@ -165,6 +165,7 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
     }
     r->fd = -1;
     r->flags = flags;
+    mlg__reader_follow_init(r);
     if ((rc = mlg__dir_open(dir, &r->dirfd, &err)))
         goto fail;
     if ((rc = mlg__reader_refresh_list(r))) {
@@ -191,6 +192,7 @@ void maplog_reader_close(maplog_reader *r)
     if (!r)
         return;
     unmap_current(r);
+    mlg__reader_follow_close(r);
     if (r->dirfd >= 0)
         mlg__close(r->dirfd);
     free(r->segs);
@@ -303,11 +305,9 @@ static int lost_in_crash(maplog_reader *r, uint64_t nf)
  * in the mapped segment) is its first branch, and the rare ones (the segment's end, the next
  * segment, a torn tail, damage) follow in the order the format's reading rule gives them
  * (docs/FORMAT.md, "Reading"), so the rule can be checked against it top to bottom. */
-int maplog_reader_next(maplog_reader *r, maplog_record *rec)
+static int next_record(maplog_reader *r, maplog_record *rec)
 {
     int rc;
-    if (!r || !rec)
-        return MAPLOG_EINVAL;
     for (;;) {
         if (!r->map) {
             if (r->idx >= r->nsegs && (rc = mlg__reader_refresh_list(r)))
@@ -415,6 +415,18 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
     }
 }
 
+int maplog_reader_next(maplog_reader *r, maplog_record *rec)
+{
+    if (!r || !rec)
+        return MAPLOG_EINVAL;
+    int rc = next_record(r, rec);
+    /* A reader with a descriptor (follow.c) asks to be woken at its end, then looks once
+     * more: what came in between is read now, what comes after wakes the descriptor. */
+    if (rc == MAPLOG_END && r->poll_fd >= 0 && mlg__reader_fd_rearm(r))
+        rc = next_record(r, rec);
+    return rc;
+}
+
 int maplog_reader_skip_segment(maplog_reader *r)
 {
     if (!r)
@@ -438,8 +450,8 @@ int maplog_reader_skip_segment(maplog_reader *r)
 /* ---- following ----------------------------------------------------------------------- */
 
 /* Could next() make progress now?  Cheap checks first; the directory is re-listed at most
- * every millisecond. */
-static int progress_possible(maplog_reader *r)
+ * every millisecond.  follow.c sleeps on it. */
+int mlg__reader_progress(maplog_reader *r)
 {
     if (!r->map)
         return r->idx < r->nsegs || (mlg__reader_refresh_list(r) == 0 && r->idx < r->nsegs);
@@ -464,33 +476,6 @@ static int progress_possible(maplog_reader *r)
             return 1;
     }
     return 0;
-}
-
-int maplog_reader_wait(maplog_reader *r, int timeout_ms)
-{
-    if (!r)
-        return MAPLOG_EINVAL;
-    uint64_t start = mlg__mono_ns();
-    uint64_t limit = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
-    long sleep_ns = 50000;
-    for (;;) {
-        if (progress_possible(r))
-            return 0;
-        uint64_t waited = mlg__mono_ns() - start;
-        if (waited >= limit)
-            return MAPLOG_ETIMEDOUT;
-        if (waited < 50000) { /* spin (yielding) for 50 us: a busy log answers in that time */
-            sched_yield();
-            continue;
-        }
-        /* Then bounded back-off from 50 us (the kernel's default timer slack: a shorter
-         * sleep is not shorter) to 1 ms, so an idle follower costs at most ~1000 wake-ups
-         * a second. */
-        struct timespec ts = {0, sleep_ns};
-        nanosleep(&ts, NULL);
-        if (sleep_ns < 1000000)
-            sleep_ns *= 2;
-    }
 }
 
 /* The whole-log figures (mlg__log_summary), with the reason some segments are not counted

@@ -52,6 +52,13 @@ struct maplog_reader {
     uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
     char name[32];
     mlg__err err;
+    /* Following (follow.c) */
+    mlg__wake wake;         /* the log's wake page, once a wait needed it */
+    uint64_t wake_tried_ns; /* when attaching it last failed */
+    uint64_t spin_ns;       /* maplog_reader_set_spin() */
+    int poll_fd;            /* maplog_reader_fd(): an epoll set of ino_fd and timer_fd */
+    int ino_fd, timer_fd;   /* inotify on maplog.lock; the fallback timer */
+    int timer_on, watching;
 };
 
 /* seek.c: add an index entry (the slow path of mlg__index_note) */
@@ -78,6 +85,14 @@ int mlg__reader_refresh_list(maplog_reader *r);
 /* Step over a hole a crash left at the reader's place (no writer holds the log): 1 if it
  * did. */
 int mlg__reader_step_hole(maplog_reader *r);
+/* Could next() make progress now (a record, an end, a hole to step over)? */
+int mlg__reader_progress(maplog_reader *r);
+/* follow.c */
+void mlg__reader_follow_init(maplog_reader *r);
+void mlg__reader_follow_close(maplog_reader *r);
+/* A reader with a descriptor is at its end: clear the descriptor, ask to be woken, and
+ * say whether next() could make progress after all (1). */
+int mlg__reader_fd_rearm(maplog_reader *r);
 /* 1 if a search found no hole at the reader's place, and nothing there changed since. */
 int mlg__reader_no_hole_known(const maplog_reader *r);
 

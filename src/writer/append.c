@@ -302,6 +302,7 @@ static inline void owner_published(mlg__wseg *s, uint64_t seq, uint64_t ts, uint
 
 static int after_append(struct maplog *log, uint64_t seq)
 {
+    mlg__wake_after_publish(&log->wake);
     if (log->opt.durability == MAPLOG_DURABILITY_SYNC_EVERY &&
         seq + 1 - atomic_load_explicit(&log->durable, memory_order_relaxed) >=
             (uint64_t)log->opt.sync_every)

@@ -51,6 +51,14 @@ const char *maplog_errmsg(const maplog *log)
     return mlg__tls_err.msg;
 }
 
+int maplog_writer_info_get(const maplog *log, maplog_writer_info key, int64_t *value)
+{
+    if (!log || !value || key != MAPLOG_WINFO_WAKE_CALLS)
+        return MAPLOG_EINVAL;
+    *value = (int64_t)(atomic_load(&log->wake.futex_wakes) + atomic_load(&log->wake.pokes));
+    return 0;
+}
+
 /* ---- open and close ------------------------------------------------------------------ */
 
 static int make_dir(const char *dir, mode_t file_mode)
@@ -80,7 +88,9 @@ static void stop_threads(struct maplog *log)
 static void free_handle(struct maplog *log)
 {
     if (log->lockfd >= 0)
-        mlg__close(log->lockfd);
+        mlg__close(log->lockfd); /* followers on a descriptor see IN_CLOSE_WRITE */
+    log->wake.fd = -1;
+    mlg__wake_writer_close(&log->wake); /* after the lock: the woken see no writer */
     if (log->dirfd >= 0)
         mlg__close(log->dirfd);
     pthread_mutex_destroy(&log->mu);
@@ -102,7 +112,7 @@ static int new_handle(struct maplog **out, const char *dir, const maplog_options
     struct maplog *log = *out = calloc(1, sizeof *log);
     if (!log)
         return mlg__fail(err, MAPLOG_ENOMEM, "%s: out of memory", dir);
-    log->dirfd = log->lockfd = -1;
+    log->dirfd = log->lockfd = log->wake.fd = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->sync_mu, NULL);
     pthread_mutex_init(&log->bias_mu, NULL);
@@ -159,6 +169,7 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
         goto fail;
     if ((rc = mlg__lock_take(log->dirfd, dir, (mode_t)log->opt.file_mode, &log->lockfd, &err)))
         goto fail;
+    mlg__wake_writer_open(&log->wake, log->lockfd);
     if ((rc = mlg__recover(log))) {
         err = mlg__tls_err;
         goto fail;
@@ -167,6 +178,9 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
     atomic_store(&atomic_load(&log->cur)->owner, mlg__bias_grant(log));
     if ((rc = start_threads(log, &err)))
         goto fail;
+    /* Followers asleep since an earlier writer went: what recovery did (holes voided, a
+     * tail cut) is theirs to read now. */
+    mlg__wake_all(&log->wake);
     *out = log;
     return 0;
 fail:

@@ -97,6 +97,7 @@ typedef struct mlg__wseg {
 struct maplog {
     char *dir;
     int dirfd, lockfd;
+    mlg__wake wake; /* the wake page, in lockfd's file: followers in other processes */
     struct maplog_options opt;
     uint64_t max_payload;
     uint8_t log_id[16];
