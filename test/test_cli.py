@@ -342,6 +342,19 @@ try:
     check(seen == list(range(4000)), "tail -f saw every record in order (%d of 4000)" % len(seen))
     check(len(segments(live)) >= 3, "the followed log rolled over (%d segments)" % len(segments(live)))
     check(rc == 0, "tail -f exits 0 on SIGINT (rc %d)" % rc)
+    # ... and when whoever reads its output goes away, though the log is idle and it has
+    # nothing more to write (`maplog tail -f LOG | head -1`)
+    t = subprocess.Popen([MAPLOG, "tail", "-n", "1", "-f", live], stdout=subprocess.PIPE)
+    line = t.stdout.readline()
+    t.stdout.close()
+    try:
+        rc = t.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        t.kill()
+        rc = t.wait()
+        rc = "still running after 10 s"
+    check(line.startswith(b"3999") and rc == 0,
+          "tail -f on an idle log exits 0 once its reader is gone (%r, rc %s)" % (line[:12], rc))
 
     # cursors: a consumer that runs now and then processes each record once
     cur = os.path.join(base, "cur")

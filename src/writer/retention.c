@@ -61,6 +61,7 @@ void mlg__apply_retention(struct maplog *log)
         pthread_mutex_lock(&log->mu);
         log->dir_dirty = 1;
         pthread_mutex_unlock(&log->mu);
+        mlg__wake_all(&log->wake); /* a follower still in a removed segment: look again */
     }
 }
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,6 +145,23 @@ static void crash_note(maplog_reader *r, const cli_args *a)
                 a->pos[0], holes, holes == 1 ? "" : "s", lost, lost == 1 ? "" : "s");
 }
 
+/* Sleep until the log may have a record (its descriptor: the writer wakes it when it
+ * publishes, opens or closes the log, or dies), or 200 ms pass so that an interrupt is
+ * seen.  1 when whoever reads our output has gone (a closed pipe: `maplog tail -f | head`),
+ * which a follower that writes nothing would otherwise never find out. */
+static int follow_wait(maplog_reader *r)
+{
+    int fd = maplog_reader_fd(r);
+    if (fd < 0) {
+        maplog_reader_wait(r, 200);
+        return 0;
+    }
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {fileno(cli_out), 0, 0}};
+    if (poll(p, 2, 200) < 0)
+        return 0;
+    return (p[1].revents & (POLLERR | POLLHUP)) != 0;
+}
+
 /* Records in [from, to] and the time window, forwards (from where a cursor put the reader,
  * if one did). */
 static int emit_forward(maplog_reader *r, const cli_args *a, int positioned)
@@ -167,7 +185,8 @@ static int emit_forward(maplog_reader *r, const cli_args *a, int positioned)
             if (cli_out_failed())
                 return EXIT_OK;
             fflush(cli_out);
-            maplog_reader_wait(r, 200);
+            if (follow_wait(r))
+                return EXIT_OK;
             continue;
         }
         if (rc == MAPLOG_ECORRUPT) {
