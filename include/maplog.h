@@ -300,8 +300,9 @@ typedef struct maplog_record {
 /* maplog_reader_open() flags. */
 #define MAPLOG_READER_VOIDS 1 /* also return void records (rec->flags says which) */
 
-/* Open a reader on the log in dir.  Never writes to dir; works on read-only copies and
- * while a writer (in this or another process) is appending.  flags: 0 or
+/* Open a reader on the log in dir.  Never writes a segment (a waiting follower sets a bit
+ * in maplog.lock: see maplog_reader_wait()); works on read-only copies and while a writer
+ * (in this or another process) is appending.  flags: 0 or
  * MAPLOG_READER_VOIDS.  The reader is positioned at the first record still present.
  *
  * A log that a crash left behind, not yet recovered (no writer holds it), is read as it

@@ -1,8 +1,9 @@
 /*
- * logdir.h -- the log directory layer (names.c, segfile.c, cut.c, walk.c): segment file names and
- * the listing, the writer lock (probe and take), segments opened read-only (plain or archived) and
- * as checked views, archiving, removal, the whole-log summary, and the steps of a cut that recovery
- * and repair share (saving the cut bytes, setting segments aside, the report).
+ * logdir.h -- the log directory layer (names.c, segfile.c, cut.c, walk.c, wake.c): segment file
+ * names and the listing, the writer lock (probe and take), segments opened read-only (plain or
+ * archived) and as checked views, archiving, removal, the whole-log summary, the steps of a cut
+ * that recovery and repair share (saving the cut bytes, setting segments aside, the report), and
+ * the wake page in the lock file.
  */
 #ifndef MLG_LOGDIR_H
 #define MLG_LOGDIR_H
