@@ -1,7 +1,8 @@
 /* test_hostile.c -- a log directory someone has tampered with: symlinks planted where
  * maplog's files go (the target outside the directory must never be touched), files
  * created with the configured mode, zero-length files named like segments, a segment of
- * another log, files that are not segments, FIFOs named like a segment or the lock.  Each
+ * another log, files that are not segments, FIFOs named like a segment or the lock, a
+ * wake page in the lock that is not one.  Each
  * gets a clear error or is skipped, no call waits on a FIFO, and nothing is written outside
  * the directory. */
 #include "harness.h"
@@ -84,6 +85,79 @@ static void fifos(const char *base)
     printf("a FIFO as the lock file: open gives %d (%s)\n", rc,
            rc ? maplog_last_open_error() : "ok");
     alarm(0);
+}
+
+/* maplog.lock's first bytes, or -1 */
+static long lock_bytes(const char *d, unsigned char *buf, size_t n)
+{
+    FILE *f = fopen(t_path(d, "maplog.lock"), "rb");
+    if (!f)
+        return -1;
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    return (long)got;
+}
+
+static void write_lock(const char *d, const unsigned char *buf, size_t n)
+{
+    FILE *f = fopen(t_path(d, "maplog.lock"), "wb");
+    ASSERT_TRUE(f && fwrite(buf, 1, n, f) == n && fclose(f) == 0, "write maplog.lock");
+}
+
+/* The wake page in maplog.lock, tampered with: a follower never writes a page it does not
+ * recognise (another magic, another version, too short) and waits by polling instead; a
+ * writer makes a page of its own over garbage, without ever making the file shorter. */
+static void wake_pages(const char *base)
+{
+    char d[600];
+    unsigned char page[8192], got[8192];
+    maplog *log;
+    maplog_reader *r;
+    snprintf(d, sizeof d, "%s/wake-page", base);
+    make_log(d, 10, 0);
+    struct {
+        const char *what;
+        size_t len;
+        const char *magic;
+        uint32_t version;
+    } cases[] = {{"garbage", 8192, NULL, 0},
+                 {"another version", 4096, "MLGWAKE1", 99},
+                 {"too short for a page", 100, "MLGWAKE1", 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        memset(page, 0xa5, sizeof page);
+        if (cases[c].magic) {
+            memcpy(page, cases[c].magic, 8);
+            memcpy(page + 8, &cases[c].version, 4);
+        }
+        write_lock(d, page, cases[c].len);
+        ASSERT_OK(maplog_reader_open(&r, d, 0));
+        ASSERT_OK(maplog_reader_set_spin(r, 0));
+        maplog_record rec;
+        int n = 0;
+        while (maplog_reader_next(r, &rec) == 0)
+            n++;
+        ASSERT_EQ(n, 10);
+        ASSERT_EQ(maplog_reader_wait(r, 30), MAPLOG_ETIMEDOUT);
+        int fd = maplog_reader_fd(r);
+        ASSERT_TRUE(fd >= 0, "a descriptor without a usable page: %d", fd);
+        ASSERT_EQ(maplog_reader_next(r, &rec), MAPLOG_END);
+        maplog_reader_close(r);
+        ASSERT_EQ(lock_bytes(d, got, sizeof got), (long)cases[c].len);
+        ASSERT_TRUE(memcmp(got, page, cases[c].len) == 0,
+                    "%s: a follower wrote into a page it does not recognise", cases[c].what);
+        ASSERT_OK(t_open(&log, d, SEG, 0)); /* the writer makes its page */
+        ASSERT_OK(maplog_close(log));
+        long len = lock_bytes(d, got, sizeof got);
+        ASSERT_TRUE(len >= 4096 && len >= (long)cases[c].len, "%s: lock file of %ld bytes",
+                    cases[c].what, len);
+        uint32_t version;
+        memcpy(&version, got + 8, 4);
+        ASSERT_TRUE(memcmp(got, "MLGWAKE1", 8) == 0 && version == 1, "%s: no wake page made",
+                    cases[c].what);
+        printf("a wake page of %s: the follower polled and wrote nothing; the writer made its "
+               "own (%ld bytes)\n",
+               cases[c].what, len);
+    }
 }
 
 int main(int argc, char **argv)
@@ -248,6 +322,7 @@ int main(int argc, char **argv)
     maplog_reader_close(r);
 
     fifos(base);
+    wake_pages(base);
 
     /* a path that is a file, not a directory: the same code from the writer, the reader and
      * verify */
