@@ -16,6 +16,10 @@ already holds a file: the bench must leave it alone and remove only the work dir
 made there.  The run gives --only and --sizes as --opt=value, the rest as --opt value, and
 its rows must be those of the values given.
 
+A short run of the follow group (--quick --only follow), whose followers are forked
+processes, must exit 0 with every one of its rows a figure (none FAILED), in the CSV too,
+and leave nothing behind in its --dir.
+
 Options are strict: a number that is not all digits or out of range, an --only name that
 is not a workload's whole name, and a bad --sizes list are usage errors (exit 2) naming the
 option; --help exits 0.  maplog-demo, from the same build directory, refuses a
@@ -133,6 +137,30 @@ with tempfile.TemporaryDirectory(prefix="bench-smoke-") as d:
     check(os.path.exists(sentinel), f"the bench left alone a file it did not make: {sentinel}")
     left = [n for n in os.listdir(d) if n != os.path.basename(sentinel)]
     check(not left, f"the bench removed all it made in {d} (left: {left})")
+
+
+# The follow group: a figure in every row, whatever the targets say on this machine.
+FOLLOW_ROWS = ["append->next 10K/s", "append->next 100K/s", "append->next full speed",
+               "idle: CPU, % of a core", "idle: wake-ups/s", "append: no follower",
+               "append: one follower", "append: follower / none"]
+with tempfile.TemporaryDirectory(prefix="bench-follow-") as d:
+    csv_path = os.path.join(d, "..", os.path.basename(d) + ".csv")
+    cmd = [a.bench, "--dir", d, "--quick", "--only", "follow", "--csv", csv_path]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    check(r.returncode == 0, f"{' '.join(cmd)} exited 0 (got {r.returncode}: {r.stderr!r})")
+    for system in FOLLOW_ROWS:
+        check(rows_of(r.stdout, "follow", system), f"the follow group has a '{system}' row")
+    check("FAILED" not in r.stdout, f"no follow row FAILED:\n{r.stdout}")
+    rows = []
+    if os.path.exists(csv_path):
+        with open(csv_path, newline="") as f:
+            rows = [row for row in csv.reader(f) if row and row[0] == "follow"]
+        os.unlink(csv_path)
+    check([row[1] for row in rows] == FOLLOW_ROWS and all(len(row) == 9 and row[4]
+                                                          for row in rows),
+          f"the CSV has the follow rows, 9 fields each, a figure in the fifth: {rows}")
+    check(not os.listdir(d), f"the follow group removed all it made in {d}")
+    print("checked: the follow group's rows")
 
 
 def refused(cmd, name, also=()):

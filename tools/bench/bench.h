@@ -7,7 +7,10 @@
  *                fwrite, and the peers compiled in (LMDB, SQLite, RocksDB)
  *   workloads.c  throughput and memory: append (with the memcpy limits and the cost of new
  *                pages), replay (with the read-walk limit), rss
- *   latency.c    per-call latency: latency, sync (durability modes), follow
+ *   latency.c    per-call latency: latency, sync (durability modes)
+ *   follow.c     followers in another process: append-to-next latency at three rates, an
+ *                idle follower's CPU and wake-ups, the writer's append rate with one
+ *                follower and with none
  *   report.c     the header, the rows, the CSV, the targets and the bounds
  *   util.c       clocks, medians, files and the work directory
  *
@@ -105,7 +108,7 @@ ml_conf bench_ml_default(const bench *b);
 maplog *bench_ml_open(const ml_conf *ml, const char *dir);
 void bench_ml_close(maplog *log);
 
-/* workloads.c and latency.c: each prints its rows. */
+/* workloads.c, latency.c and follow.c: each prints its rows. */
 void bench_append(bench *b);
 void bench_replay(bench *b);
 void bench_rss(bench *b);
@@ -144,5 +147,6 @@ bench_path bench_file(const bench *b, const char *name);
 void bench_populate(unsigned char *p, size_t len);
 unsigned char *bench_map_new_file(const bench *b, const char *name, size_t len, int *fd);
 uint64_t bench_nrec(const bench *b, int size);
+int64_t bench_segments(const char *dir);
 
 #endif

@@ -5,18 +5,15 @@
  *            limit.  The run crosses segment rollovers (it says how many).
  *   sync     appends/s and latency per durability mode, maplog_sync after every k
  *            appends, and msync(MS_SYNC) of the dirty range against fdatasync.
- *   follow   append-to-reader latency with the reader in another process.
  */
 #define _GNU_SOURCE
 #include "bench.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* The limit: n copies of size bytes from buf into a pre-faulted shared mapping. */
@@ -35,18 +32,6 @@ static void latency_limit(bench *b, int size, uint64_t n, const unsigned char *b
     munmap(dst, total);
     close(fd);
     unlink(bench_file(b, "limit.bin").s);
-}
-
-/* The segments of the log in dir, or 0 when it cannot be read. */
-static int64_t segments(const char *dir)
-{
-    maplog_reader *r;
-    int64_t segs = 0;
-    if (maplog_reader_open(&r, dir, 0) == 0) {
-        maplog_reader_info_get(r, MAPLOG_INFO_SEGMENTS, &segs);
-        maplog_reader_close(r);
-    }
-    return segs;
 }
 
 void bench_latency(bench *b)
@@ -71,7 +56,7 @@ void bench_latency(bench *b)
             lat[i] = bench_now_ns() - t0;
         }
         bench_ml_close(log);
-        int64_t segs = segments(store_dir.s);
+        int64_t segs = bench_segments(store_dir.s);
         char note[64];
         snprintf(note, sizeof note, "(%" PRId64 " rollovers in the run)", segs - 1);
         bench_note_result(b, "rollovers", "maplog", size, 1, (double)(segs - 1));
@@ -192,84 +177,4 @@ void bench_sync(bench *b)
     sync_modes(b, size);
     sync_per_k(b);
     sync_range(b);
-}
-
-/* ---- append to reader latency, across processes ---------------------------------------- */
-
-/* The reader: follow the log in dir with maplog_reader_wait until n records arrived, and
- * write p50/p99/p99.9/max of their append-to-read times to fd. */
-static _Noreturn void follower(const char *dir, uint64_t n, int fd)
-{
-    maplog_reader *r;
-    maplog_record rec;
-    uint64_t *lat = malloc(n * sizeof *lat), got = 0;
-    if (maplog_reader_open(&r, dir, 0))
-        _exit(1);
-    while (got < n) {
-        int rc = maplog_reader_next(r, &rec);
-        if (rc == MAPLOG_END) {
-            maplog_reader_wait(r, 5000);
-            continue;
-        }
-        if (rc)
-            _exit(2);
-        uint64_t sent;
-        memcpy(&sent, rec.data, 8);
-        lat[got++] = bench_now_ns() - sent;
-    }
-    bench_sort_u64(lat, n);
-    uint64_t out[4] = {lat[n / 2], lat[n * 99 / 100], lat[n * 999 / 1000], lat[n - 1]};
-    if (write(fd, out, sizeof out) != sizeof out)
-        _exit(3);
-    _exit(0);
-}
-
-/* A writer appends 64-byte records carrying CLOCK_MONOTONIC at append, one every pace_ns;
- * a reader in another process follows with maplog_reader_wait and takes, per record, the
- * time from the append call to the moment next() returned it.  Small segments, so the
- * run crosses rollovers. */
-void bench_follow(bench *b)
-{
-    const uint64_t n = b->opt.quick ? 100000 : 300000, pace_ns = 5000;
-    int p[2];
-    printf("\nappend-to-reader latency, reader in another process (64 B, one record every %" PRIu64
-           " us, 1 MiB segments)\n",
-           pace_ns / 1000);
-    const bench_path dir = bench_file(b, "follow");
-    bench_rm_rf(dir.s);
-    ml_conf small = bench_ml_default(b);
-    small.seg = 1 << 20;
-    maplog *log = bench_ml_open(&small, dir.s);
-    if (pipe(p))
-        bench_die("pipe", strerror(errno));
-    pid_t pid = fork();
-    if (pid == 0)
-        follower(dir.s, n, p[1]);
-    unsigned char buf[64] = {0};
-    uint64_t next = bench_now_ns();
-    for (uint64_t i = 0; i < n; i++) {
-        while (bench_now_ns() < next) /* pace, but leave the CPU to the reader on a small box */
-            sched_yield();
-        next += pace_ns;
-        uint64_t t = bench_now_ns();
-        memcpy(buf, &t, 8);
-        if (maplog_append(log, buf, sizeof buf, NULL))
-            bench_die("append", maplog_errmsg(log));
-    }
-    uint64_t res[4] = {0};
-    if (read(p[0], res, sizeof res) != sizeof res)
-        bench_die("follower", "no result");
-    int st;
-    waitpid(pid, &st, 0);
-    bench_ml_close(log);
-    int64_t segs = segments(dir.s);
-    printf("  follow   append -> reader         64 B  p50 %6" PRIu64 " ns  p99 %6" PRIu64
-           " ns  p99.9 %7" PRIu64 " ns  max %9" PRIu64 " ns (%" PRId64 " rollovers)\n",
-           res[0], res[1], res[2], res[3], segs - 1);
-    if (b->csv)
-        fprintf(b->csv, "follow,maplog,64,1,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",\n",
-                res[0], res[1], res[2], res[3]);
-    close(p[0]);
-    close(p[1]);
-    bench_rm_rf(dir.s);
 }

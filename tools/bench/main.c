@@ -19,7 +19,10 @@
  *              rollovers (it says how many).
  *   sync       appends/s and latency per durability mode, and msync(MS_SYNC) of the
  *              dirty range against fdatasync.
- *   follow     append-to-reader latency with the reader in another process.
+ *   follow     followers in another process (maplog_reader_wait): append-to-next latency
+ *              with the writer at 10K/s, 100K/s and full speed (1 MiB segments); an idle
+ *              follower's CPU and wake-ups per second; the writer's append rate with one
+ *              follower and with none, and the wake calls it makes per append.
  *   rss        peak resident memory while replaying a log larger than memory allowed.
  *
  * At the end, the project's performance targets (docs/bench/README.md states each): each

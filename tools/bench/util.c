@@ -156,3 +156,15 @@ uint64_t bench_nrec(const bench *b, int size)
         n = 8000000;
     return n;
 }
+
+/* The segments of the log in dir, or 0 when it cannot be read. */
+int64_t bench_segments(const char *dir)
+{
+    maplog_reader *r;
+    int64_t segs = 0;
+    if (maplog_reader_open(&r, dir, 0) == 0) {
+        maplog_reader_info_get(r, MAPLOG_INFO_SEGMENTS, &segs);
+        maplog_reader_close(r);
+    }
+    return segs;
+}
