@@ -67,6 +67,8 @@ int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int lev
 /* Is a writer holding the log in dirfd?  A shared lock attempt on the lock file tells,
  * without writing anything; a missing lock file means no writer. */
 int mlg__writer_alive(int dirfd);
+/* The same, asked through fd, maplog.lock held open. */
+int mlg__writer_alive_fd(int fd);
 /* Take the writer lock of the log in dirfd: open (creating it with mode) and flock
  * maplog.lock exclusively, without waiting.  0 with *fd holding the lock (closing it
  * releases it), or an error with err set: MAPLOG_ELOCKED when a writer holds it. */
@@ -222,11 +224,14 @@ void mlg__wake_all(mlg__wake *w);
  * barrier pairs with the follower's (wake.c says why a compiler barrier suffices). */
 static inline void mlg__wake_after_publish(mlg__wake *w)
 {
-    if (w->fenced)
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    else
+    uint32_t v;
+    if (w->fenced) /* a read-modify-write of the word: the full barrier, and its load */
+        v = __atomic_fetch_or(w->word, 0u, __ATOMIC_SEQ_CST);
+    else {
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(w->word, __ATOMIC_RELAXED) & MLG_WAKE_WAITING)
+        v = __atomic_load_n(w->word, __ATOMIC_RELAXED);
+    }
+    if (v & MLG_WAKE_WAITING)
         mlg__wake_all(w);
 }
 /* Follower: map the log's wake page.  0, or -1 when there is none it may use. */

@@ -131,6 +131,15 @@ int mlg__writer_alive(int dirfd)
     return alive;
 }
 
+int mlg__writer_alive_fd(int fd)
+{
+    if (mlg__flock(fd, LOCK_SH | LOCK_NB) == 0) {
+        mlg__flock(fd, LOCK_UN);
+        return 0;
+    }
+    return errno == EWOULDBLOCK;
+}
+
 int mlg__lock_take(int dirfd, const char *dir, mode_t mode, int *fd, mlg__err *err)
 {
     *fd = mlg__openat(dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);

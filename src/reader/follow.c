@@ -26,9 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MLG_FD_POLL_NS 10000000ull       /* the fallback timer's period */
-#define MLG_ATTACH_RETRY_NS 200000000ull /* how often to look for a wake page that was not there   \
-                                          */
+#define MLG_FD_POLL_NS 10000000ull /* the fallback timer's period */
+#define MLG_ATTACH_RETRY_NS                                                                        \
+    200000000ull /* how often to look for a wake page that was not there                           \
+                  */
 #define MLG_SPIN_MAX_US 1000000
 
 static inline void cpu_relax(void)
@@ -120,8 +121,11 @@ int maplog_reader_wait(maplog_reader *r, int timeout_ms)
             if (poll_ns < 1000000)
                 poll_ns *= 2;
         }
-        /* Whatever woke it (a record, a writer's open or close, a slice's end), look
-         * afresh: the directory too, not only the next record's word. */
+        /* Woken: by a record, mostly, which the next record's word shows.  Otherwise (a
+         * writer's open or close, retention, a slice's end) look afresh: the directory
+         * too. */
+        if (mlg__reader_progress(r))
+            return 0;
         r->last_list_ns = 0;
         if (mlg__reader_progress(r))
             return 0;

@@ -128,9 +128,12 @@ static int seg_full(const maplog_reader *r)
     return r->off > r->size || r->size - r->off < MLG_REC_HEADER_SIZE;
 }
 
+/* Does a writer hold the log?  A follower at the live end asks at every MAPLOG_END: once
+ * it holds maplog.lock open (its wake page) that is one flock call, not an open, a flock
+ * and a close (0.3 us against 2.3). */
 static int writer_alive(maplog_reader *r)
 {
-    return mlg__writer_alive(r->dirfd);
+    return r->wake.page ? mlg__writer_alive_fd(r->wake.fd) : mlg__writer_alive(r->dirfd);
 }
 
 /* The first seq of the segment after the mapped one, re-listing the directory if the
