@@ -142,7 +142,8 @@ with tempfile.TemporaryDirectory(prefix="bench-smoke-") as d:
 # The follow group: a figure in every row, whatever the targets say on this machine.
 FOLLOW_ROWS = ["append->next 10K/s", "append->next 100K/s", "append->next full speed",
                "idle: CPU, % of a core", "idle: wake-ups/s", "append: no follower",
-               "append: one follower", "append: follower / none"]
+               "append: one follower", "append: follower asleep", "append: reading / none",
+               "append: asleep / none"]
 with tempfile.TemporaryDirectory(prefix="bench-follow-") as d:
     csv_path = os.path.join(d, "..", os.path.basename(d) + ".csv")
     cmd = [a.bench, "--dir", d, "--quick", "--only", "follow", "--csv", csv_path]

@@ -8,8 +8,9 @@
  *            reads the clock when maplog_reader_next() returns the record.  1 MiB segments,
  *            so every run crosses rollovers.
  *   idle     a follower of a log whose live writer appends nothing: its CPU and wake-ups.
- *   cost     the writer's append rate with one follower and with none, and the wake system
- *            calls it made per append.
+ *   cost     the writer's append rate with no follower, with one that reads, and with one
+ *            asleep (stopped once its bit is in the wake word), and the wake system calls
+ *            it made per append.
  *
  * Every follower is a forked child, forked before the writer opens the log so that it holds
  * none of the writer's descriptors (its lock among them).  It exits nonzero on an error or
@@ -456,20 +457,60 @@ static void idle_run(bench *b)
 
 /* ---- the writer's cost ----------------------------------------------------------------- */
 
-/* One run: n appends as fast as the writer can, default options, with one follower or
- * none.  *rate is records/s, *wpa the writer's wake calls per append.  0, or -1 with why. */
-static int rate_run(bench *b, int with, uint64_t n, double *rate, double *wpa, char *why,
+/* The wake word of the log in dir (FORMAT.md, "The wake page"), read through the file. */
+static uint32_t wake_word(const char *dir)
+{
+    char path[4200];
+    uint32_t w = 0;
+    snprintf(path, sizeof path, "%s/maplog.lock", dir);
+    FILE *f = fopen(path, "rb");
+    if (f && (fseek(f, 64, SEEK_SET) != 0 || fread(&w, sizeof w, 1, f) != 1))
+        w = 0;
+    if (f)
+        fclose(f);
+    return w;
+}
+
+/* The kinds of run of the writer's cost. */
+enum { NONE, READING, ASLEEP, KINDS };
+static const char *const kind_name[KINDS] = {"append: no follower", "append: one follower",
+                                             "append: follower asleep"};
+
+/* Put the follower c to sleep for good: it waits at the end of an empty log, and once its
+ * bit is in the wake word it is stopped (SIGSTOP), so it stays asleep while the writer
+ * appends -- the writer pays for a follower asleep, not for one taking a CPU.  0, or -1
+ * with why. */
+static int stop_asleep(child *c, const char *dir, char *why, size_t cap)
+{
+    for (int i = 0; i < 2000; i++) { /* up to 2 s for its bit */
+        if (wake_word(dir) & 1u) {
+            usleep(2000); /* from its bit to FUTEX_WAIT: well under this */
+            kill(c->pid, SIGSTOP);
+            return 0;
+        }
+        usleep(1000);
+    }
+    snprintf(why, cap, "the follower never set its bit in the wake word");
+    return -1;
+}
+
+/* One run: n appends as fast as the writer can, default options, of kind NONE, READING or
+ * ASLEEP.  *rate is records/s, *wpa the writer's wake calls per append.  0, or -1 with
+ * why. */
+static int rate_run(bench *b, int kind, uint64_t n, double *rate, double *wpa, char *why,
                     size_t cap)
 {
     const bench_path dir = bench_file(b, "follow-rate");
     bench_rm_rf(dir.s);
     const ml_conf dflt = bench_ml_default(b);
-    const follow_job job = {dir.s, n, 0, 0};
+    const follow_job job = {dir.s, kind == READING ? n : 0, 0, kind == ASLEEP ? 3600 : 0};
     child c = {0, -1};
-    if (with)
+    if (kind != NONE)
         c = spawn(b, &job);
     maplog *log = bench_ml_open(&dflt, dir.s);
-    int started = !with || go(&c) == 0;
+    int started = kind == NONE || go(&c) == 0;
+    if (started && kind == ASLEEP && stop_asleep(&c, dir.s, why, cap))
+        started = 0;
     if (started) {
         unsigned char buf[REC];
         memset(buf, 'f', sizeof buf);
@@ -483,9 +524,16 @@ static int rate_run(bench *b, int with, uint64_t n, double *rate, double *wpa, c
         *wpa = (double)wakes / (double)n;
     }
     follow_result f;
-    int ok = started && (!with || finish(&c, &f, SLACK_MS, why, cap) == 0);
-    if (!started)
+    int ok = started;
+    if (kind == ASLEEP) { /* it has nothing to report: end it */
+        kill(c.pid, SIGKILL);
+        kill(c.pid, SIGCONT);
         finish(&c, &f, 0, why, cap);
+    } else if (kind == READING) {
+        ok = started && finish(&c, &f, SLACK_MS, why, cap) == 0;
+        if (!started)
+            finish(&c, &f, 0, why, cap);
+    }
     bench_ml_close(log);
     bench_rm_rf(dir.s);
     return ok ? 0 : -1;
@@ -507,8 +555,8 @@ static void rate_row(bench *b, const char *sys, stat3 r, stat3 w, int reps)
     }
 }
 
-/* The ratio of the two, and whether it is within the runs' noise. */
-static void rate_ratio(bench *b, stat3 none, stat3 one)
+/* The ratio of a kind's rate to no follower's, and whether it is within the runs' noise. */
+static void rate_ratio(bench *b, const char *sys, stat3 none, stat3 one, int takes_cpu)
 {
     double ratio = one.med / none.med;
     int overlap = one.max >= none.min && one.min <= none.max;
@@ -517,42 +565,49 @@ static void rate_ratio(bench *b, stat3 none, stat3 one)
              overlap              ? "within noise: the two spreads overlap"
              : one.med < none.med ? "slower: the spreads do not overlap"
                                   : "faster: the spreads do not overlap",
-             one.med < none.med && sysconf(_SC_NPROCESSORS_ONLN) <= 2
-                 ? "; the follower's median is lower: on this 2-core machine the follower "
-                   "holds a core that the writer's background threads (segment maker, "
-                   "pre-faulter, flusher) otherwise use"
+             takes_cpu && one.med < none.med && sysconf(_SC_NPROCESSORS_ONLN) <= 2
+                 ? "; on this 2-core machine the reading follower holds a core that the "
+                   "writer's background threads (segment maker, pre-faulter, flusher) "
+                   "otherwise use"
                  : "");
-    printf("  follow   %-23s %9.3f  %s\n", "append: follower / none", ratio, note);
+    printf("  follow   %-23s %9.3f  %s\n", sys, ratio, note);
     if (b->csv) {
-        fprintf(b->csv, "follow,append: follower / none,%d,1,%.3f,,,,", REC, ratio);
+        fprintf(b->csv, "follow,");
+        bench_csv_field(b->csv, sys);
+        fprintf(b->csv, ",%d,1,%.3f,,,,", REC, ratio);
         bench_csv_field(b->csv, note);
         fputc('\n', b->csv);
     }
     fflush(stdout);
 }
 
-/* The writer's append rate with no follower and with one, runs alternating. */
+/* The writer's append rate with no follower, one reading and one asleep, runs in turn. */
 static void cost_runs(bench *b)
 {
     const uint64_t n = b->opt.quick ? 500000 : 2000000;
     const int reps = b->opt.reps < 3 ? 3 : b->opt.reps;
-    double rate[2][BENCH_MAX_REPS], wpa[2][BENCH_MAX_REPS];
-    printf("\nthe writer's cost: %" PRIu64 " appends of %d B as fast as it can, default options, "
-           "with no follower and with one in another process (it spins, reads, sleeps)\n",
+    double rate[KINDS][BENCH_MAX_REPS], wpa[KINDS][BENCH_MAX_REPS];
+    printf("\nthe writer's cost: %" PRIu64 " appends of %d B as fast as it can, default options: "
+           "with no follower; with one in another process that reads (it spins, reads, "
+           "sleeps); and with one asleep (stopped once its bit is in the wake word, so it "
+           "stays asleep and holds no CPU)\n",
            n, REC);
     for (int rep = 0; rep < reps; rep++)
-        for (int k = 0; k < 2; k++) {
-            int with = rep % 2 ? 1 - k : k; /* none, one; one, none; ... */
+        for (int k = 0; k < KINDS; k++) {
+            int kind = (k + rep) % KINDS; /* each kind first in turn */
             char why[160];
-            if (rate_run(b, with, n, &rate[with][rep], &wpa[with][rep], why, sizeof why)) {
-                failed_row(b, "append: one follower", why);
+            if (rate_run(b, kind, n, &rate[kind][rep], &wpa[kind][rep], why, sizeof why)) {
+                failed_row(b, kind_name[kind], why);
                 return;
             }
         }
-    stat3 r0 = bench_summarize(rate[0], reps), r1 = bench_summarize(rate[1], reps);
-    rate_row(b, "append: no follower", r0, bench_summarize(wpa[0], reps), reps);
-    rate_row(b, "append: one follower", r1, bench_summarize(wpa[1], reps), reps);
-    rate_ratio(b, r0, r1);
+    stat3 r[KINDS];
+    for (int k = 0; k < KINDS; k++) {
+        r[k] = bench_summarize(rate[k], reps);
+        rate_row(b, kind_name[k], r[k], bench_summarize(wpa[k], reps), reps);
+    }
+    rate_ratio(b, "append: reading / none", r[NONE], r[READING], 1);
+    rate_ratio(b, "append: asleep / none", r[NONE], r[ASLEEP], 0);
 }
 
 void bench_follow(bench *b)
