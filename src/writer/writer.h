@@ -97,7 +97,6 @@ typedef struct mlg__wseg {
 struct maplog {
     char *dir;
     int dirfd, lockfd;
-    mlg__wake wake; /* the wake page, in lockfd's file: followers in other processes */
     struct maplog_options opt;
     uint64_t max_payload;
     uint8_t log_id[16];
@@ -133,6 +132,10 @@ struct maplog {
     int retention_due;           /* under mu: a segment was sealed since retention last ran */
     int64_t rec_info[9];         /* maplog_recovery_key -> value */
     char rec_report[MLG_ERRMSG_MAX];
+    /* Last, so that the hot fields above keep their cache lines: the wake page, in
+     * lockfd's file (followers in other processes); read-only after open but for its
+     * counters of wake calls. */
+    mlg__wake wake;
 };
 
 /* recovery.c: bring an existing log (or a new one) to the state where cur is the segment
