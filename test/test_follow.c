@@ -1372,6 +1372,53 @@ static void scenario7(const char *base)
            NROUNDS, worst);
 }
 
+/* ---- 8. a follower's questions never make a writer's open fail -------------------------- */
+
+/* A follower asks whether a writer holds the log at every MAPLOG_END, by taking a shared
+ * lock on maplog.lock for an instant.  On a log no writer holds, a writer opening it then
+ * must not take that instant for another writer. */
+static void s8_prober(const char *dir, int unused)
+{
+    (void)unused;
+    maplog_reader *r = f_open(dir, 0);
+    maplog_record rec;
+    maplog_reader_wait(r, 1); /* maps the wake page: from now on each END is one flock */
+    uint64_t probes = 0;
+    ST(fready[0], 1);
+    while (LD(stage) < 1) {
+        while (maplog_reader_next(r, &rec) == 0) {
+        }
+        probes++;
+    }
+    ST(reached[0], probes);
+    maplog_reader_close(r);
+}
+
+static void s8_writer(const char *dir, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        maplog *log = w_open(dir, 0);
+        w_append(log);
+        maplog_close(log);
+    }
+}
+
+static void scenario8(const char *base)
+{
+    const char *dir = subdir(base, "probed");
+    const int rounds = 100;
+    reset_shared();
+    reap(spawn("writer (makes the log)", s8_writer, dir, 1));
+    kid *p = spawn("follower (asks at every END)", s8_prober, dir, 0);
+    UNTIL(LD(fready[0]) >= 1, 5000, "the follower is not asking");
+    reap(spawn("writer (opens and closes the log)", s8_writer, dir, rounds));
+    ST(stage, 1);
+    reap(p);
+    printf("ok 8: %d writer opens, each while a follower asked whether a writer held the log "
+           "(%" PRIu64 " times in all): none refused\n",
+           rounds, LD(reached[0]));
+}
+
 int main(int argc, char **argv)
 {
     t_seed_init(argc, argv);
@@ -1390,10 +1437,11 @@ int main(int argc, char **argv)
     scenario5(base);
     scenario6(base);
     scenario7(base);
+    scenario8(base);
 
     alarm(0);
     munmap(sh, sizeof *sh);
     t_scratch_done();
-    printf("7 passed, 0 failed\n");
+    printf("8 passed, 0 failed\n");
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zlib.h>
@@ -147,7 +148,17 @@ int mlg__lock_take(int dirfd, const char *dir, mode_t mode, int *fd, mlg__err *e
         return mlg__fail(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s%s", dir, MLG_LOCK_NAME,
                          strerror(errno),
                          errno == ELOOP ? " (a symlink: maplog never follows links in a log)" : "");
-    if (mlg__flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+    /* A reader asks whether a writer holds the log by taking a shared lock for an instant
+     * (mlg__writer_alive): a follower of a log no writer holds asks often, and one such
+     * instant must not make this open fail.  So a refusal is believed only when it lasts:
+     * 20 tries over 20 ms, where a reader's lock lasts microseconds. */
+    int rc;
+    for (int i = 0; (rc = mlg__flock(*fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK && i < 20;
+         i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    if (rc < 0) {
         int e = errno;
         mlg__close(*fd);
         *fd = -1;
