@@ -272,8 +272,8 @@ MAPLOG_API const char *maplog_errmsg(const maplog *log);
 
 /* Counters of a writer, for tools and benchmarks. */
 typedef enum maplog_writer_info {
-    MAPLOG_WINFO_WAKE_CALLS = 1, /* system calls made to wake followers (futex wakes and
-                                    descriptor pokes); 0 while no follower ever slept */
+    MAPLOG_WINFO_WAKE_CALLS = 1, /* system calls this handle made to wake followers (futex
+                                    wakes and descriptor pokes): none while none sleeps */
 } maplog_writer_info;
 /* Returns 0, or MAPLOG_EINVAL for NULL or an unknown key. */
 MAPLOG_API int maplog_writer_info_get(const maplog *log, maplog_writer_info key, int64_t *value);
@@ -356,8 +356,9 @@ MAPLOG_API int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns);
  * then sleeps until the writer -- in any process -- publishes a record, opens or closes
  * the log: an idle follower costs no CPU and wakes within microseconds.  A writer that
  * dies wakes no one; a sleeper looks again at least every 200 ms regardless.  Sleeping
- * needs write access to the log's maplog.lock (docs/FORMAT.md, "The wake page"); a reader
- * without it, or on a log whose writer predates the wake page, polls at up to 1 ms. */
+ * needs write access to the log's maplog.lock (docs/FORMAT.md, "The wake page", says what
+ * that access allows); a reader without it, or on a log no writer of this version has
+ * opened, polls at up to 1 ms. */
 MAPLOG_API int maplog_reader_wait(maplog_reader *r, int timeout_ms);
 
 /* How long maplog_reader_wait() spins before it sleeps, in microseconds (0 to 1000000;
@@ -370,10 +371,12 @@ MAPLOG_API int maplog_reader_set_spin(maplog_reader *r, int spin_us);
 /* A file descriptor for an event loop (poll, epoll, libuv, ...): it becomes readable when
  * maplog_reader_next() may return a record (or the writer opened, closed or died), and
  * never needs reading -- call maplog_reader_next() until MAPLOG_END, which clears it and
- * asks to be woken again.  Readable may be spurious: MAPLOG_END then means wait again.
- * The reader owns it (maplog_reader_close() closes it; do not close it yourself); the same
- * one is returned each time.  Without the log's wake page (see maplog_reader_wait()) it
- * becomes readable every 10 ms instead.  Returns the descriptor, MAPLOG_EINVAL, or
+ * asks to be woken again (a call that returns an error leaves it readable).  Readable may
+ * be spurious: MAPLOG_END then means wait again; it also becomes readable every 200 ms
+ * regardless, as maplog_reader_wait() looks again, and every 10 ms without the log's wake
+ * page (see maplog_reader_wait()).  When a record is there already it is readable at
+ * once.  The reader owns it (maplog_reader_close() closes it; do not close it yourself);
+ * the same one is returned each time.  Returns the descriptor, MAPLOG_EINVAL, or
  * MAPLOG_EIO when the system gave no descriptor (the message says why). */
 MAPLOG_API int maplog_reader_fd(maplog_reader *r);
 

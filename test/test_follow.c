@@ -589,20 +589,37 @@ static uint32_t wake_word(const char *dir)
 
 /* Take the followers' bits out of the wake word, as a writer's wake does, without the
  * wake: what a writer that dies between the two leaves. */
-static void clear_wake_bits(const char *dir)
+static void clear_bits_in(uint32_t *word, uint32_t bit)
 {
-    int fd = open(t_path(dir, MLG_LOCK_NAME), O_RDWR | O_CLOEXEC);
-    ASSERT_TRUE(fd >= 0, "open %s: %s", MLG_LOCK_NAME, strerror(errno));
-    void *p = mmap(NULL, MLG_WAKE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ASSERT_TRUE(p != MAP_FAILED, "mmap %s: %s", MLG_LOCK_NAME, strerror(errno));
-    uint32_t *word = (uint32_t *)((char *)p + MLG_WAKE_WORD_OFF);
     uint32_t v = __atomic_load_n(word, __ATOMIC_SEQ_CST);
-    ASSERT_TRUE(v & MLG_WAKE_SLEEP, "no sleeper's bit in the wake word: %#x", v);
+    ASSERT_TRUE(v & bit, "no follower's bit %#x in the wake word: %#x", bit, v);
     while (!__atomic_compare_exchange_n(word, &v, (v + MLG_WAKE_COUNT_ONE) & ~MLG_WAKE_WAITING, 0,
                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
     }
-    munmap(p, MLG_WAKE_SIZE);
+}
+
+/* The wake page, mapped read-write: its descriptor in *fd. */
+static uint32_t *map_wake_word(const char *dir, int *fd)
+{
+    *fd = open(t_path(dir, MLG_LOCK_NAME), O_RDWR | O_CLOEXEC);
+    ASSERT_TRUE(*fd >= 0, "open %s: %s", MLG_LOCK_NAME, strerror(errno));
+    void *p = mmap(NULL, MLG_WAKE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    ASSERT_TRUE(p != MAP_FAILED, "mmap %s: %s", MLG_LOCK_NAME, strerror(errno));
+    return (uint32_t *)((char *)p + MLG_WAKE_WORD_OFF);
+}
+
+static void unmap_wake_word(uint32_t *word, int fd)
+{
+    munmap((char *)word - MLG_WAKE_WORD_OFF, MLG_WAKE_SIZE);
     close(fd);
+}
+
+static void clear_wake_bits(const char *dir, uint32_t bit)
+{
+    int fd;
+    uint32_t *word = map_wake_word(dir, &fd);
+    clear_bits_in(word, bit);
+    unmap_wake_word(word, fd);
 }
 
 static void s1_paced_writer(const char *dir, int n)
@@ -885,7 +902,7 @@ static void scenario3(const char *base)
      *     wake -- costs one slice: the follower's bit is taken from the word as a wake
      *     would take it, but no one wakes it, and the record comes after */
     until_asleep(f);
-    clear_wake_bits(dir);
+    clear_wake_bits(dir, MLG_WAKE_SLEEP);
     ST(stage, 4);
     UNTIL(LD(wstage) >= 5, 5000, "writer 4's last record");
     uint64_t fin = LD(final);
@@ -1419,6 +1436,138 @@ static void scenario8(const char *base)
            rounds, LD(reached[0]));
 }
 
+/* ---- 9. maplog.lock replaced under a follower ------------------------------------------ */
+
+/* The follower mapped the wake page of a maplog.lock that was then removed and made anew
+ * (an operator's "stale lock" cleanup, a restore): the old file says no writer holds the
+ * log, but a writer holds the new one, with a record reserved and not yet committed.  The
+ * follower must wait for that record, not step over it as a crash's hole. */
+static void s9_follower(const char *dir, int unused)
+{
+    (void)unused;
+    maplog_reader *r = f_open(dir, 0);
+    maplog_record rec;
+    uint64_t expect = 1;
+    while (maplog_reader_next(r, &rec) == 0) {
+    }
+    maplog_reader_wait(r, 1); /* maps the wake page of the first maplog.lock */
+    ST(fready[0], 1);
+    CHILD_UNTIL(LD(stage) >= 1);
+    uint64_t end = mono_ns() + 5000000000ull;
+    while (expect < 3 && mono_ns() < end) {
+        int rc = maplog_reader_next(r, &rec);
+        if (rc == 0) {
+            ASSERT_TRUE(rec.seq == expect, "read seq %" PRIu64 ", expected %" PRIu64, rec.seq,
+                        expect);
+            expect++;
+        } else {
+            ASSERT_TRUE(rc == MAPLOG_END, "next: %d %s", rc, maplog_reader_errmsg(r));
+            maplog_reader_wait(r, 100);
+        }
+    }
+    int64_t holes = -1;
+    ASSERT_OK(maplog_reader_info_get(r, MAPLOG_INFO_HOLES, &holes));
+    ASSERT_TRUE(expect == 3 && holes == 0, "read up to %" PRIu64 ", %" PRId64 " holes stepped over",
+                expect, holes);
+    maplog_reader_close(r);
+}
+
+static void s9_writer(const char *dir, int unused)
+{
+    (void)unused;
+    maplog *log = w_open(dir, 0);
+    maplog_reservation res;
+    ASSERT_OK(maplog_reserve(log, 1, &res)); /* seq 1: being written */
+    ((char *)res.data)[0] = 'b';
+    ASSERT_OK(maplog_append(log, "c", 1, NULL)); /* seq 2 */
+    nap_us(300000);
+    ASSERT_OK(maplog_commit(log, &res));
+    w_close(log);
+}
+
+static void scenario9(const char *base)
+{
+    const char *dir = subdir(base, "relocked");
+    reset_shared();
+    reap(spawn("writer (makes the log)", s8_writer, dir, 1));
+    kid *f = spawn("follower (holds the first maplog.lock)", s9_follower, dir, 0);
+    UNTIL(LD(fready[0]) >= 1, 5000, "the follower is not ready");
+    ASSERT_TRUE(unlink(t_path(dir, MLG_LOCK_NAME)) == 0, "unlink maplog.lock");
+    kid *w = spawn("writer (a new maplog.lock, seq 1 committed late)", s9_writer, dir, 0);
+    ST(stage, 1);
+    reap(w);
+    reap(f);
+    printf("ok 9: maplog.lock replaced under a follower: it waited for the new writer's "
+           "uncommitted record and read it, stepping over nothing\n");
+}
+
+/* ---- 10. a descriptor whose poke never comes ------------------------------------------- */
+
+/* The follower waits on maplog_reader_fd(); its bit is taken out of the wake word without
+ * a poke (what a writer that dies between its record and its poke leaves, or a writer of a
+ * version without the page).  The descriptor must still become readable within a slice. */
+static void s10_follower(const char *dir, int unused)
+{
+    (void)unused;
+    maplog_reader *r = f_open(dir, 0);
+    maplog_record rec;
+    int fd = maplog_reader_fd(r);
+    ASSERT_TRUE(fd >= 0, "maplog_reader_fd: %d", fd);
+    while (maplog_reader_next(r, &rec) == 0) {
+    }
+    ST(fready[0], 1);
+    struct pollfd p = {fd, POLLIN, 0};
+    for (;;) {
+        int n = poll(&p, 1, 5000);
+        ASSERT_TRUE(n == 1, "no readiness in 5 s");
+        if (maplog_reader_next(r, &rec) == 0)
+            break;
+    }
+    ST(max_wait[0], mono_ns());
+    ASSERT_TRUE(rec.seq == 1, "read seq %" PRIu64, rec.seq);
+    maplog_reader_close(r);
+}
+
+static void s10_writer(const char *dir, int unused)
+{
+    (void)unused;
+    maplog *log = w_open(dir, 0);
+    ST(wstage, 1);
+    CHILD_UNTIL(LD(stage) >= 1);
+    w_append(log);
+    ST(t_ns, mono_ns());
+    CHILD_UNTIL(LD(stage) >= 2);
+    w_close(log);
+}
+
+static void scenario10(const char *base)
+{
+    const char *dir = subdir(base, "nopoke");
+    reset_shared();
+    reap(spawn("writer (makes the log)", s8_writer, dir, 1));
+    kid *w = spawn("writer (appends once, unpoked)", s10_writer, dir, 0);
+    UNTIL(LD(wstage) >= 1, 5000, "the writer is not ready");
+    /* mapped before the follower watches the file: closing it would make inotify say
+     * IN_CLOSE_WRITE, a wake-up of its own */
+    int lfd;
+    uint32_t *word = map_wake_word(dir, &lfd);
+    kid *f = spawn("follower (on its descriptor)", s10_follower, dir, 0);
+    UNTIL(LD(fready[0]) >= 1, 5000, "the follower is not ready");
+    UNTIL(__atomic_load_n(word, __ATOMIC_SEQ_CST) & MLG_WAKE_POLL, 5000,
+          "the follower's bit is not in the wake word");
+    clear_bits_in(word, MLG_WAKE_POLL);
+    ST(stage, 1);
+    reap(f);
+    ST(stage, 2);
+    reap(w);
+    unmap_wake_word(word, lfd);
+    uint64_t late = LD(max_wait[0]) - LD(t_ns);
+    ASSERT_TRUE(late < 2000000000ull, "readable %.1f ms after the unpoked record", ms_of(late));
+    printf("ok 10: a descriptor whose poke never came was readable %.1f ms later (a slice: "
+           "%d ms)\n",
+           ms_of(late), SLICE_MS);
+}
+
 int main(int argc, char **argv)
 {
     t_seed_init(argc, argv);
@@ -1438,10 +1587,12 @@ int main(int argc, char **argv)
     scenario6(base);
     scenario7(base);
     scenario8(base);
+    scenario9(base);
+    scenario10(base);
 
     alarm(0);
     munmap(sh, sizeof *sh);
     t_scratch_done();
-    printf("8 passed, 0 failed\n");
+    printf("10 passed, 0 failed\n");
     return 0;
 }

@@ -89,8 +89,8 @@ void mlg__wake_writer_open(mlg__wake *w, int lockfd)
     w->word = &no_word;
     pthread_once(&mb_writer_once, mb_writer_init);
     struct stat st;
-    if (mlg__fstat(lockfd, &st) < 0)
-        return;
+    if (mlg__fstat(lockfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+        return; /* not a plain file of this directory alone (a hard link): not written */
     /* Never shorter: a follower may have the page mapped, and would fault past the end. */
     if (st.st_size < MLG_WAKE_SIZE && mlg__ftruncate(lockfd, MLG_WAKE_SIZE) < 0)
         return; /* the lock works without the page; followers poll */
@@ -127,8 +127,9 @@ void mlg__wake_all(mlg__wake *w)
             atomic_fetch_add_explicit(&w->futex_wakes, 1, memory_order_relaxed);
         }
         if (v & MLG_WAKE_POLL && w->fd >= 0) {
-            /* The poke: any write makes inotify say IN_MODIFY; this one is the count. */
-            uint32_t c = v + MLG_WAKE_COUNT_ONE;
+            /* The poke: any write makes inotify say IN_MODIFY; this one is the word's new
+             * value. */
+            uint32_t c = (v + MLG_WAKE_COUNT_ONE) & ~(uint32_t)MLG_WAKE_WAITING;
             (void)mlg__pwrite(w->fd, &c, sizeof c, MLG_WAKE_POKE_OFF);
             atomic_fetch_add_explicit(&w->pokes, 1, memory_order_relaxed);
         }

@@ -9,8 +9,8 @@
  * maplog_reader_fd() gives an event loop the same through a descriptor: an epoll set holding
  * an inotify watch on maplog.lock, which the writer writes one word of to wake it (IN_MODIFY)
  * and which the kernel closes when the writer exits or dies (IN_CLOSE_WRITE); and a timer,
- * armed only when the log has no wake page this reader may use, which makes the descriptor
- * readable every MLG_FD_POLL_NS instead.
+ * which makes the descriptor readable every MLG_FD_POLL_NS when the log has no wake page
+ * this reader may use, and every slice otherwise, as a sleep is bounded.
  */
 #define _GNU_SOURCE
 #include "reader.h"
@@ -49,7 +49,7 @@ void mlg__reader_follow_init(maplog_reader *r)
     r->wake.page = NULL;
     mlg__wake_follower_detach(&r->wake); /* the word: one no writer sets */
     r->spin_ns = (uint64_t)MAPLOG_READER_SPIN_US * 1000u;
-    r->poll_fd = r->ino_fd = r->timer_fd = -1;
+    r->poll_fd = r->ino_fd = r->timer_fd = r->watch_wd = -1;
 }
 
 void mlg__reader_follow_close(maplog_reader *r)
@@ -61,7 +61,7 @@ void mlg__reader_follow_close(maplog_reader *r)
         mlg__close(r->ino_fd);
     if (r->timer_fd >= 0)
         mlg__close(r->timer_fd);
-    r->poll_fd = r->ino_fd = r->timer_fd = -1;
+    r->poll_fd = r->ino_fd = r->timer_fd = r->watch_wd = -1;
 }
 
 int maplog_reader_set_spin(maplog_reader *r, int spin_us)
@@ -140,27 +140,37 @@ static void drain(int fd)
         }
 }
 
-static void set_timer(maplog_reader *r, int on)
+/* The timer's period (0: off). */
+static void set_timer(maplog_reader *r, uint64_t period_ns)
 {
-    if (r->timer_on == on)
+    if (r->timer_ns == period_ns)
         return;
     struct itimerspec its = {{0, 0}, {0, 0}};
-    if (on)
-        its.it_interval.tv_nsec = its.it_value.tv_nsec = (long)MLG_FD_POLL_NS;
+    its.it_interval.tv_sec = its.it_value.tv_sec = (time_t)(period_ns / 1000000000u);
+    its.it_interval.tv_nsec = its.it_value.tv_nsec = (long)(period_ns % 1000000000u);
     if (timerfd_settime(r->timer_fd, 0, &its, NULL) == 0)
-        r->timer_on = on;
+        r->timer_ns = period_ns;
 }
 
-/* The inotify watch on maplog.lock, once there is such a file (a writer made it). */
+/* The inotify watch on the wake page's file -- the one this reader mapped, by its own
+ * descriptor, whatever the directory's name now leads to. */
 static int watching(maplog_reader *r)
 {
-    if (r->watching || r->ino_fd < 0)
-        return r->watching;
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s", r->dir, MLG_LOCK_NAME) < (int)sizeof path &&
-        inotify_add_watch(r->ino_fd, path, IN_MODIFY | IN_CLOSE_WRITE | IN_DONT_FOLLOW) >= 0)
-        r->watching = 1;
-    return r->watching;
+    if (r->watch_wd >= 0 || r->ino_fd < 0 || !r->wake.page)
+        return r->watch_wd >= 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", r->wake.fd);
+    r->watch_wd = inotify_add_watch(r->ino_fd, path, IN_MODIFY | IN_CLOSE_WRITE);
+    return r->watch_wd >= 0;
+}
+
+void mlg__reader_wake_reattach(maplog_reader *r)
+{
+    if (r->watch_wd >= 0)
+        inotify_rm_watch(r->ino_fd, r->watch_wd);
+    r->watch_wd = -1;
+    mlg__wake_follower_detach(&r->wake);
+    r->wake_tried_ns = 0;
 }
 
 int mlg__reader_fd_rearm(maplog_reader *r)
@@ -168,9 +178,11 @@ int mlg__reader_fd_rearm(maplog_reader *r)
     drain(r->ino_fd);
     drain(r->timer_fd);
     uint32_t seen;
-    int armed = watching(r) && attach(r) == 0 && mlg__wake_arm(&r->wake, MLG_WAKE_POLL, &seen) == 0;
-    /* Without a page, or a watch on it, only time says when to look again. */
-    set_timer(r, !armed);
+    int armed = attach(r) == 0 && watching(r) && mlg__wake_arm(&r->wake, MLG_WAKE_POLL, &seen) == 0;
+    /* Armed, the writer pokes, and the timer only bounds a poke that never comes (a writer
+     * that died between its record and its poke, or of a version without the page) to a
+     * slice, as a sleep is bounded.  Not armed, only time says when to look again. */
+    set_timer(r, armed ? MLG_WAKE_SLICE_NS : MLG_FD_POLL_NS);
     r->last_list_ns = 0;
     return mlg__reader_progress(r);
 }
@@ -200,12 +212,14 @@ int maplog_reader_fd(maplog_reader *r)
     r->poll_fd = ep;
     r->ino_fd = ino;
     r->timer_fd = tfd;
-    r->timer_on = r->watching = 0;
+    r->timer_ns = 0;
+    r->watch_wd = -1;
     if (mlg__reader_fd_rearm(r)) {
-        /* a record is there already: readable at once, so the caller's first poll reads it */
+        /* a record is there already: readable at once, so the caller's first poll reads
+         * it (the timer, set again at the next rearm) */
         struct itimerspec now = {{0, 0}, {0, 1}};
-        if (!r->timer_on)
-            timerfd_settime(r->timer_fd, 0, &now, NULL);
+        if (timerfd_settime(r->timer_fd, 0, &now, NULL) == 0)
+            r->timer_ns = 1;
     }
     return ep;
 }

@@ -133,7 +133,15 @@ static int seg_full(const maplog_reader *r)
  * and a close (0.3 us against 2.3). */
 static int writer_alive(maplog_reader *r)
 {
-    return r->wake.page ? mlg__writer_alive_fd(r->wake.fd) : mlg__writer_alive(r->dirfd);
+    if (r->wake.page && mlg__writer_alive_fd(r->wake.fd))
+        return 1;
+    /* No writer, by the file this reader holds -- or maplog.lock was replaced since, and a
+     * writer holds the new one: a no is confirmed by name (it is the rare answer), and a
+     * page of a replaced file is given up, to be mapped again from the new one. */
+    int alive = mlg__writer_alive(r->dirfd);
+    if (alive && r->wake.page)
+        mlg__reader_wake_reattach(r);
+    return alive;
 }
 
 /* The first seq of the segment after the mapped one, re-listing the directory if the
@@ -162,13 +170,16 @@ int maplog_reader_open(maplog_reader **out, const char *dir, int flags)
         goto fail;
     }
     *out = NULL;
-    if (!(r = calloc(1, sizeof *r)) || !(r->dir = strdup(dir))) {
+    if ((r = calloc(1, sizeof *r))) {
+        r->fd = r->dirfd = -1;
+        mlg__reader_follow_init(r);
+    }
+    if (!r || !(r->dir = strdup(dir))) {
         rc = mlg__fail(&err, MAPLOG_ENOMEM, "%s: out of memory", dir);
         goto fail;
     }
     r->fd = -1;
     r->flags = flags;
-    mlg__reader_follow_init(r);
     if ((rc = mlg__dir_open(dir, &r->dirfd, &err)))
         goto fail;
     if ((rc = mlg__reader_refresh_list(r))) {

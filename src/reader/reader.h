@@ -58,7 +58,8 @@ struct maplog_reader {
     uint64_t spin_ns;       /* maplog_reader_set_spin() */
     int poll_fd;            /* maplog_reader_fd(): an epoll set of ino_fd and timer_fd */
     int ino_fd, timer_fd;   /* inotify on maplog.lock; the fallback timer */
-    int timer_on, watching;
+    uint64_t timer_ns;      /* the timer's period (0: off) */
+    int watch_wd;           /* the inotify watch on the mapped wake page's file, or -1 */
 };
 
 /* seek.c: add an index entry (the slow path of mlg__index_note) */
@@ -90,6 +91,8 @@ int mlg__reader_progress(maplog_reader *r);
 /* follow.c */
 void mlg__reader_follow_init(maplog_reader *r);
 void mlg__reader_follow_close(maplog_reader *r);
+/* Let go of the wake page (maplog.lock was replaced): the next wait maps the new one. */
+void mlg__reader_wake_reattach(maplog_reader *r);
 /* A reader with a descriptor is at its end: clear the descriptor, ask to be woken, and
  * say whether next() could make progress after all (1). */
 int mlg__reader_fd_rearm(maplog_reader *r);

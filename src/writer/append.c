@@ -72,14 +72,17 @@ static int rollover(struct maplog *log, mlg__wseg *s)
         tail = &(*tail)->next;
     *tail = s;
     log->dir_dirty = 1;
-    atomic_store_explicit(&n->owner, bias_next_owner(log, s), memory_order_relaxed);
-    atomic_store_explicit(&log->cur, n, memory_order_release);
-    /* The rollover mark, after the new segment has its name: a reader following the log
+    /* The rollover mark, once the new segment has its name: a reader following the log
      * that reaches it knows to look for the next segment now, without waiting for the
-     * seal (which waits for this segment's fdatasync). */
+     * seal (which waits for this segment's fdatasync).  Before cur moves on, so that no
+     * record of the new segment is published -- and its wake-up spent -- while a follower
+     * at the old segment's end sees neither the mark nor a full segment. */
     uint64_t end = MLG_RESV_OFF(atomic_load(&s->resv));
     if (s->size - end >= 8)
         __atomic_store_n((uint64_t *)(void *)(s->map + end), MLG_ROLLED_WORD, __ATOMIC_RELEASE);
+    atomic_store_explicit(&n->owner, bias_next_owner(log, s), memory_order_relaxed);
+    atomic_store_explicit(&log->cur, n, memory_order_release);
+    mlg__wake_after_publish(&log->wake);
     mlg__wake_bg(log);
 out:
     pthread_mutex_unlock(&log->mu);

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 int maplog_next_seq(maplog *log, uint64_t *next)
@@ -87,10 +88,15 @@ static void stop_threads(struct maplog *log)
 /* Release what every handle has: the lock (by closing it), the directory, the locks. */
 static void free_handle(struct maplog *log)
 {
-    if (log->lockfd >= 0)
-        mlg__close(log->lockfd); /* followers on a descriptor see IN_CLOSE_WRITE */
+    /* The lock first, so that the followers woken see no writer: unlocked explicitly,
+     * since the wake page's mapping keeps the file open past close(); followers on a
+     * descriptor see IN_CLOSE_WRITE when the mapping goes too. */
+    if (log->lockfd >= 0) {
+        mlg__flock(log->lockfd, LOCK_UN);
+        mlg__close(log->lockfd);
+    }
     log->wake.fd = -1;
-    mlg__wake_writer_close(&log->wake); /* after the lock: the woken see no writer */
+    mlg__wake_writer_close(&log->wake);
     if (log->dirfd >= 0)
         mlg__close(log->dirfd);
     pthread_mutex_destroy(&log->mu);
