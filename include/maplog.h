@@ -148,6 +148,26 @@ MAPLOG_API int maplog_options_get(const maplog_options *opts, maplog_option key,
 /* Free options.  NULL is fine.  A log opened with them does not keep a pointer to them. */
 MAPLOG_API void maplog_options_free(maplog_options *opts);
 
+/* Give the log an identity instead of a new one: for a log that continues another, as a
+ * mirror does that appends the records it copies so that they keep their log id and their
+ * sequence numbers (and, through maplog_append_ts(), their timestamps).  log_id: 16 bytes,
+ * not all zero; first_seq: at most INT64_MAX.
+ *   - A log created with these options (its directory holds no segment yet) gets log_id as
+ *     its id, and its first segment starts at first_seq: its first append gets first_seq.
+ *   - Opening an existing log with these options: a log with another id is refused with
+ *     MAPLOG_EINVAL, whose message (maplog_last_open_error()) names the directory and both
+ *     ids in hex; recovery checks the id before it cuts, voids or seals anything.  A log
+ *     with this id opens as it would without them: first_seq is not checked against it
+ *     (maplog_next_seq() says where it goes on).
+ * log_id NULL takes the identity off again.  Returns 0, or MAPLOG_EINVAL (opts NULL, log_id
+ * all zero, first_seq past INT64_MAX). */
+MAPLOG_API int maplog_options_set_identity(maplog_options *opts, const uint8_t log_id[16],
+                                           uint64_t first_seq);
+/* The identity set on opts: 0 with log_id and *first_seq filled in; MAPLOG_ENOENT when none
+ * is set; MAPLOG_EINVAL for NULL arguments. */
+MAPLOG_API int maplog_options_get_identity(const maplog_options *opts, uint8_t log_id[16],
+                                           uint64_t *first_seq);
+
 /* ---- writing ------------------------------------------------------------------------- */
 
 typedef struct maplog maplog;
@@ -177,9 +197,10 @@ MAPLOG_API const char *maplog_last_open_error(void);
 MAPLOG_API int maplog_close(maplog *log);
 
 /* Append one record of len bytes from buf; on success *seq (if not NULL) is its sequence
- * number.  Sequence numbers are dense, start at 0 and continue across segments and
- * reopens.  len may be 0; the largest record is the segment size less 4112 bytes, a larger
- * one fails with MAPLOG_ETOOBIG.  The record is visible to readers and survives a crash
+ * number.  Sequence numbers are dense, start at 0 (or at the first_seq of
+ * maplog_options_set_identity()) and continue across segments and reopens.  len may be 0;
+ * the largest record is the segment size less 4112 bytes, a larger one fails with
+ * MAPLOG_ETOOBIG.  The record is visible to readers and survives a crash
  * of this process once the call returns and every earlier append has returned.
  * Thread-safe: any number of threads may append to one handle.
  * Returns 0; MAPLOG_EINVAL (NULL log, or NULL buf with len > 0); MAPLOG_ETOOBIG;
@@ -237,8 +258,8 @@ MAPLOG_API int maplog_sync(maplog *log);
  * 0 when nothing is known durable. */
 MAPLOG_API int maplog_durable_count(maplog *log, uint64_t *count);
 
-/* The sequence number the next append will get (= the number of records in the log,
- * counting from seq 0, including any removed by retention). */
+/* The sequence number the next append will get: one past the last record's (in a log that
+ * started at seq 0, the number of records it has held, any removed by retention included). */
 MAPLOG_API int maplog_next_seq(maplog *log, uint64_t *next);
 
 /* What recovery did when maplog_open() opened this log (keys below), for operators and
@@ -451,6 +472,39 @@ MAPLOG_API int maplog_reader_cursor(maplog_reader *r, char *buf, size_t len);
  * follows it); MAPLOG_END when its sequence number is past the end of the log (the reader
  * is at the end).  The message says which, and where. */
 MAPLOG_API int maplog_reader_seek_cursor(maplog_reader *r, const char *cursor);
+
+/* ---- record images ------------------------------------------------------------------- */
+
+/* The on-disk image of the record the last maplog_reader_next() returned: its 16-byte
+ * header (the stored CRC-32C included), payload and padding -- the record's whole extent as
+ * docs/FORMAT.md ("Records") defines it, and what maplog_record_decode() parses -- so that
+ * the original bytes can be copied elsewhere.  *image points into the reader's mapping
+ * (for an archived segment, the inflated copy) and is valid as long as that record's
+ * rec->data is; this call ends nothing.  A void record's image is its header, zero
+ * payload and padding: 16 bytes for those maplog_append_void() makes, more for those
+ * recovery made to fill a lost record's extent (a reader returns voids only when opened
+ * with MAPLOG_READER_VOIDS).  Returns 0; MAPLOG_EINVAL for NULL arguments, or when the
+ * last maplog_reader_next() returned no record, or a positioning call (seek, seek by time,
+ * seek to a cursor, skip segment) came after it. */
+MAPLOG_API int maplog_reader_record_image(maplog_reader *r, const void **image, size_t *len);
+
+/* Parse one record image at buf, at most avail bytes (laid out as in a segment:
+ * docs/FORMAT.md, "Records"), as the record with sequence number seq, checked as a reader
+ * checks it: a published length word, a length within avail, and the CRC-32C -- which
+ * covers seq, so an image decoded as another sequence number fails.  A length larger than
+ * any segment holds is refused too.  Padding bytes are not checked, as no reader checks
+ * them (the CRC does not cover them).  On success returns 0 with *out as
+ * maplog_reader_next() gives that record (out->data points into buf; a void record has
+ * flags MAPLOG_RECORD_VOID, timestamp 0, data NULL and len 0), and *used the image's whole
+ * size, padding included: a multiple of 8, at least 16; a batch's next image starts at
+ * buf + *used.  On failure returns MAPLOG_ECORRUPT, leaves *out and *used alone and sets
+ * *why to a sentence in static storage saying what was wrong, starting "truncated:", "CRC
+ * mismatch:", "not a published record:", "not a record:", "no record:" or "impossible
+ * length:"; MAPLOG_EINVAL for NULL arguments (buf may be NULL when avail is 0; why may be
+ * NULL).  Reads nothing outside [buf, buf + avail); buf need not be aligned.  Never prints,
+ * never allocates; thread-safe. */
+MAPLOG_API int maplog_record_decode(const void *buf, size_t avail, uint64_t seq, maplog_record *out,
+                                    size_t *used, const char **why);
 
 /* ---- verifying and repairing --------------------------------------------------------- */
 

@@ -41,6 +41,11 @@ struct maplog_options {
     int64_t retain_bytes;
     int64_t retain_age_ms;
     int64_t archive;
+    /* maplog_options_set_identity(): a log created with these options gets this id and
+     * starts at identity_seq; an existing log must have this id. */
+    int has_identity;
+    uint8_t identity_id[16];
+    uint64_t identity_seq;
 };
 void mlg__options_default(struct maplog_options *o);
 

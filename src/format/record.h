@@ -48,7 +48,40 @@ static inline uint64_t mlg__rec_word_size(uint64_t word)
     return mlg__rec_size((uint32_t)word & MLG_REC_LEN_MASK);
 }
 
-/* Inline: it is the body of every record walk (replay, recovery, verify). */
+/* The record validity rule (docs/FORMAT.md, "Records") for the record at rec, with room
+ * bytes (at least MLG_REC_HEADER_SIZE) from rec to the end of the segment -- or of a
+ * buffer holding a record image (maplog_record_decode) -- and word its first 8 bytes, as
+ * the caller loaded them.  Reads nothing outside [rec, rec + room). */
+static inline int mlg__rec_check_word(const uint8_t *rec, uint64_t room, uint64_t word,
+                                      uint64_t seq, mlg__rec_view *v)
+{
+    if (word == 0)
+        return MLG_REC_EMPTY;
+    if (word == MLG_ROLLED_WORD)
+        return MLG_REC_ROLLED;
+    uint32_t len_word = (uint32_t)word;
+    v->crc_stored = (uint32_t)(word >> 32);
+    v->len = len_word & MLG_REC_LEN_MASK;
+    v->flags = len_word & MLG_REC_VOID;
+    if (v->len > room - MLG_REC_HEADER_SIZE)
+        return MLG_REC_BADLEN;
+    if (!(len_word & MLG_REC_VALID)) {
+        if (v->crc_stored != MLG_PENDING_TAG || v->flags || mlg__rec_size(v->len) > room)
+            return MLG_REC_BADLEN;
+        v->size = mlg__rec_size(v->len);
+        return MLG_REC_PENDING;
+    }
+    memcpy(&v->ts, rec + 8, 8);
+    v->payload = rec + MLG_REC_HEADER_SIZE;
+    v->size = mlg__rec_size(v->len);
+    if (v->size > room) /* the padding would run past the end */
+        return MLG_REC_BADLEN;
+    v->crc_computed = mlg__record_crc(seq, len_word, v->ts, v->payload, v->len);
+    return v->crc_computed == v->crc_stored ? MLG_REC_OK : MLG_REC_BADCRC;
+}
+
+/* The rule at offset off of a segment mapped at map.  Inline: it is the body of every
+ * record walk (replay, recovery, verify). */
 static inline int mlg__rec_check(const uint8_t *map, uint64_t seg_size, uint64_t off, uint64_t seq,
                                  mlg__rec_view *v)
 {
@@ -60,30 +93,7 @@ static inline int mlg__rec_check(const uint8_t *map, uint64_t seg_size, uint64_t
      * the way.  Replaying 64-byte records: 43 -> 63-68 M records/s.  Never faults. */
     if (seg_size - off > 2048)
         __builtin_prefetch(map + off + 2048, 0, 3);
-    uint64_t word = mlg__rec_word(map, off);
-    if (word == 0)
-        return MLG_REC_EMPTY;
-    if (word == MLG_ROLLED_WORD)
-        return MLG_REC_ROLLED;
-    uint32_t len_word = (uint32_t)word;
-    v->crc_stored = (uint32_t)(word >> 32);
-    v->len = len_word & MLG_REC_LEN_MASK;
-    v->flags = len_word & MLG_REC_VOID;
-    if (v->len > seg_size - off - MLG_REC_HEADER_SIZE)
-        return MLG_REC_BADLEN;
-    if (!(len_word & MLG_REC_VALID)) {
-        if (v->crc_stored != MLG_PENDING_TAG || v->flags || mlg__rec_size(v->len) > seg_size - off)
-            return MLG_REC_BADLEN;
-        v->size = mlg__rec_size(v->len);
-        return MLG_REC_PENDING;
-    }
-    memcpy(&v->ts, map + off + 8, 8);
-    v->payload = map + off + MLG_REC_HEADER_SIZE;
-    v->size = mlg__rec_size(v->len);
-    if (v->size > seg_size - off) /* the padding would run past the end */
-        return MLG_REC_BADLEN;
-    v->crc_computed = mlg__record_crc(seq, len_word, v->ts, v->payload, v->len);
-    return v->crc_computed == v->crc_stored ? MLG_REC_OK : MLG_REC_BADCRC;
+    return mlg__rec_check_word(map + off, seg_size - off, mlg__rec_word(map, off), seq, v);
 }
 
 const char *mlg__rec_status_str(int st);

@@ -104,6 +104,7 @@ int mlg__reader_map_seg(maplog_reader *r, size_t i)
     r->first = r->segs[i];
     r->cur_gone = 0;
     r->dropped_to = 0;
+    r->archived = m.archived;
     r->off = MLG_DATA_OFFSET;
     r->seq = r->first;
     r->ix_off = MLG_DATA_OFFSET;
@@ -345,12 +346,15 @@ static int next_record(maplog_reader *r, maplog_record *rec)
                 r->last_seq = rec->seq;
                 r->last_crc = v.crc_stored;
                 r->have_last = 1;
+                r->img = r->map + r->off - v.size;
+                r->img_len = v.size;
                 return 0;
             }
             /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are
              * page-cache pages behind a read-only private mapping; touching them again
-             * (a seek back) just maps them again, so earlier pointers stay valid. */
-            if (r->off - r->dropped_to >= WINDOW) {
+             * (a seek back) just maps them again, so earlier pointers stay valid.  Not an
+             * archive's inflated copy: anonymous pages handed back come back as zeros. */
+            if (r->off - r->dropped_to >= WINDOW && !r->archived) {
                 uint64_t to = r->off & ~(uint64_t)4095;
                 mlg__madvise(r->map + r->dropped_to, to - r->dropped_to, MADV_DONTNEED);
                 r->dropped_to = to;
@@ -363,6 +367,8 @@ static int next_record(maplog_reader *r, maplog_record *rec)
             r->last_seq = r->seq;
             r->last_crc = v.crc_stored;
             r->have_last = 1;
+            r->img = r->map + r->off;
+            r->img_len = v.size;
             r->off += v.size;
             r->seq++;
             return 0;
@@ -433,6 +439,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
 {
     if (!r || !rec)
         return MAPLOG_EINVAL;
+    r->img = NULL; /* the last record's mapping may go now */
     int rc = next_record(r, rec);
     /* A reader with a descriptor (follow.c) asks to be woken at its end, then looks once
      * more: what came in between is read now, what comes after wakes the descriptor. */
@@ -445,6 +452,7 @@ int maplog_reader_skip_segment(maplog_reader *r)
 {
     if (!r)
         return MAPLOG_EINVAL;
+    r->img = NULL;
     uint64_t nf;
     if (!r->map) { /* the current segment could not even be mapped */
         if (r->idx + 1 >= r->nsegs && mlg__reader_refresh_list(r) != 0)
@@ -625,5 +633,80 @@ int maplog_reader_log_id(maplog_reader *r, uint8_t id[16])
             return mlg__fail(&r->err, MAPLOG_ENOENT, "%s: no readable segment header", r->dir);
     }
     memcpy(id, r->log_id, 16);
+    return 0;
+}
+
+/* ---- record images --------------------------------------------------------------------- */
+
+int maplog_reader_record_image(maplog_reader *r, const void **image, size_t *len)
+{
+    if (!r || !image || !len)
+        return MAPLOG_EINVAL;
+    if (!r->img)
+        return mlg__fail(&r->err, MAPLOG_EINVAL,
+                         "%s: no record image: the last call returned no record, or positioned "
+                         "the reader",
+                         r->dir);
+    *image = r->img;
+    *len = (size_t)r->img_len;
+    return 0;
+}
+
+/* The largest payload any segment holds (docs/FORMAT.md, "Records"). */
+#define MAX_PAYLOAD ((uint64_t)MLG_MAX_SEGMENT_SIZE - MLG_DATA_OFFSET - MLG_REC_HEADER_SIZE)
+
+int maplog_record_decode(const void *buf, size_t avail, uint64_t seq, maplog_record *out,
+                         size_t *used, const char **why)
+{
+    const char *no = NULL;
+    mlg__rec_view v;
+    uint64_t word = 0;
+    int st = -1;
+    if ((!buf && avail) || !out || !used) {
+        if (why)
+            *why = "NULL argument";
+        return MAPLOG_EINVAL;
+    }
+    if (avail >= MLG_REC_HEADER_SIZE) {
+        memcpy(&word, buf, 8); /* a copy, not a mapping: no one publishes it under us */
+        st = mlg__rec_check_word(buf, avail, word, seq, &v);
+    }
+    int valid_bit = ((uint32_t)word & MLG_REC_VALID) != 0;
+    switch (st) {
+    case MLG_REC_OK:
+        if (v.len > MAX_PAYLOAD)
+            no = "impossible length: larger than any segment holds";
+        break;
+    case MLG_REC_EMPTY:
+        no = "no record: its first 8 bytes are zero";
+        break;
+    case MLG_REC_ROLLED:
+        no = "not a record: the rollover mark";
+        break;
+    case MLG_REC_PENDING:
+        no = "not a published record: a pending word (reserved, never published)";
+        break;
+    case MLG_REC_BADLEN:
+        no = !valid_bit            ? "not a published record: the length word lacks its valid bit"
+             : v.len > MAX_PAYLOAD ? "impossible length: larger than any segment holds"
+                                   : "truncated: the record runs past the end of the buffer";
+        break;
+    case MLG_REC_BADCRC:
+        no = "CRC mismatch: damaged, or not the record of this sequence number";
+        break;
+    default:
+        no = "truncated: shorter than a record header (16 bytes)";
+        break;
+    }
+    if (no) {
+        if (why)
+            *why = no;
+        return MAPLOG_ECORRUPT;
+    }
+    if (v.flags) /* a void record: as a reader returns it */
+        *out = (maplog_record){seq, 0, NULL, 0, MAPLOG_RECORD_VOID};
+    else
+        *out = (maplog_record){seq, v.ts, v.payload, v.len, 0};
+    *used = (size_t)v.size;
     return 0;
 }

@@ -43,6 +43,10 @@ struct maplog_reader {
     int have_last; /* next() returned a record: its seq and stored CRC, for a cursor */
     uint64_t last_seq;
     uint32_t last_crc;
+    /* maplog_reader_record_image(): the extent of the record next() returned last, in the
+     * mapping; NULL after a call that returned no record and after a positioning call */
+    const uint8_t *img;
+    uint64_t img_len;
     uint64_t holes, lost, voids; /* what it stepped over: MAPLOG_INFO_HOLES, _LOST, _VOIDS */
     /* mlg__reader_step_hole found no hole at nohole_off of segment nohole_first, with
      * nohole_word there and checkpoint generation nohole_gen */
@@ -50,6 +54,8 @@ struct maplog_reader {
     uint64_t nohole_first, nohole_off, nohole_word, nohole_gen;
     int cur_gone;        /* the mapped segment was removed from the directory (retention) */
     uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
+    int archived;        /* the map is an archive inflated into anonymous memory: never
+                            handed back, it would read as zeros */
     char name[32];
     mlg__err err;
     /* Following (follow.c) */

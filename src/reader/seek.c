@@ -99,6 +99,7 @@ int maplog_reader_seek(maplog_reader *r, uint64_t seq)
     int rc;
     if (!r)
         return MAPLOG_EINVAL;
+    r->img = NULL;
     if ((rc = mlg__reader_refresh_list(r)))
         return rc;
     if (r->nsegs == 0 || seq < r->segs[0])
@@ -195,15 +196,24 @@ static int parse_cursor(const char *s, uint8_t id[16], uint64_t *seq, uint32_t *
     return 0;
 }
 
+static int seek_cursor(maplog_reader *r, const char *cursor);
+
 int maplog_reader_seek_cursor(maplog_reader *r, const char *cursor)
+{
+    if (!r || !cursor)
+        return MAPLOG_EINVAL;
+    int rc = seek_cursor(r, cursor);
+    r->img = NULL; /* a positioning call: the record it read to check the cursor is not returned */
+    return rc;
+}
+
+static int seek_cursor(maplog_reader *r, const char *cursor)
 {
     uint8_t want_id[16], id[16];
     uint64_t seq;
     uint32_t crc;
     maplog_record rec;
     int rc;
-    if (!r || !cursor)
-        return MAPLOG_EINVAL;
     if (strlen(cursor) >= MAPLOG_CURSOR_MAX || parse_cursor(cursor, want_id, &seq, &crc))
         return mlg__fail(&r->err, MAPLOG_EINVAL,
                          "%s: \"%.100s\" is not a cursor (maplog1:<log id>:<seq>:<check>)", r->dir,
@@ -257,6 +267,7 @@ int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns)
     int rc;
     if (!r)
         return MAPLOG_EINVAL;
+    r->img = NULL;
     if ((rc = mlg__reader_refresh_list(r)))
         return rc;
     if (r->nsegs == 0)

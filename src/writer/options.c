@@ -23,6 +23,9 @@ void mlg__options_default(struct maplog_options *o)
     o->retain_bytes = 0;
     o->retain_age_ms = 0;
     o->archive = 0;
+    o->has_identity = 0;
+    memset(o->identity_id, 0, sizeof o->identity_id);
+    o->identity_seq = 0;
 }
 
 int maplog_options_create(maplog_options **out)
@@ -120,5 +123,33 @@ int maplog_options_get(const maplog_options *opts, maplog_option key, int64_t *v
     if (!p)
         return MAPLOG_EINVAL;
     *value = *p;
+    return 0;
+}
+
+int maplog_options_set_identity(maplog_options *opts, const uint8_t log_id[16], uint64_t first_seq)
+{
+    static const uint8_t zero[16];
+    if (!opts)
+        return MAPLOG_EINVAL;
+    if (!log_id) {
+        opts->has_identity = 0;
+        return 0;
+    }
+    if (memcmp(log_id, zero, sizeof zero) == 0 || first_seq > (uint64_t)INT64_MAX)
+        return MAPLOG_EINVAL;
+    opts->has_identity = 1;
+    memcpy(opts->identity_id, log_id, sizeof opts->identity_id);
+    opts->identity_seq = first_seq;
+    return 0;
+}
+
+int maplog_options_get_identity(const maplog_options *opts, uint8_t log_id[16], uint64_t *first_seq)
+{
+    if (!opts || !log_id || !first_seq)
+        return MAPLOG_EINVAL;
+    if (!opts->has_identity)
+        return MAPLOG_ENOENT;
+    memcpy(log_id, opts->identity_id, sizeof opts->identity_id);
+    *first_seq = opts->identity_seq;
     return 0;
 }

@@ -41,17 +41,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A new log: a random id and sequence numbers from 0, or the identity the options give
+ * (maplog_options_set_identity: a log that continues another's). */
 static int create_new(struct maplog *log)
 {
     mlg__wseg *s = NULL;
     int rc;
-    if (mlg__new_log_id(log->log_id) < 0)
+    uint64_t first = log->opt.has_identity ? log->opt.identity_seq : 0;
+    if (log->opt.has_identity)
+        memcpy(log->log_id, log->opt.identity_id, 16);
+    else if (mlg__new_log_id(log->log_id) < 0)
         return mlg__fail(&mlg__tls_err, MAPLOG_EIO, "%s: getrandom failed: %s", log->dir,
                          strerror(errno));
     if ((rc = mlg__seg_create(log, &s, (uint64_t)log->opt.segment_size, MLG_SPARE_NAME)))
         return rc;
     mlg__seg_prefault(log, s); /* before the first append, as the pre-faulter does for spares */
-    if ((rc = mlg__seg_activate(log, s, 0))) {
+    if ((rc = mlg__seg_activate(log, s, first))) {
         mlg__seg_free(s);
         mlg__unlinkat(log->dirfd, MLG_SPARE_NAME, 0);
         return rc;
@@ -61,14 +66,33 @@ static int create_new(struct maplog *log)
     return mlg__sync_range(log, s, MLG_DATA_OFFSET, 0, 0, MLG_STATE_OPEN);
 }
 
+/* The log's id, read from the first segment recovery opens (before it changes any): the
+ * log's from now on.  Options with an identity ask for one log: another's is refused. */
+static int learn_id(struct maplog *log, const uint8_t id[16])
+{
+    char have[33], want[33];
+    memcpy(log->log_id, id, 16);
+    if (!log->opt.has_identity || memcmp(id, log->opt.identity_id, 16) == 0)
+        return 0;
+    for (int k = 0; k < 16; k++) {
+        snprintf(have + 2 * k, 3, "%02x", id[k]);
+        snprintf(want + 2 * k, 3, "%02x", log->opt.identity_id[k]);
+    }
+    return mlg__fail(&mlg__tls_err, MAPLOG_EINVAL,
+                     "%s: the log's id is %s, not %s (the identity the options ask for): "
+                     "another log",
+                     log->dir, have, want);
+}
+
 /* Open segment first read-write, check its size and header (learning the log id from the
  * first one, have_id 0) and map it (mlg__seg_open).  On failure nothing is left open. */
 static int open_checked(struct maplog *log, uint64_t first, int have_id, mlg__segmap *m)
 {
     int rc = mlg__seg_open(log->dirfd, log->dir, first, MLG_SEG_RW, have_id ? log->log_id : NULL, m,
                            &mlg__tls_err);
-    if (rc == 0 && !have_id)
-        memcpy(log->log_id, ((const mlg__seg_header *)(const void *)m->map)->log_id, 16);
+    if (rc == 0 && !have_id &&
+        (rc = learn_id(log, ((const mlg__seg_header *)(const void *)m->map)->log_id)))
+        mlg__seg_close(m);
     return rc;
 }
 
@@ -82,13 +106,14 @@ static int all_zero(const uint8_t *map, uint64_t size)
 static int check_archived(struct maplog *log, const char *name, uint64_t first, uint64_t count,
                           uint64_t next_first, int have_id, const uint8_t id[16])
 {
-    if (!have_id)
-        memcpy(log->log_id, id, 16);
-    else if (memcmp(log->log_id, id, 16) != 0)
+    int rc;
+    if (!have_id && (rc = learn_id(log, id)))
+        return rc;
+    if (have_id && memcmp(log->log_id, id, 16) != 0)
         return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                          "%s/%sz: offset 72: log id differs from the log's other segments",
                          log->dir, name);
-    else if (first + count != next_first)
+    if (first + count != next_first)
         return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                          "%s/%sz: archived with %" PRIu64
                          " records, but the next segment starts at seq %" PRIu64,
