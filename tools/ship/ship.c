@@ -8,7 +8,15 @@
  * execs it (subcmd.c), as git runs its subcommands.  It is built only when the NATS C
  * client is installed.
  *
- * Exactly once, by construction:
+ * Records go in batches by default (docs/FORMAT.md, "Shipped batches"): each message holds
+ * the records' images exactly as in the segment, so the receiver checks every record's own
+ * CRC-32C.  One batch is in flight per subject; exactly once, by construction: its id
+ * "<log id>:<first seq>" dedupes a resend, and Nats-Expected-Last-Subject-Sequence (the
+ * stream sequence of the subject's previous message, from the last acknowledgement)
+ * refuses a gap, per subject, so several logs -- one subject each -- share a stream.  On
+ * start, and after a failure, the subject's last message says where to go on.
+ *
+ * --per-record sends one message per record.  Exactly once, by construction:
  *   - every message carries Nats-Msg-Id "<log id>:<seq>" (the stream's duplicate window
  *     drops a resend) and Nats-Expected-Last-Msg-Id, the id of the record before it, so
  *     the stream refuses a message whose predecessor it does not hold: no gap can form,
@@ -102,9 +110,9 @@ static double now_s(void)
 }
 
 typedef struct shipper {
-    const char *dir, *servers, *stream, *subject;
-    int once, create, replicas;
-    int64_t inflight;
+    const char *dir, *servers, *stream, *subject, *stream_subjects;
+    int once, create, replicas, per_record;
+    int64_t inflight, batch_bytes, linger_ms;
     char log_id[40]; /* the log id in hex: the first part of every Nats-Msg-Id */
     natsConnection *nc;
     jsCtx *js;
@@ -198,7 +206,7 @@ static int ensure_stream(shipper *s)
         }
         if (st == NATS_NOT_FOUND && s->create) {
             jsStreamConfig cfg;
-            const char *subjects[1] = {s->subject};
+            const char *subjects[1] = {s->stream_subjects ? s->stream_subjects : s->subject};
             jsStreamConfig_Init(&cfg);
             cfg.Name = s->stream;
             cfg.Subjects = subjects;
@@ -262,16 +270,238 @@ static int resume_point(shipper *s, uint64_t first_present, uint64_t *next, char
     return -1;
 }
 
+/* ---- batches (docs/FORMAT.md, "Shipped batches") ---------------------------------------- */
+
+/* Records on their way: their images, back to back, as in the segment. */
+typedef struct batch {
+    unsigned char *buf;
+    size_t len, cap;
+    uint64_t first, count;
+    double started; /* when its first record was added (now_s) */
+} batch;
+
+static int batch_add(batch *b, const void *img, size_t len, uint64_t seq)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap < b->len + len)
+            cap *= 2;
+        unsigned char *nb = realloc(b->buf, cap);
+        if (!nb)
+            return -1;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    if (!b->count) {
+        b->first = seq;
+        b->started = now_s();
+    }
+    memcpy(b->buf + b->len, img, len);
+    b->len += len;
+    b->count++;
+    return 0;
+}
+
+/* What the subject's last message says: 0 with *next (the log's next sequence number to
+ * ship) and *subj_seq (its stream sequence; 0: the subject holds nothing); -1 when it is
+ * not this log's, or on a stop. */
+static int batch_resume(shipper *s, uint64_t first_present, uint64_t *next, uint64_t *subj_seq,
+                        uint64_t *last_first)
+{
+    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+        natsMsg *m = NULL;
+        jsErrCode jerr = 0;
+        natsStatus st = js_GetLastMsg(&m, s->js, s->stream, s->subject, NULL, &jerr);
+        if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {
+            *next = first_present;
+            *subj_seq = *last_first = 0;
+            return 0;
+        }
+        if (st == NATS_OK) {
+            const char *log = NULL, *first = NULL, *count = NULL, *seq = NULL, *id = NULL;
+            natsMsgHeader_Get(m, "Maplog-Log", &log);
+            natsMsgHeader_Get(m, "Maplog-First-Seq", &first);
+            natsMsgHeader_Get(m, "Maplog-Count", &count);
+            natsMsgHeader_Get(m, "Maplog-Seq", &seq);
+            natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+            size_t idl = strlen(s->log_id);
+            int ours = (log && strcmp(log, s->log_id) == 0) ||
+                       (!log && id && strncmp(id, s->log_id, idl) == 0 && id[idl] == ':');
+            if (!ours || !((first && count) || seq)) {
+                fprintf(stderr,
+                        "maplog: ship: subject %s of stream %s ends with a message (stream seq "
+                        "%" PRIu64 ") that is not this log's (%s): one log per subject\n",
+                        s->subject, s->stream, natsMsg_GetSequence(m), s->log_id);
+                natsMsg_Destroy(m);
+                return -1;
+            }
+            *last_first = first ? strtoull(first, NULL, 10) : strtoull(seq, NULL, 10);
+            *next = first ? *last_first + strtoull(count, NULL, 10) : *last_first + 1;
+            *subj_seq = natsMsg_GetSequence(m);
+            natsMsg_Destroy(m);
+            return 0;
+        }
+        fprintf(stderr, "maplog: ship: cannot read subject %s's last message (%s); retrying\n",
+                s->subject, natsStatus_GetText(st));
+        sleep_ms(backoff);
+    }
+    return -1;
+}
+
+/* Publish b, the batch after the subject's message *subj_seq, and wait for the stream to
+ * hold it: the message id dedupes a resend, and the expected last subject sequence refuses
+ * a gap.  A failure is retried (from what the stream says it holds) until it is stored or
+ * a stop; 0 with *subj_seq its stream sequence, -1 on a stop or when the stream holds what
+ * this shipper did not send. */
+static int batch_publish(shipper *s, batch *b, uint64_t *subj_seq)
+{
+    char id[96], first[24], count[24], expect[24];
+    snprintf(id, sizeof id, "%s:%" PRIu64, s->log_id, b->first);
+    snprintf(first, sizeof first, "%" PRIu64, b->first);
+    snprintf(count, sizeof count, "%" PRIu64, b->count);
+    for (long backoff = 100; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+        natsMsg *m = NULL;
+        jsPubAck *pa = NULL;
+        jsErrCode jerr = 0;
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 10000;
+        snprintf(expect, sizeof expect, "%" PRIu64, *subj_seq);
+        natsStatus st = natsMsg_Create(&m, s->subject, NULL, (const char *)b->buf, (int)b->len);
+        if (st == NATS_OK)
+            st = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+        if (st == NATS_OK)
+            st = natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", expect);
+        if (st == NATS_OK)
+            st = natsMsgHeader_Set(m, "Maplog-Log", s->log_id);
+        if (st == NATS_OK)
+            st = natsMsgHeader_Set(m, "Maplog-First-Seq", first);
+        if (st == NATS_OK)
+            st = natsMsgHeader_Set(m, "Maplog-Count", count);
+        if (st == NATS_OK)
+            st = js_PublishMsg(&pa, s->js, m, &po, &jerr);
+        if (m)
+            natsMsg_Destroy(m);
+        if (st == NATS_OK && pa) {
+            *subj_seq = pa->Sequence;
+            jsPubAck_Destroy(pa);
+            return 0;
+        }
+        /* Not known to be stored: ask the stream what the subject ends with. */
+        fprintf(stderr,
+                "maplog: ship: publishing records %s..%" PRIu64 ": %s (%d); checking "
+                "the stream\n",
+                first, b->first + b->count - 1, natsStatus_GetText(st), (int)jerr);
+        uint64_t next, seq, last_first;
+        if (batch_resume(s, 0, &next, &seq, &last_first))
+            return -1;
+        if (seq && last_first == b->first && next == b->first + b->count) {
+            *subj_seq = seq; /* it was stored; only its answer was lost */
+            return 0;
+        }
+        if (next != b->first) {
+            fprintf(stderr,
+                    "maplog: ship: subject %s ends before or after these records (next "
+                    "%" PRIu64 ", batch %s..%" PRIu64 "): another shipper?\n",
+                    s->subject, next, first, b->first + b->count - 1);
+            return -1;
+        }
+        *subj_seq = seq;
+        sleep_ms(backoff);
+    }
+    return -1;
+}
+
+/* Ship in batches: the default.  The exit status. */
+static int ship_batches(shipper *s, maplog_reader *r, uint64_t first_present, uint64_t *shipped)
+{
+    uint64_t next, subj_seq, last_first;
+    batch b = {0};
+    int status = 0;
+    if (batch_resume(s, first_present, &next, &subj_seq, &last_first))
+        return 1;
+    if (next > first_present && maplog_reader_seek(r, next) != 0) {
+        fprintf(stderr, "maplog: ship: %s\n", maplog_reader_errmsg(r));
+        return 1;
+    }
+    const double linger = (double)s->linger_ms / 1000.0;
+    while (!stop) {
+        maplog_record rec;
+        int rrc = maplog_reader_next(r, &rec);
+        if (rrc == 0) {
+            const void *img;
+            size_t ilen;
+            if (maplog_reader_record_image(r, &img, &ilen) != 0) {
+                fprintf(stderr, "maplog: ship: %s\n", maplog_reader_errmsg(r));
+                status = 1;
+                break;
+            }
+            if (b.count && b.len + ilen > (size_t)s->batch_bytes) {
+                if (batch_publish(s, &b, &subj_seq)) {
+                    status = 1;
+                    break;
+                }
+                *shipped += b.count;
+                b.len = b.count = 0;
+            }
+            if (ilen + 1024 > (size_t)natsConnection_GetMaxPayload(s->nc)) {
+                fprintf(stderr,
+                        "maplog: ship: record %" PRIu64 " is %zu bytes, over the server's "
+                        "largest message (%" PRId64 " bytes)\n",
+                        rec.seq, ilen, natsConnection_GetMaxPayload(s->nc));
+                status = 1;
+                break;
+            }
+            if (batch_add(&b, img, ilen, rec.seq)) {
+                fprintf(stderr, "maplog: ship: out of memory\n");
+                status = 1;
+                break;
+            }
+            continue;
+        }
+        if (rrc != MAPLOG_END) {
+            fprintf(stderr, "maplog: ship: %s\n", maplog_reader_errmsg(r));
+            status = 1;
+            break;
+        }
+        /* At the end for now: a batch goes once it has lingered long enough. */
+        double waited = b.count ? now_s() - b.started : 0;
+        if (b.count && (s->once || waited >= linger)) {
+            if (batch_publish(s, &b, &subj_seq)) {
+                status = 1;
+                break;
+            }
+            *shipped += b.count;
+            b.len = b.count = 0;
+            continue;
+        }
+        if (s->once)
+            break;
+        int ms = b.count ? (int)((linger - waited) * 1000.0) + 1 : 200;
+        maplog_reader_wait(r, ms < 200 ? ms : 200);
+    }
+    free(b.buf);
+    return status;
+}
+
 static const char usage_text[] =
     "usage: maplog ship DIR --server nats://HOST:PORT[,...] --stream NAME\n"
-    "                   --subject SUBJ [--once] [--max-inflight N]\n"
-    "                   [--create-stream [--replicas R]]\n"
+    "                   --subject SUBJ [--once] [--batch-bytes N] [--linger-ms MS]\n"
+    "                   [--per-record [--max-inflight N]]\n"
+    "                   [--create-stream [--replicas R] [--stream-subjects S]]\n"
     "Publish every record of the log to a NATS JetStream stream, exactly once,\n"
     "following the log as it grows (like tail -f) until interrupted; --once\n"
-    "ships what exists and exits.  Each message carries the headers\n"
-    "Nats-Msg-Id (<log>:<seq>), Maplog-Seq and Maplog-Ts; the payload is the\n"
-    "record.  Restarts resume after the stream's last message.  The stream\n"
-    "must hold this log's records only.\n"
+    "ships what exists and exits.  Restarts resume after what the stream holds.\n"
+    "By default records go in batches: each message holds up to --batch-bytes\n"
+    "(default 262144) of records exactly as in the segment, CRC-32C included,\n"
+    "and a batch waits at most --linger-ms (default 10) for more; headers\n"
+    "Nats-Msg-Id (<log>:<first seq>), Maplog-Log, Maplog-First-Seq, Maplog-Count\n"
+    "(docs/FORMAT.md, \"Shipped batches\").  Each log needs a subject of its own;\n"
+    "several logs may share a stream (--create-stream --stream-subjects 'logs.>'\n"
+    "makes one for every subject under logs.).  --per-record sends one message\n"
+    "per record (headers Nats-Msg-Id <log>:<seq>, Maplog-Seq and Maplog-Ts; the\n"
+    "payload is the record), for consumers that want that; the stream must then\n"
+    "hold this log's records only.\n"
     "Options take their value as --opt VALUE or --opt=VALUE; -- ends the options.\n"
     "Exit status: 0 done (or stopped by SIGINT/SIGTERM), 1 failed, 2 usage error.\n";
 
@@ -312,7 +542,11 @@ static int parse_args(shipper *s, int argc, char **argv)
         OPT_ONCE,
         OPT_INFLIGHT,
         OPT_CREATE,
-        OPT_REPLICAS
+        OPT_REPLICAS,
+        OPT_PER_RECORD,
+        OPT_BATCH_BYTES,
+        OPT_LINGER,
+        OPT_STREAM_SUBJECTS
     };
     static const struct option opts[] = {
         {"server", required_argument, NULL, OPT_SERVER},
@@ -322,11 +556,15 @@ static int parse_args(shipper *s, int argc, char **argv)
         {"max-inflight", required_argument, NULL, OPT_INFLIGHT},
         {"create-stream", no_argument, NULL, OPT_CREATE},
         {"replicas", required_argument, NULL, OPT_REPLICAS},
+        {"per-record", no_argument, NULL, OPT_PER_RECORD},
+        {"batch-bytes", required_argument, NULL, OPT_BATCH_BYTES},
+        {"linger-ms", required_argument, NULL, OPT_LINGER},
+        {"stream-subjects", required_argument, NULL, OPT_STREAM_SUBJECTS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char err[512] = "";
-    int help = 0, replicas_given = 0, c;
+    int help = 0, replicas_given = 0, inflight_given = 0, batch_given = 0, c;
     int64_t n;
     /* "-": arguments that are not options come back in place (code 1), so DIR may come
      * anywhere whatever POSIXLY_CORRECT says; ":": a missing value is told apart. */
@@ -355,13 +593,17 @@ static int parse_args(shipper *s, int argc, char **argv)
         case OPT_SERVER:
         case OPT_STREAM:
         case OPT_SUBJECT:
+        case OPT_STREAM_SUBJECTS:
             if (looks_like_option || !optarg[0]) {
                 usage_note(err, sizeof err, "%.*s needs a value%s%s%s", (int)strcspn(opt, "="), opt,
                            optarg[0] ? ", not the option '" : "", optarg[0] ? optarg : "",
                            optarg[0] ? "'" : "");
                 break;
             }
-            *(c == OPT_SERVER ? &s->servers : c == OPT_STREAM ? &s->stream : &s->subject) = optarg;
+            *(c == OPT_SERVER    ? &s->servers
+              : c == OPT_STREAM  ? &s->stream
+              : c == OPT_SUBJECT ? &s->subject
+                                 : &s->stream_subjects) = optarg;
             break;
         case OPT_ONCE:
             s->once = 1;
@@ -369,12 +611,30 @@ static int parse_args(shipper *s, int argc, char **argv)
         case OPT_CREATE:
             s->create = 1;
             break;
+        case OPT_PER_RECORD:
+            s->per_record = 1;
+            break;
+        case OPT_BATCH_BYTES:
+            /* the server's largest message is 1 MiB unless configured otherwise */
+            if (parse_count(optarg, 4096, 64 << 20, &n))
+                usage_note(err, sizeof err,
+                           "--batch-bytes: '%s' is not a number from 4096 to 67108864", optarg);
+            else
+                s->batch_bytes = n, batch_given = 1;
+            break;
+        case OPT_LINGER:
+            if (parse_count(optarg, 0, 60000, &n))
+                usage_note(err, sizeof err, "--linger-ms: '%s' is not a number from 0 to 60000",
+                           optarg);
+            else
+                s->linger_ms = n, batch_given = 1;
+            break;
         case OPT_INFLIGHT:
             if (parse_count(optarg, 1, INT64_MAX, &n))
                 usage_note(err, sizeof err, "--max-inflight: '%s' is not a whole number >= 1",
                            optarg);
             else
-                s->inflight = n;
+                s->inflight = n, inflight_given = 1;
             break;
         case OPT_REPLICAS:
             /* JetStream keeps at most 5 replicas; more would be refused by the server on
@@ -407,6 +667,13 @@ static int parse_args(shipper *s, int argc, char **argv)
         fputs(usage_text, stdout);
         return fflush(stdout) ? EXIT_PROBLEMS : EXIT_OK;
     }
+    if (!err[0] && inflight_given && !s->per_record)
+        usage_note(err, sizeof err, "--max-inflight applies to --per-record");
+    if (!err[0] && (batch_given && s->per_record))
+        usage_note(err, sizeof err,
+                   "--batch-bytes and --linger-ms apply to batches, not --per-record");
+    if (!err[0] && s->stream_subjects && !s->create)
+        usage_note(err, sizeof err, "--stream-subjects applies to a stream --create-stream makes");
     if (!err[0] && replicas_given && !s->create)
         usage_note(err, sizeof err, "--replicas applies to a stream --create-stream makes");
     if (!err[0] && (!s->dir || !s->servers || !s->stream || !s->subject))
@@ -453,6 +720,10 @@ static int ship(shipper *s)
     char prev_id[96], id[96], seqs[24], tss[24];
     int status = 0;
     double t0 = now_s();
+    if (!s->per_record) {
+        status = ship_batches(s, r, (uint64_t)first_present, &shipped);
+        goto out;
+    }
     if (resume_point(s, (uint64_t)first_present, &next, prev_id, sizeof prev_id)) {
         status = 1;
         goto out;
@@ -554,6 +825,8 @@ int main(int argc, char **argv)
     shipper s = {0};
     s.inflight = 4096;
     s.replicas = 1;
+    s.batch_bytes = 256 << 10;
+    s.linger_ms = 10;
     int rc = parse_args(&s, argc, argv);
     return rc >= 0 ? rc : ship(&s);
 }
