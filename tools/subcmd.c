@@ -22,7 +22,7 @@
 /* What to tell a user whose maplog has no prog beside it. */
 static const char *missing_hint(const char *prog)
 {
-    if (strcmp(prog, "maplog-ship") != 0)
+    if (strcmp(prog, "maplog-ship") != 0 && strcmp(prog, "maplog-mirror") != 0)
         return "reinstall maplog, or set MAPLOG_EXEC_PATH to the directory that holds it";
 #ifdef MAPLOG_SHIP_BUILT
     return "it is built with this maplog but not where maplog looks; reinstall maplog, or "

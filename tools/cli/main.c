@@ -124,7 +124,8 @@ static void main_usage(FILE *f)
             "  recover  say what recovery would cut; --apply does it\n"
             "  export   write records to a file (JSON lines or binary, gzip)\n"
             "  import   read an export back into a new log\n"
-            "  ship     publish a log's records to a NATS JetStream stream (maplog-ship)\n\n"
+            "  ship     publish a log's records to a NATS JetStream stream (maplog-ship)\n"
+            "  mirror   rebuild a log from what ship sent (maplog-mirror)\n\n"
             "maplog COMMAND --help for each.  Exit status: 0 ok, 1 problems found,\n"
             "2 usage error.  See maplog(1).\n",
             maplog_version());
@@ -170,6 +171,8 @@ int maplog_cli_main(int argc, char **argv)
     const char *name = argv[at];
     if (!strcmp(name, "ship"))
         return maplog_cli_exec("maplog-ship", argc - at, argv + at);
+    if (!strcmp(name, "mirror"))
+        return maplog_cli_exec("maplog-mirror", argc - at, argv + at);
     if (!strcmp(name, "help")) { /* maplog help [COMMAND] */
         if (at + 1 >= argc) {
             main_usage(cli_out);

@@ -1,0 +1,387 @@
+/*
+ * mirror.c -- maplog-mirror, run as `maplog mirror`: read one log's batches back from a NATS
+ * JetStream subject (what `maplog ship` sent: docs/FORMAT.md, "Shipped batches") and append
+ * them to a local log that is the same log -- the same log id, sequence numbers and
+ * timestamps, void records included.
+ *
+ * Exactly once, by construction: the local log's next sequence number is the only cursor.
+ * A batch is decoded whole, every record's CRC-32C checked as its own sequence number,
+ * before any of it is appended; records the log already holds are skipped; a batch that
+ * starts past the log's next sequence number is a gap, and refused.  A mirror killed at any
+ * moment leaves a log whose recovery keeps every record whose append returned, and a
+ * restart goes on from its next sequence number.
+ *
+ * It reads the subject from its first message on (an ephemeral pull consumer, which the
+ * server removes when the mirror goes) and skips what the log holds: a restart reads the
+ * batches before its position again, headers and all, without decoding them.
+ */
+#define _GNU_SOURCE
+#include "maplog.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <nats/nats.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { EXIT_OK = 0, EXIT_PROBLEMS = 1, EXIT_USAGE = 2 };
+
+static volatile sig_atomic_t stop;
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct mirror {
+    const char *dir, *server, *stream, *subject;
+    int once;
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription *sub;
+    maplog *log;
+    uint8_t id[16];
+    char id_hex[33];
+    uint64_t next; /* the local log's next sequence number: the cursor */
+    uint64_t appended, skipped;
+} mirror;
+
+static void hex(char out[33], const uint8_t id[16])
+{
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+static int unhex(uint8_t id[16], const char *s)
+{
+    if (!s || strlen(s) != 32)
+        return -1;
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdef", s[2 * i]) ||
+            !strchr("0123456789abcdef", s[2 * i + 1]))
+            return -1;
+        id[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* A decimal header: 0 with *v, or -1 (missing, not all digits, out of range). */
+static int header_u64(natsMsg *m, const char *name, uint64_t *v)
+{
+    const char *s = NULL;
+    if (natsMsgHeader_Get(m, name, &s) != NATS_OK || !s || !*s ||
+        strspn(s, "0123456789") != strlen(s))
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(s, NULL, 10);
+    if (errno)
+        return -1;
+    *v = n;
+    return 0;
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("maplog: mirror: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return -1;
+}
+
+static int connect_js(mirror *mr)
+{
+    natsOptions *o = NULL;
+    natsStatus st = natsOptions_Create(&o);
+    if (st == NATS_OK)
+        st = natsOptions_SetURL(o, mr->server);
+    if (st == NATS_OK)
+        st = natsOptions_SetMaxReconnect(o, -1);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectWait(o, 250);
+    for (long backoff = 100; st == NATS_OK && !stop;
+         backoff = backoff < 5000 ? backoff * 2 : 5000) {
+        if ((st = natsConnection_Connect(&mr->nc, o)) == NATS_OK)
+            break;
+        fprintf(stderr, "maplog: mirror: cannot reach %s (%s); retrying in %ld ms\n", mr->server,
+                natsStatus_GetText(st), backoff);
+        sleep_ms(backoff);
+        st = NATS_OK;
+    }
+    natsOptions_Destroy(o);
+    if (st != NATS_OK || stop)
+        return -1;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 5000;
+    if (natsConnection_JetStream(&mr->js, mr->nc, &jo) != NATS_OK)
+        return fail("cannot get a JetStream context");
+    return 0;
+}
+
+/* Subscribe to the subject from its first message. */
+static int subscribe(mirror *mr)
+{
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = mr->stream;
+    so.Config.AckPolicy = js_AckNone;
+    so.Config.DeliverPolicy = js_DeliverAll;
+    jsErrCode jerr = 0;
+    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+        natsStatus st = js_PullSubscribe(&mr->sub, mr->js, mr->subject, NULL, NULL, &so, &jerr);
+        if (st == NATS_OK)
+            return 0;
+        if ((jerr == JSStreamNotFoundErr || st == NATS_NOT_FOUND) && mr->once)
+            return fail("no stream %s on %s", mr->stream, mr->server);
+        fprintf(stderr, "maplog: mirror: cannot read subject %s of stream %s (%s, %d); retrying\n",
+                mr->subject, mr->stream, natsStatus_GetText(st), (int)jerr);
+        sleep_ms(backoff);
+    }
+    return -1;
+}
+
+/* Open the local log, or create it as the log the first batch names. */
+static int open_log(mirror *mr, natsMsg *first_msg, uint64_t stream_seq)
+{
+    maplog_options *o;
+    if (maplog_options_create(&o))
+        return fail("out of memory");
+    uint8_t id[16];
+    uint64_t first;
+    const char *log_hex = NULL;
+    natsMsgHeader_Get(first_msg, "Maplog-Log", &log_hex);
+    if (unhex(id, log_hex) || header_u64(first_msg, "Maplog-First-Seq", &first)) {
+        maplog_options_free(o);
+        return fail("stream %s, message %" PRIu64 ": not a batch of maplog records (headers "
+                    "Maplog-Log and Maplog-First-Seq missing or malformed)",
+                    mr->stream, stream_seq);
+    }
+    maplog_options_set(o, MAPLOG_OPT_CREATE, 1);
+    maplog_options_set_identity(o, id, first);
+    int rc = maplog_open(&mr->log, mr->dir, o);
+    maplog_options_free(o);
+    if (rc)
+        return fail("%s", maplog_last_open_error());
+    memcpy(mr->id, id, 16);
+    hex(mr->id_hex, id);
+    if (maplog_next_seq(mr->log, &mr->next))
+        return fail("%s", maplog_errmsg(mr->log));
+    return 0;
+}
+
+/* One message: skip what the log holds, refuse anything wrong, append the rest.  0, or -1
+ * (said why; nothing of this message appended). */
+static int apply(mirror *mr, natsMsg *m)
+{
+    uint64_t sseq = natsMsg_GetSequence(m), first, count;
+    if (!mr->log && open_log(mr, m, sseq))
+        return -1;
+    const char *log_hex = NULL;
+    natsMsgHeader_Get(m, "Maplog-Log", &log_hex);
+    if (!log_hex || strcmp(log_hex, mr->id_hex) != 0)
+        return fail("stream %s, message %" PRIu64 ": of log %s, not %s (one log per subject)",
+                    mr->stream, sseq, log_hex ? log_hex : "(no Maplog-Log header)", mr->id_hex);
+    if (header_u64(m, "Maplog-First-Seq", &first) || header_u64(m, "Maplog-Count", &count) ||
+        !count || first + count < first)
+        return fail("stream %s, message %" PRIu64
+                    ": Maplog-First-Seq or Maplog-Count missing or malformed",
+                    mr->stream, sseq);
+    if (first + count <= mr->next) {
+        mr->skipped += count;
+        return 0; /* the log holds all of it */
+    }
+    if (first > mr->next)
+        return fail("stream %s, message %" PRIu64 ": records %" PRIu64 "..%" PRIu64
+                    ", but the log's next is %" PRIu64 " (records missing from the stream)",
+                    mr->stream, sseq, first, first + count - 1, mr->next);
+    /* Check the whole batch before appending any of it. */
+    const unsigned char *body = (const unsigned char *)natsMsg_GetData(m);
+    size_t left = (size_t)natsMsg_GetDataLength(m), off = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        maplog_record rec;
+        size_t used;
+        const char *why;
+        if (maplog_record_decode(body + off, left - off, first + i, &rec, &used, &why))
+            return fail("stream %s, message %" PRIu64 ", record %" PRIu64 " (seq %" PRIu64
+                        ", byte %zu of the body): %s",
+                        mr->stream, sseq, i, first + i, off, why);
+        off += used;
+    }
+    if (off != left)
+        return fail("stream %s, message %" PRIu64 ": %zu bytes after its %" PRIu64 " records",
+                    mr->stream, sseq, left - off, count);
+    off = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        maplog_record rec;
+        size_t used;
+        const char *why;
+        uint64_t seq;
+        maplog_record_decode(body + off, left - off, first + i, &rec, &used, &why);
+        off += used;
+        if (first + i < mr->next) {
+            mr->skipped++;
+            continue;
+        }
+        int rc = rec.flags & MAPLOG_RECORD_VOID
+                     ? maplog_append_void(mr->log, &seq)
+                     : maplog_append_ts(mr->log, rec.data, rec.len, rec.timestamp_ns, &seq);
+        if (rc)
+            return fail("%s: appending seq %" PRIu64 ": %s", mr->dir, first + i,
+                        maplog_errmsg(mr->log));
+        if (seq != first + i)
+            return fail("%s: appended seq %" PRIu64 " got %" PRIu64 " (the log moved under the "
+                        "mirror?)",
+                        mr->dir, first + i, seq);
+        mr->next = seq + 1;
+        mr->appended++;
+    }
+    return 0;
+}
+
+static int run(mirror *mr)
+{
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
+    if (connect_js(mr) || subscribe(mr))
+        return EXIT_PROBLEMS;
+    int status = EXIT_OK;
+    double t0 = now_s();
+    while (!stop) {
+        natsMsgList list = {0};
+        jsFetchRequest fr;
+        jsFetchRequest_Init(&fr);
+        fr.Batch = 256;
+        fr.MaxBytes = 32 << 20;
+        fr.Expires = (int64_t)(mr->once ? 100 : 1000) * 1000000; /* then look at stop again */
+        fr.NoWait = mr->once; /* --once: what the stream holds now, and no more */
+        natsStatus st = natsSubscription_FetchRequest(&list, mr->sub, &fr);
+        for (int k = 0; k < list.Count && status == EXIT_OK; k++)
+            if (apply(mr, list.Msgs[k]))
+                status = EXIT_PROBLEMS;
+        int got = list.Count;
+        natsMsgList_Destroy(&list);
+        if (status != EXIT_OK)
+            break;
+        if (mr->once && got == 0 && (st == NATS_TIMEOUT || st == NATS_NOT_FOUND))
+            break; /* caught up */
+        if (st != NATS_OK && st != NATS_TIMEOUT && st != NATS_NOT_FOUND) {
+            fprintf(stderr, "maplog: mirror: fetch: %s; retrying\n", natsStatus_GetText(st));
+            sleep_ms(200);
+        }
+    }
+    double dt = now_s() - t0;
+    fprintf(stderr,
+            "maplog: mirror: %" PRIu64 " records appended, %" PRIu64
+            " already held, in %.2f s (%.0f records/s)\n",
+            mr->appended, mr->skipped, dt, dt > 0 ? (double)mr->appended / dt : 0.0);
+    if (mr->log && maplog_close(mr->log) != 0 && status == EXIT_OK) {
+        fprintf(stderr, "maplog: mirror: %s: close: %s\n", mr->dir, maplog_errmsg(mr->log));
+        status = EXIT_PROBLEMS;
+    }
+    if (mr->sub) {
+        natsSubscription_Unsubscribe(mr->sub);
+        natsSubscription_Destroy(mr->sub);
+    }
+    jsCtx_Destroy(mr->js);
+    natsConnection_Destroy(mr->nc);
+    nats_Close();
+    return status;
+}
+
+static const char usage_text[] =
+    "usage: maplog mirror DIR --server nats://HOST:PORT --stream NAME --subject SUBJ\n"
+    "                     [--once]\n"
+    "Rebuild a log from the batches `maplog ship` sent to SUBJ of a JetStream stream:\n"
+    "DIR becomes (or is) the same log -- its log id, sequence numbers and timestamps.\n"
+    "Every record's CRC-32C is checked before its batch is appended.  The log's next\n"
+    "sequence number is the cursor: a restart goes on from there, exactly once.\n"
+    "Follows the stream until interrupted; --once stops once caught up.\n"
+    "Exit status: 0 done (or stopped by SIGINT/SIGTERM), 1 failed, 2 usage error.\n";
+
+int main(int argc, char **argv)
+{
+    enum { OPT_SERVER = 256, OPT_STREAM, OPT_SUBJECT, OPT_ONCE };
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, OPT_SERVER},
+        {"stream", required_argument, NULL, OPT_STREAM},
+        {"subject", required_argument, NULL, OPT_SUBJECT},
+        {"once", no_argument, NULL, OPT_ONCE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    mirror mr = {0};
+    int c, help = 0;
+    const char *bad = NULL;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            help = 1;
+            break;
+        case 1:
+            if (mr.dir)
+                bad = bad ? bad : "one DIR only";
+            mr.dir = optarg;
+            break;
+        case OPT_SERVER:
+            mr.server = optarg;
+            break;
+        case OPT_STREAM:
+            mr.stream = optarg;
+            break;
+        case OPT_SUBJECT:
+            mr.subject = optarg;
+            break;
+        case OPT_ONCE:
+            mr.once = 1;
+            break;
+        case ':':
+            bad = bad ? bad : "an option needs a value";
+            break;
+        default:
+            bad = bad ? bad : "unknown option";
+            break;
+        }
+    }
+    for (; optind < argc; optind++) {
+        if (mr.dir)
+            bad = bad ? bad : "one DIR only";
+        mr.dir = argv[optind];
+    }
+    if (help) {
+        fputs(usage_text, stdout);
+        return fflush(stdout) ? EXIT_PROBLEMS : EXIT_OK;
+    }
+    if (!bad && (!mr.dir || !mr.server || !mr.stream || !mr.subject || !*mr.dir || !*mr.server ||
+                 !*mr.stream || !*mr.subject))
+        bad = "DIR, --server, --stream and --subject are needed";
+    if (bad) {
+        fprintf(stderr, "maplog: mirror: %s\n(maplog mirror --help)\n", bad);
+        return EXIT_USAGE;
+    }
+    return run(&mr);
+}
