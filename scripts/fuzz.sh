@@ -19,7 +19,7 @@ if [ "${1:-}" = "--regen" ]; then
 fi
 secs="${1:-60}"; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(header records recovery dir dump import cursor)
+[ ${#targets[@]} -gt 0 ] || targets=(header records recovery dir dump import cursor decode)
 mkdir -p fuzz/artifacts
 for t in "${targets[@]}"; do
   [ -x "build/fuzz/fuzz/fuzz_$t" ] || { echo "no target $t"; continue; }

@@ -564,7 +564,7 @@ static int parse_args(shipper *s, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     char err[512] = "";
-    int help = 0, replicas_given = 0, inflight_given = 0, batch_given = 0, c;
+    int help = 0, replicas_given = 0, batch_given = 0, c;
     int64_t n;
     /* "-": arguments that are not options come back in place (code 1), so DIR may come
      * anywhere whatever POSIXLY_CORRECT says; ":": a missing value is told apart. */
@@ -634,7 +634,7 @@ static int parse_args(shipper *s, int argc, char **argv)
                 usage_note(err, sizeof err, "--max-inflight: '%s' is not a whole number >= 1",
                            optarg);
             else
-                s->inflight = n, inflight_given = 1;
+                s->inflight = n; /* used by --per-record; batches have one in flight */
             break;
         case OPT_REPLICAS:
             /* JetStream keeps at most 5 replicas; more would be refused by the server on
@@ -667,8 +667,6 @@ static int parse_args(shipper *s, int argc, char **argv)
         fputs(usage_text, stdout);
         return fflush(stdout) ? EXIT_PROBLEMS : EXIT_OK;
     }
-    if (!err[0] && inflight_given && !s->per_record)
-        usage_note(err, sizeof err, "--max-inflight applies to --per-record");
     if (!err[0] && (batch_given && s->per_record))
         usage_note(err, sizeof err,
                    "--batch-bytes and --linger-ms apply to batches, not --per-record");
