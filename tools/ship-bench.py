@@ -16,6 +16,7 @@ Usage: tools/ship-bench.py [--build DIR] [--records N] [--runs K] [--quick]
 """
 import argparse
 import json
+import select
 import os
 import re
 import shutil
@@ -108,7 +109,7 @@ def row(name, rates, target=None):
 
 
 base = tempfile.mkdtemp(prefix="maplog-ship-bench-")
-servers = []
+servers, procs = [], []
 try:
     one = Server(base, "one", free_port())
     servers.append(one)
@@ -159,14 +160,17 @@ try:
         row("mirror, batched", mirror, targets[1])
 
     # append-to-mirror latency at 10 K records/s
-    secs = 3 if a.quick else 10
+    secs = 4 if a.quick else 12
     live, dst = os.path.join(base, "live"), os.path.join(base, "live-mirror")
     w = subprocess.Popen([MKLOG, live, str(10000 * secs), "--rate", "10000", "--pad", str(PAD)])
+    procs.append(w)
     time.sleep(0.2)
     sh = subprocess.Popen([MAPLOG, "ship", live, "--server", one.url, "--stream", "L",
                            "--subject", "l.x", "--create-stream"], stderr=subprocess.DEVNULL)
+    procs.append(sh)
     mi = subprocess.Popen([MAPLOG, "mirror", dst, "--server", one.url, "--stream", "L",
                            "--subject", "l.x"], stderr=open(os.path.join(base, "mirror.err"), "w"))
+    procs.append(mi)
     deadline = time.time() + 30
     while not (os.path.isdir(dst) and any(f.endswith(".mlog") for f in os.listdir(dst))):
         if mi.poll() is not None or time.time() > deadline:
@@ -174,19 +178,42 @@ try:
         time.sleep(0.01)
     tail = subprocess.Popen([MAPLOG, "tail", "-f", "-n", "0", "-o", "json", dst],
                             stdout=subprocess.PIPE)
+    procs.append(tail)
     lat = []
     end = time.time() + secs + 30
-    for line in tail.stdout:
-        lat.append(time.time_ns() - int(json.loads(line)["ts_ns"]))
-        if len(lat) >= 10000 * secs - 20000 or time.time() > end:
-            break
+    warm = time.time_ns() + 1000000000  # the first second: the pipeline filling up
+    fd, buf, quiet_since = tail.stdout.fileno(), b"", None
+    os.set_blocking(fd, False)
+    while time.time() < end:  # until the writer is done and tail has been quiet for 2 s
+        ready = select.select([fd], [], [], 0.25)[0]
+        chunk = os.read(fd, 1 << 16) if ready else b""
+        now = time.time_ns()
+        if ready and not chunk:
+            break  # tail ended
+        if chunk:
+            quiet_since = None
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                ts = int(json.loads(line)["ts_ns"])
+                if ts >= warm:
+                    lat.append(now - ts)
+        elif w.poll() is not None:
+            quiet_since = quiet_since or time.time()
+            if time.time() - quiet_since > 2:
+                break
     tail.kill()  # it may be blocked writing lines no one reads any more
     tail.stdout.close()
     for p in (mi, sh):
         p.terminate()
     w.wait()
     for p in (tail, mi, sh):
-        p.wait(timeout=30)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            print("  (%s did not end on SIGTERM within 30 s: killed)" % p.args[1])
     lat.sort()
     if not lat:
         print("append-to-mirror latency: no record came through; the mirror said: "
@@ -198,6 +225,10 @@ try:
         print("  p50 %.1f ms  p99 %.1f ms  max %.1f ms  target p99 < 50 ms: %s"
               % (lat[len(lat) // 2] / 1e6, p99, lat[-1] / 1e6, "met" if p99 < 50 else "missed"))
 finally:
+    for p in procs:  # what an error left running
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     for s in servers:
         s.stop()
     shutil.rmtree(base, ignore_errors=True)

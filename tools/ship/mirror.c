@@ -268,21 +268,26 @@ static int run(mirror *mr)
     signal(SIGTERM, on_stop);
     if (connect_js(mr) || subscribe(mr))
         return EXIT_PROBLEMS;
-    int status = EXIT_OK;
+    int status = EXIT_OK, busy = 1;
     double t0 = now_s();
     while (!stop) {
         natsMsgList list = {0};
+        /* A pull request is answered when its batch is full or it expires.  Catching up,
+         * ask for many and wait 5 ms at most for the last of them; idle, ask for one and
+         * wait up to a second (then look at stop again): the first message to come ends
+         * the wait, so a record is not held back for a full batch of messages. */
         jsFetchRequest fr;
         jsFetchRequest_Init(&fr);
-        fr.Batch = 256;
+        fr.Batch = busy ? 256 : 1;
         fr.MaxBytes = 32 << 20;
-        fr.Expires = (int64_t)(mr->once ? 100 : 1000) * 1000000; /* then look at stop again */
+        fr.Expires = (int64_t)(mr->once ? 100 : busy ? 5 : 1000) * 1000000;
         fr.NoWait = mr->once; /* --once: what the stream holds now, and no more */
         natsStatus st = natsSubscription_FetchRequest(&list, mr->sub, &fr);
         for (int k = 0; k < list.Count && status == EXIT_OK; k++)
             if (apply(mr, list.Msgs[k]))
                 status = EXIT_PROBLEMS;
         int got = list.Count;
+        busy = got > 0;
         natsMsgList_Destroy(&list);
         if (status != EXIT_OK)
             break;
