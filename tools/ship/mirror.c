@@ -262,15 +262,54 @@ static int apply(mirror *mr, natsMsg *m)
     return 0;
 }
 
+/* --once: where the subject ends now (the sequence number after its last batch), so that
+ * the mirror stops there and not at the first fetch that happens to come back empty.  0
+ * with *end (0: the subject holds nothing), or -1. */
+static int subject_end(mirror *mr, uint64_t *end)
+{
+    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+        natsMsg *m = NULL;
+        jsErrCode jerr = 0;
+        natsStatus st = js_GetLastMsg(&m, mr->js, mr->stream, mr->subject, NULL, &jerr);
+        if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {
+            *end = 0;
+            return 0;
+        }
+        if (st == NATS_OK) {
+            uint64_t first, count;
+            int ok = header_u64(m, "Maplog-First-Seq", &first) == 0 &&
+                     header_u64(m, "Maplog-Count", &count) == 0 && first + count >= first;
+            uint64_t sseq = natsMsg_GetSequence(m);
+            natsMsg_Destroy(m);
+            if (!ok)
+                return fail("stream %s, message %" PRIu64
+                            " (the subject's last): Maplog-First-Seq or Maplog-Count missing or "
+                            "malformed",
+                            mr->stream, sseq);
+            *end = first + count;
+            return 0;
+        }
+        if (jerr == JSStreamNotFoundErr)
+            return fail("no stream %s on %s", mr->stream, mr->server);
+        fprintf(stderr, "maplog: mirror: cannot read subject %s's last message (%s); retrying\n",
+                mr->subject, natsStatus_GetText(st));
+        sleep_ms(backoff);
+    }
+    return -1;
+}
+
 static int run(mirror *mr)
 {
     signal(SIGINT, on_stop);
     signal(SIGTERM, on_stop);
     if (connect_js(mr) || subscribe(mr))
         return EXIT_PROBLEMS;
-    int status = EXIT_OK, busy = 1;
+    int status = EXIT_OK, busy = 1, empty = 0;
+    uint64_t end = 0;
+    if (mr->once && subject_end(mr, &end))
+        return EXIT_PROBLEMS;
     double t0 = now_s();
-    while (!stop) {
+    while (!stop && !(mr->once && (end == 0 || (mr->log && mr->next >= end)))) {
         natsMsgList list = {0};
         /* A pull request is answered when its batch is full or it expires.  Catching up,
          * ask for many and wait 5 ms at most for the last of them; idle, ask for one and
@@ -291,8 +330,16 @@ static int run(mirror *mr)
         natsMsgList_Destroy(&list);
         if (status != EXIT_OK)
             break;
-        if (mr->once && got == 0 && (st == NATS_TIMEOUT || st == NATS_NOT_FOUND))
-            break; /* caught up */
+        /* --once and nothing comes, though the subject goes on to end: its messages were
+         * removed (stream limits) or are out of reach; say so rather than wait for ever */
+        empty = got ? 0 : empty + 1;
+        if (mr->once && empty >= 100) {
+            fail("stream %s: subject %s ends at seq %" PRIu64 ", but no message came for 10 s "
+                 "after seq %" PRIu64,
+                 mr->stream, mr->subject, end, mr->next);
+            status = EXIT_PROBLEMS;
+            break;
+        }
         if (st != NATS_OK && st != NATS_TIMEOUT && st != NATS_NOT_FOUND) {
             fprintf(stderr, "maplog: mirror: fetch: %s; retrying\n", natsStatus_GetText(st));
             sleep_ms(200);
