@@ -47,7 +47,9 @@ int main(int argc, char **argv)
     maplog_options *o;
     maplog_options_create(&o);
     maplog_options_set(o, MAPLOG_OPT_SEGMENT_SIZE, seg);
-    if (maplog_open(&log, argv[1], o)) {
+    int orc = maplog_open(&log, argv[1], o);
+    maplog_options_free(o);
+    if (orc) {
         fprintf(stderr, "mklog: %s\n", maplog_last_open_error());
         return 1;
     }
