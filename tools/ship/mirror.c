@@ -85,6 +85,19 @@ static int unhex(uint8_t id[16], const char *s)
     return 0;
 }
 
+/* The stream sequence of m: from its metadata when a consumer delivered it (the message
+ * itself says 0 then), else its own (a direct get). */
+static uint64_t stream_seq(natsMsg *m)
+{
+    jsMsgMetaData *meta = NULL;
+    uint64_t seq = natsMsg_GetSequence(m);
+    if (!seq && natsMsg_GetMetaData(&meta, m) == NATS_OK && meta) {
+        seq = meta->Sequence.Stream;
+        jsMsgMetaData_Destroy(meta);
+    }
+    return seq;
+}
+
 /* A decimal header: 0 with *v, or -1 (missing, not all digits, out of range). */
 static int header_u64(natsMsg *m, const char *name, uint64_t *v)
 {
@@ -197,7 +210,7 @@ static int open_log(mirror *mr, natsMsg *first_msg, uint64_t stream_seq)
  * (said why; nothing of this message appended). */
 static int apply(mirror *mr, natsMsg *m)
 {
-    uint64_t sseq = natsMsg_GetSequence(m), first, count;
+    uint64_t sseq = stream_seq(m), first, count;
     if (!mr->log && open_log(mr, m, sseq))
         return -1;
     const char *log_hex = NULL;
