@@ -191,7 +191,7 @@ int main(int argc, char **argv)
     uint64_t nmsg = 0, batches = 0;
     static unsigned char want[1 << 16];
     long long expect = 0;
-    /* read the stream in order through a pull consumer, 1000 messages a fetch */
+    /* read the stream in order through a pull consumer */
     natsSubscription *sub = NULL;
     jsSubOptions so;
     jsSubOptions_Init(&so);
@@ -218,7 +218,9 @@ int main(int argc, char **argv)
     }
     while (!bad && nmsg < msgs) {
         natsMsgList list = {0};
-        st = natsSubscription_Fetch(&list, sub, 1000, 5000, &jerr);
+        /* 64 messages a fetch: batches of 256 KiB, and the client drops what passes its
+         * pending limit (64 MiB) as a slow consumer */
+        st = natsSubscription_Fetch(&list, sub, 64, 5000, &jerr);
         if (st != NATS_OK && list.Count == 0) {
             printf("ship_check: fetch after %lld records: %s\n", expect, natsStatus_GetText(st));
             bad = 1;
