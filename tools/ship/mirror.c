@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include "maplog.h"
+#include "natsconn.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -31,26 +32,6 @@
 #include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_PROBLEMS = 1, EXIT_USAGE = 2 };
-
-static volatile sig_atomic_t stop;
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 typedef struct mirror {
     const char *dir, *server, *stream, *subject;
@@ -127,25 +108,7 @@ static int fail(const char *fmt, ...)
 
 static int connect_js(mirror *mr)
 {
-    natsOptions *o = NULL;
-    natsStatus st = natsOptions_Create(&o);
-    if (st == NATS_OK)
-        st = natsOptions_SetURL(o, mr->server);
-    if (st == NATS_OK)
-        st = natsOptions_SetMaxReconnect(o, -1);
-    if (st == NATS_OK)
-        st = natsOptions_SetReconnectWait(o, 250);
-    for (long backoff = 100; st == NATS_OK && !stop;
-         backoff = backoff < 5000 ? backoff * 2 : 5000) {
-        if ((st = natsConnection_Connect(&mr->nc, o)) == NATS_OK)
-            break;
-        fprintf(stderr, "maplog: mirror: cannot reach %s (%s); retrying in %ld ms\n", mr->server,
-                natsStatus_GetText(st), backoff);
-        sleep_ms(backoff);
-        st = NATS_OK;
-    }
-    natsOptions_Destroy(o);
-    if (st != NATS_OK || stop)
+    if (nats_connect_list("mirror", mr->server, &mr->nc))
         return -1;
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -378,7 +341,7 @@ static int run(mirror *mr)
 }
 
 static const char usage_text[] =
-    "usage: maplog mirror DIR --server nats://HOST:PORT --stream NAME --subject SUBJ\n"
+    "usage: maplog mirror DIR --server nats://HOST:PORT[,...] --stream NAME --subject SUBJ\n"
     "                     [--once]\n"
     "Rebuild a log from the batches `maplog ship` sent to SUBJ of a JetStream stream:\n"
     "DIR becomes (or is) the same log -- its log id, sequence numbers and timestamps.\n"

@@ -33,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include "maplog.h"
+#include "natsconn.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -49,13 +50,6 @@
 #include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_PROBLEMS = 1, EXIT_USAGE = 2 };
-
-static volatile sig_atomic_t stop;
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
 
 /* A failed publish, seen by the NATS client's thread (on_pub_err) or by the main thread.
  * pub_failed is the flag the publish loop polls; fail_text, the first failure's words, is
@@ -96,19 +90,6 @@ static void on_pub_err(jsCtx *js, jsPubAckErr *pae, void *closure)
                  (int)pae->ErrCode);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 typedef struct shipper {
     const char *dir, *servers, *stream, *subject, *stream_subjects;
     int once, create, replicas, per_record;
@@ -140,46 +121,9 @@ static int log_identity(shipper *s)
     return rc ? -1 : empty ? 1 : 0;
 }
 
-/* The most --server URLs (a cluster rarely has more than five). */
-#define MAX_SERVERS 16
-
 static int connect_all(shipper *s)
 {
-    natsOptions *o = NULL;
-    char *list = strdup(s->servers), *save = NULL;
-    const char *urls[MAX_SERVERS];
-    int n = 0;
-    if (!list) {
-        fprintf(stderr, "maplog: ship: out of memory\n");
-        return -1;
-    }
-    for (char *t = strtok_r(list, ",", &save); t && n < MAX_SERVERS; t = strtok_r(NULL, ",", &save))
-        urls[n++] = t;
-    natsStatus st = natsOptions_Create(&o);
-    if (st == NATS_OK)
-        st = natsOptions_SetServers(o, urls, n);
-    if (st == NATS_OK)
-        st = natsOptions_SetMaxReconnect(o, -1); /* forever: never give up on records */
-    if (st == NATS_OK)
-        st = natsOptions_SetReconnectWait(o, 250);
-    if (st == NATS_OK)
-        st = natsOptions_SetReconnectBufSize(o, 64 << 20);
-    if (st == NATS_OK)
-        st = natsOptions_SetTimeout(o, 2000);
-    long backoff = 100;
-    while (st == NATS_OK && !stop) {
-        st = natsConnection_Connect(&s->nc, o);
-        if (st == NATS_OK)
-            break;
-        fprintf(stderr, "maplog: ship: cannot reach %s (%s); retrying in %ld ms\n", s->servers,
-                natsStatus_GetText(st), backoff);
-        sleep_ms(backoff);
-        backoff = backoff < 5000 ? backoff * 2 : 5000;
-        st = NATS_OK;
-    }
-    natsOptions_Destroy(o);
-    free(list);
-    if (st != NATS_OK || stop)
+    if (nats_connect_list("ship", s->servers, &s->nc))
         return -1;
     jsOptions jo;
     jsOptions_Init(&jo);

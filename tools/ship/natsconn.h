@@ -1,0 +1,79 @@
+/*
+ * natsconn.h -- what maplog-ship and maplog-mirror share: the stop flag their signal
+ * handlers set, their clocks, and connecting to a NATS server list, retried with back-off
+ * until it works or a stop.  Each program is one translation unit that includes this once.
+ */
+#ifndef MLG_NATSCONN_H
+#define MLG_NATSCONN_H
+
+#include <nats/nats.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static volatile sig_atomic_t stop;
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The most URLs in a --server list (a cluster rarely has more than five). */
+#define MAX_SERVERS 16
+
+/* Connect to servers, a comma-separated list of URLs, reconnecting for ever once connected
+ * (never give up on records); a failed first connect is retried with back-off, said on
+ * stderr under the name who.  0 with *nc, or -1 (out of memory, bad options, a stop). */
+static int nats_connect_list(const char *who, const char *servers, natsConnection **nc)
+{
+    natsOptions *o = NULL;
+    char *list = strdup(servers), *save = NULL;
+    const char *urls[MAX_SERVERS];
+    int n = 0;
+    if (!list) {
+        fprintf(stderr, "maplog: %s: out of memory\n", who);
+        return -1;
+    }
+    for (char *t = strtok_r(list, ",", &save); t && n < MAX_SERVERS; t = strtok_r(NULL, ",", &save))
+        urls[n++] = t;
+    natsStatus st = natsOptions_Create(&o);
+    if (st == NATS_OK)
+        st = natsOptions_SetServers(o, urls, n);
+    if (st == NATS_OK)
+        st = natsOptions_SetMaxReconnect(o, -1);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectWait(o, 250);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectBufSize(o, 64 << 20);
+    if (st == NATS_OK)
+        st = natsOptions_SetTimeout(o, 2000);
+    for (long backoff = 100; st == NATS_OK && !stop;
+         backoff = backoff < 5000 ? backoff * 2 : 5000) {
+        if ((st = natsConnection_Connect(nc, o)) == NATS_OK)
+            break;
+        fprintf(stderr, "maplog: %s: cannot reach %s (%s); retrying in %ld ms\n", who, servers,
+                natsStatus_GetText(st), backoff);
+        sleep_ms(backoff);
+        st = NATS_OK;
+    }
+    natsOptions_Destroy(o);
+    free(list);
+    return st == NATS_OK && !stop ? 0 : -1;
+}
+
+#endif
