@@ -11,9 +11,14 @@
  * moment leaves a log whose recovery keeps every record whose append returned, and a
  * restart goes on from its next sequence number.
  *
- * It reads the subject from its first message on (an ephemeral pull consumer, which the
- * server removes when the mirror goes) and skips what the log holds: a restart reads the
- * batches before its position again, headers and all, without decoding them.
+ * It reads the subject through an ordered consumer: an ephemeral push consumer, without
+ * acks, with flow control and a heartbeat, that the NATS client remakes from the stream
+ * sequence after the last message it delivered whenever one goes missing (a dropped
+ * message, a consumer lost with its server, a restarted server: two missed heartbeats).
+ * It starts at the subject's first message and skips what the log holds: a restart reads
+ * the batches before its position again, headers and all, without decoding them.  A batch
+ * that starts past the log's next record is only called a gap once a new consumer, started
+ * just after the last message applied, delivers it again.
  */
 #define _GNU_SOURCE
 #include "maplog.h"
@@ -42,7 +47,9 @@ typedef struct mirror {
     maplog *log;
     uint8_t id[16];
     char id_hex[33];
-    uint64_t next; /* the local log's next sequence number: the cursor */
+    uint64_t next;      /* the local log's next sequence number: the cursor */
+    uint64_t last_sseq; /* the stream sequence of the last message applied or skipped */
+    int regap;          /* a gap was seen; the consumer was remade to look again */
     uint64_t appended, skipped;
 } mirror;
 
@@ -118,19 +125,36 @@ static int connect_js(mirror *mr)
     return 0;
 }
 
-/* Subscribe to the subject from its first message. */
-static int subscribe(mirror *mr)
+/* How long an ordered consumer may go without a message or heartbeat before the client
+ * remakes it (after two): what a lost server costs the mirror. */
+#define HEARTBEAT_MS 1000
+
+/* Subscribe to the subject from stream sequence start (0: its first message), dropping any
+ * subscription before. */
+static int subscribe(mirror *mr, uint64_t start)
 {
+    if (mr->sub) {
+        natsSubscription_Unsubscribe(mr->sub);
+        natsSubscription_Destroy(mr->sub);
+        mr->sub = NULL;
+    }
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = mr->stream;
-    so.Config.AckPolicy = js_AckNone;
-    so.Config.DeliverPolicy = js_DeliverAll;
+    so.Ordered = true;
+    so.Config.Heartbeat = (int64_t)HEARTBEAT_MS * 1000000;
+    so.Config.DeliverPolicy = start ? js_DeliverByStartSequence : js_DeliverAll;
+    so.Config.OptStartSeq = start;
     jsErrCode jerr = 0;
     for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
-        natsStatus st = js_PullSubscribe(&mr->sub, mr->js, mr->subject, NULL, NULL, &so, &jerr);
-        if (st == NATS_OK)
+        natsStatus st = js_SubscribeSync(&mr->sub, mr->js, mr->subject, NULL, &so, &jerr);
+        if (st == NATS_OK) {
+            /* Flow control paces the server; a client-side limit it could still pass would
+             * only drop a message, and the consumer would be remade after it. */
+            natsSubscription_SetPendingLimits(mr->sub, -1, 256 << 20);
             return 0;
+        }
+        mr->sub = NULL;
         if ((jerr == JSStreamNotFoundErr || st == NATS_NOT_FOUND) && mr->once)
             return fail("no stream %s on %s", mr->stream, mr->server);
         fprintf(stderr, "maplog: mirror: cannot read subject %s of stream %s (%s, %d); retrying\n",
@@ -169,7 +193,8 @@ static int open_log(mirror *mr, natsMsg *first_msg, uint64_t stream_seq)
     return 0;
 }
 
-/* One message: skip what the log holds, refuse anything wrong, append the rest.  0, or -1
+/* One message: skip what the log holds, refuse anything wrong, append the rest.  0; 1, a
+ * gap seen for the first time (nothing appended; look again with a new consumer); or -1
  * (said why; nothing of this message appended). */
 static int apply(mirror *mr, natsMsg *m)
 {
@@ -188,7 +213,12 @@ static int apply(mirror *mr, natsMsg *m)
                     mr->stream, sseq);
     if (first + count <= mr->next) {
         mr->skipped += count;
+        mr->last_sseq = sseq;
         return 0; /* the log holds all of it */
+    }
+    if (first > mr->next && !mr->regap) {
+        mr->regap = 1;
+        return 1;
     }
     if (first > mr->next)
         return fail("stream %s, message %" PRIu64 ": records %" PRIu64 "..%" PRIu64
@@ -235,11 +265,13 @@ static int apply(mirror *mr, natsMsg *m)
         mr->next = seq + 1;
         mr->appended++;
     }
+    mr->last_sseq = sseq;
+    mr->regap = 0;
     return 0;
 }
 
 /* --once: where the subject ends now (the sequence number after its last batch), so that
- * the mirror stops there and not at the first fetch that happens to come back empty.  0
+ * the mirror stops there and not at the first wait that happens to come back empty.  0
  * with *end (0: the subject holds nothing), or -1. */
 static int subject_end(mirror *mr, uint64_t *end)
 {
@@ -278,46 +310,43 @@ static int run(mirror *mr)
 {
     signal(SIGINT, on_stop);
     signal(SIGTERM, on_stop);
-    if (connect_js(mr) || subscribe(mr))
+    if (connect_js(mr) || subscribe(mr, 0))
         return EXIT_PROBLEMS;
-    int status = EXIT_OK, busy = 1, empty = 0;
+    int status = EXIT_OK;
     uint64_t end = 0;
     if (mr->once && subject_end(mr, &end))
         return EXIT_PROBLEMS;
-    double t0 = now_s();
+    double t0 = now_s(), last_msg = t0;
     while (!stop && !(mr->once && (end == 0 || (mr->log && mr->next >= end)))) {
-        natsMsgList list = {0};
-        /* A pull request is answered when its batch is full or it expires.  Catching up,
-         * ask for many and wait 5 ms at most for the last of them; idle, ask for one and
-         * wait up to a second (then look at stop again): the first message to come ends
-         * the wait, so a record is not held back for a full batch of messages. */
-        jsFetchRequest fr;
-        jsFetchRequest_Init(&fr);
-        fr.Batch = busy ? 256 : 1;
-        fr.MaxBytes = 32 << 20;
-        fr.Expires = (int64_t)(mr->once ? 100 : busy ? 5 : 1000) * 1000000;
-        fr.NoWait = mr->once; /* --once: what the stream holds now, and no more */
-        natsStatus st = natsSubscription_FetchRequest(&list, mr->sub, &fr);
-        for (int k = 0; k < list.Count && status == EXIT_OK; k++)
-            if (apply(mr, list.Msgs[k]))
+        /* A message comes as soon as the server has it; the wait only bounds how long a
+         * stop goes unseen. */
+        natsMsg *m = NULL;
+        natsStatus st = natsSubscription_NextMsg(&m, mr->sub, mr->once ? 100 : 500);
+        if (st == NATS_OK) {
+            int rc = apply(mr, m);
+            natsMsg_Destroy(m);
+            last_msg = now_s();
+            if (rc < 0) {
                 status = EXIT_PROBLEMS;
-        int got = list.Count;
-        busy = got > 0;
-        natsMsgList_Destroy(&list);
-        if (status != EXIT_OK)
-            break;
+                break;
+            }
+            if (rc > 0 && subscribe(mr, mr->last_sseq + 1))
+                break; /* a stop */
+            continue;
+        }
         /* --once and nothing comes, though the subject goes on to end: its messages were
          * removed (stream limits) or are out of reach; say so rather than wait for ever */
-        empty = got ? 0 : empty + 1;
-        if (mr->once && empty >= 100) {
-            fail("stream %s: subject %s ends at seq %" PRIu64 ", but no message came for 10 s "
+        if (mr->once && now_s() - last_msg > 30) {
+            fail("stream %s: subject %s ends at seq %" PRIu64 ", but no message came for 30 s "
                  "after seq %" PRIu64,
                  mr->stream, mr->subject, end, mr->next);
             status = EXIT_PROBLEMS;
             break;
         }
-        if (st != NATS_OK && st != NATS_TIMEOUT && st != NATS_NOT_FOUND) {
-            fprintf(stderr, "maplog: mirror: fetch: %s; retrying\n", natsStatus_GetText(st));
+        if (st != NATS_TIMEOUT) {
+            /* a missed heartbeat (the client is remaking the consumer), a closed
+             * connection being remade: said, and waited out */
+            fprintf(stderr, "maplog: mirror: %s; waiting\n", natsStatus_GetText(st));
             sleep_ms(200);
         }
     }
