@@ -353,6 +353,17 @@ MAPLOG_API void maplog_reader_close(maplog_reader *r);
  * segment could not be opened or mapped. */
 MAPLOG_API int maplog_reader_next(maplog_reader *r, maplog_record *rec);
 
+/* Up to max records at once, into recs[0..*got): what as many maplog_reader_next() calls
+ * would return, every CRC verified, for a loop that wants fewer calls (a replay, a binding
+ * from another language).  Returns 0 with *got >= 1; or, with *got == 0, what
+ * maplog_reader_next() would return instead of a record (MAPLOG_END, MAPLOG_ECORRUPT, ...).
+ * A batch stops before anything but a valid record, which the next call then reports.
+ * Every record's data stays valid until the next call on this reader (any call);
+ * maplog_reader_record_image() and maplog_reader_cursor() then refer to the batch's last
+ * record.  MAPLOG_EINVAL for NULL arguments or max 0. */
+MAPLOG_API int maplog_reader_next_batch(maplog_reader *r, maplog_record *recs, size_t max,
+                                        size_t *got);
+
 /* Position the reader so that the next record returned has sequence number seq.
  * O(log n) in the number of segments plus a binary search in the segment's index.
  * MAPLOG_ENOENT when seq is before the first record present.  A seq equal to the next

@@ -40,12 +40,14 @@
 
 static void unmap_current(maplog_reader *r)
 {
+    mlg__pager_quiesce(r->pager);
     if (r->map)
         mlg__munmap(r->map, r->size);
     if (r->fd >= 0)
         mlg__close(r->fd);
     r->map = NULL;
     r->fd = -1;
+    r->run_next = 0;
     r->nix = 0;
     r->ix_done = 0;
     r->nohole_valid = 0;
@@ -105,6 +107,8 @@ int mlg__reader_map_seg(maplog_reader *r, size_t i)
     r->cur_gone = 0;
     r->dropped_to = 0;
     r->archived = m.archived;
+    r->populated_to = 0;
+    r->populate_at = m.archived ? UINT64_MAX : 0; /* an archive's copy is in memory */
     r->off = MLG_DATA_OFFSET;
     r->seq = r->first;
     r->ix_off = MLG_DATA_OFFSET;
@@ -207,6 +211,7 @@ void maplog_reader_close(maplog_reader *r)
     if (!r)
         return;
     unmap_current(r);
+    mlg__pager_free(r->pager);
     mlg__reader_follow_close(r);
     if (r->dirfd >= 0)
         mlg__close(r->dirfd);
@@ -320,6 +325,86 @@ static int lost_in_crash(maplog_reader *r, uint64_t nf)
  * in the mapped segment) is its first branch, and the rare ones (the segment's end, the next
  * segment, a torn tail, damage) follow in the order the format's reading rule gives them
  * (docs/FORMAT.md, "Reading"), so the rule can be checked against it top to bottom. */
+/* The record at the reader's place by the validity rule.  A reader that is not where the
+ * last record it returned ended (a seek, a new segment, a hole stepped over) starts a new
+ * run of in-order reading there. */
+static inline int check_here(maplog_reader *r, mlg__rec_view *v)
+{
+    if (__builtin_expect(r->off != r->run_next, 0))
+        r->run_off = r->off;
+    return mlg__rec_check(r->map, r->size, r->off, r->seq, v);
+}
+
+/* Page tables for reading: once the reader has read AHEAD_START of this segment in order
+ * (a seek to read a few records maps nothing it does not touch), the pager maps the pages
+ * up to AHEAD past the reader, asked again each time the reader has used half of that;
+ * the pages behind are handed back. */
+#define AHEAD_START ((uint64_t)1 << 20)
+#define AHEAD ((uint64_t)4 << 20)
+static void window_moved(maplog_reader *r)
+{
+    /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are page-cache
+     * pages behind a read-only private mapping; touching them again (a seek back) just maps
+     * them again, so earlier pointers stay valid.  Not an archive's inflated copy:
+     * anonymous pages handed back come back as zeros. */
+    if (r->off - r->dropped_to >= WINDOW && !r->archived) {
+        uint64_t to = r->off & ~(uint64_t)4095;
+        mlg__madvise(r->map + r->dropped_to, to - r->dropped_to, MADV_DONTNEED);
+        r->dropped_to = to;
+    }
+    if (r->off < r->populate_at)
+        return;
+    if (r->off - r->run_off < AHEAD_START) { /* not yet: look again there */
+        r->populate_at = r->run_off + AHEAD_START;
+        return;
+    }
+    uint64_t from = r->off & ~(uint64_t)4095, to = (r->off + AHEAD) & ~(uint64_t)4095;
+    if (from < r->populated_to)
+        from = r->populated_to; /* asked for already */
+    if (to > r->size)
+        to = r->size;
+    /* At a live end this maps pages past the records too: page-cache pages the writer's
+     * own mapping has made (it pre-faults its segment) or will. */
+    if (to > from && mlg__pager_post(&r->pager, r->map + from, to - from))
+        mlg__madvise(r->map + from, to - from, MADV_POPULATE_READ);
+    r->populated_to = to > r->populated_to ? to : r->populated_to;
+    r->populate_at = r->off + AHEAD / 2;
+}
+
+/* Hand back the record the reader is at, of view v (valid), and step past it: 1, or 0 if
+ * it is a void record the reader's flags skip. */
+static inline int deliver(maplog_reader *r, const mlg__rec_view *v, maplog_record *rec)
+{
+    mlg__index_note(r, r->off, r->seq, v->ts, v->size);
+    if (__builtin_expect(v->flags != 0, 0)) { /* a void record */
+        r->voids++;
+        if (!(r->flags & MAPLOG_READER_VOIDS)) {
+            r->off += v->size;
+            r->seq++;
+            r->run_next = r->off;
+            return 0;
+        }
+        *rec = (maplog_record){r->seq, 0, NULL, 0, MAPLOG_RECORD_VOID};
+    } else {
+        if (__builtin_expect(r->off >= r->populate_at || r->off - r->dropped_to >= WINDOW, 0))
+            window_moved(r);
+        rec->seq = r->seq;
+        rec->timestamp_ns = v->ts;
+        rec->data = v->payload;
+        rec->len = v->len;
+        rec->flags = 0;
+    }
+    r->last_seq = r->seq;
+    r->last_crc = v->crc_stored;
+    r->have_last = 1;
+    r->img = r->map + r->off;
+    r->img_len = v->size;
+    r->off += v->size;
+    r->seq++;
+    r->run_next = r->off;
+    return 1;
+}
+
 static int next_record(maplog_reader *r, maplog_record *rec)
 {
     int rc;
@@ -333,45 +418,11 @@ static int next_record(maplog_reader *r, maplog_record *rec)
                 return rc;
         }
         mlg__rec_view v;
-        int st = mlg__rec_check(r->map, r->size, r->off, r->seq, &v);
+        int st = check_here(r, &v);
         if (st == MLG_REC_OK) {
-            mlg__index_note(r, r->off, r->seq, v.ts, v.size);
-            if (__builtin_expect(v.flags != 0, 0)) { /* a void record */
-                r->voids++;
-                r->off += v.size;
-                r->seq++;
-                if (!(r->flags & MAPLOG_READER_VOIDS))
-                    continue;
-                *rec = (maplog_record){r->seq - 1, 0, NULL, 0, MAPLOG_RECORD_VOID};
-                r->last_seq = rec->seq;
-                r->last_crc = v.crc_stored;
-                r->have_last = 1;
-                r->img = r->map + r->off - v.size;
-                r->img_len = v.size;
+            if (deliver(r, &v, rec))
                 return 0;
-            }
-            /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are
-             * page-cache pages behind a read-only private mapping; touching them again
-             * (a seek back) just maps them again, so earlier pointers stay valid.  Not an
-             * archive's inflated copy: anonymous pages handed back come back as zeros. */
-            if (r->off - r->dropped_to >= WINDOW && !r->archived) {
-                uint64_t to = r->off & ~(uint64_t)4095;
-                mlg__madvise(r->map + r->dropped_to, to - r->dropped_to, MADV_DONTNEED);
-                r->dropped_to = to;
-            }
-            rec->seq = r->seq;
-            rec->timestamp_ns = v.ts;
-            rec->data = v.payload;
-            rec->len = v.len;
-            rec->flags = 0;
-            r->last_seq = r->seq;
-            r->last_crc = v.crc_stored;
-            r->have_last = 1;
-            r->img = r->map + r->off;
-            r->img_len = v.size;
-            r->off += v.size;
-            r->seq++;
-            return 0;
+            continue;
         }
         mlg__seal seal;
         uint64_t nf = 0;
@@ -446,6 +497,76 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
     if (rc == MAPLOG_END && r->poll_fd >= 0 && mlg__reader_fd_rearm(r))
         rc = next_record(r, rec);
     return rc;
+}
+
+/* The fast path of a batch: valid, non-void records of the mapped segment from the
+ * reader's place, into recs[0..max), with the reader's place, index and paging kept in
+ * locals and stored once (what deliver() does record by record).  Returns how many. */
+static size_t batch_run(maplog_reader *r, maplog_record *recs, size_t max)
+{
+    const uint8_t *map = r->map;
+    const uint64_t size = r->size, first = r->first;
+    uint64_t off = r->off, seq = r->seq, maxts = r->ix_maxts;
+    const int ix = !r->ix_done && off == r->ix_off && seq == r->ix_seq;
+    if (off != r->run_next)
+        r->run_off = off;
+    mlg__rec_view v;
+    size_t n = 0;
+    uint64_t last_off = 0, last_size = 0;
+    uint32_t last_crc = 0;
+    while (n < max && mlg__rec_check(map, size, off, seq, &v) == MLG_REC_OK && !v.flags) {
+        if (__builtin_expect(off >= r->populate_at || off - r->dropped_to >= WINDOW, 0)) {
+            r->off = off;
+            window_moved(r);
+        }
+        if (ix) {
+            if ((seq - first) % IX_EVERY == 0)
+                mlg__index_add(r, off, seq);
+            maxts = v.ts > maxts ? v.ts : maxts;
+        }
+        recs[n++] = (maplog_record){seq, v.ts, v.payload, v.len, 0};
+        last_off = off;
+        last_size = v.size;
+        last_crc = v.crc_stored;
+        off += v.size;
+        seq++;
+    }
+    if (n) {
+        if (ix) {
+            r->ix_off = off;
+            r->ix_seq = seq;
+            r->ix_maxts = maxts;
+        }
+        r->last_seq = seq - 1;
+        r->last_crc = last_crc;
+        r->have_last = 1;
+        r->img = map + last_off;
+        r->img_len = last_size;
+        r->off = r->run_next = off;
+        r->seq = seq;
+    }
+    return n;
+}
+
+int maplog_reader_next_batch(maplog_reader *r, maplog_record *recs, size_t max, size_t *got)
+{
+    if (got)
+        *got = 0;
+    if (!r || !recs || !got || !max)
+        return MAPLOG_EINVAL;
+    r->img = NULL;
+    /* The fast path over the mapped segment; anything else (its end, the next segment, a
+     * void record, damage, a live end) is maplog_reader_next()'s, and only for the batch's
+     * first record: the rest wait for the next call. */
+    size_t n = r->map ? batch_run(r, recs, max) : 0;
+    if (n == 0) {
+        int rc = maplog_reader_next(r, &recs[0]);
+        if (rc)
+            return rc;
+        n = 1;
+    }
+    *got = n;
+    return 0;
 }
 
 int maplog_reader_skip_segment(maplog_reader *r)

@@ -14,6 +14,8 @@ typedef struct ix_ent {
     uint64_t off, seq, maxts_before;
 } ix_ent;
 
+typedef struct mlg__pager mlg__pager;
+
 struct maplog_reader {
     char *dir;
     int dirfd;
@@ -52,10 +54,15 @@ struct maplog_reader {
      * nohole_word there and checkpoint generation nohole_gen */
     int nohole_valid;
     uint64_t nohole_first, nohole_off, nohole_word, nohole_gen;
-    int cur_gone;        /* the mapped segment was removed from the directory (retention) */
-    uint64_t dropped_to; /* pages before this offset were handed back (MADV_DONTNEED) */
-    int archived;        /* the map is an archive inflated into anonymous memory: never
-                            handed back, it would read as zeros */
+    int cur_gone;          /* the mapped segment was removed from the directory (retention) */
+    uint64_t dropped_to;   /* pages before this offset were handed back (MADV_DONTNEED) */
+    int archived;          /* the map is an archive inflated into anonymous memory: never
+                              handed back, it would read as zeros */
+    uint64_t populated_to; /* pages before this offset were asked to be mapped ahead */
+    uint64_t populate_at;  /* ask for more when the reader gets here */
+    mlg__pager *pager;     /* pager.c, started by the first request */
+    uint64_t run_off;      /* where the reader's present run of in-order reading began */
+    uint64_t run_next;     /* where the record after the last one returned begins */
     char name[32];
     mlg__err err;
     /* Following (follow.c) */
@@ -67,6 +74,15 @@ struct maplog_reader {
     uint64_t timer_ns;      /* the timer's period (0: off) */
     int watch_wd;           /* the inotify watch on the mapped wake page's file, or -1 */
 };
+
+/* pager.c: map [addr, addr + len) in the pager's thread (started on first use), ahead of
+ * the reader; -1 if no thread could be started (map it yourself).  A newer request
+ * replaces one not yet started. */
+int mlg__pager_post(mlg__pager **pp, uint8_t *addr, size_t len);
+/* Drop a request not yet started and wait for the one under way: call before unmapping. */
+void mlg__pager_quiesce(mlg__pager *p);
+/* Stop and free the pager (NULL is fine). */
+void mlg__pager_free(mlg__pager *p);
 
 /* seek.c: add an index entry (the slow path of mlg__index_note) */
 void mlg__index_add(maplog_reader *r, uint64_t off, uint64_t seq);

@@ -1,0 +1,112 @@
+/*
+ * pager.c -- a reader's pager: a thread that maps the pages ahead of a reader reading in
+ * order (MADV_POPULATE_READ) while the reader checks the records before them.
+ *
+ * A page fault maps at most 16 pages (fault-around), and mapping them is kernel work the
+ * reader would otherwise do between records; from a cold cache it is also the disk read.
+ * Done by another thread, it overlaps the reader's CRC work.  The pager is started on the
+ * first request, works on one range at a time (a newer request replaces one not yet
+ * started), and never touches a range after mlg__pager_quiesce() returned: the reader calls
+ * that before it unmaps.
+ */
+#define _GNU_SOURCE
+#include "reader.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+struct mlg__pager {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* a request or a stop, for the pager */
+    pthread_cond_t idle; /* the pager finished its range, for quiesce */
+    uint8_t *addr;       /* the request not yet started (len 0: none) */
+    size_t len;
+    int busy, stop;
+};
+
+static void *pager_main(void *arg)
+{
+    mlg__pager *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->len && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop)
+            break;
+        uint8_t *addr = p->addr;
+        size_t len = p->len;
+        p->len = 0;
+        p->busy = 1;
+        pthread_mutex_unlock(&p->mu);
+        /* A failure (EFAULT past the file's end, ENOMEM) only leaves the pages to fault
+         * in as the reader reaches them. */
+        mlg__madvise(addr, len, MADV_POPULATE_READ);
+        pthread_mutex_lock(&p->mu);
+        p->busy = 0;
+        pthread_cond_broadcast(&p->idle);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int mlg__pager_post(mlg__pager **pp, uint8_t *addr, size_t len)
+{
+    mlg__pager *p = *pp;
+    if (!p) {
+        if (!(p = calloc(1, sizeof *p)))
+            return -1;
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->cv, NULL);
+        pthread_cond_init(&p->idle, NULL);
+        /* no signal of the application's is delivered to the pager */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int rc = pthread_create(&p->thread, NULL, pager_main, p);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc) {
+            pthread_cond_destroy(&p->idle);
+            pthread_cond_destroy(&p->cv);
+            pthread_mutex_destroy(&p->mu);
+            free(p);
+            return -1;
+        }
+        *pp = p;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->addr = addr;
+    p->len = len;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+void mlg__pager_quiesce(mlg__pager *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->len = 0;
+    while (p->busy)
+        pthread_cond_wait(&p->idle, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void mlg__pager_free(mlg__pager *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    p->len = 0;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->idle);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
