@@ -111,6 +111,12 @@ void bench_ml_close(maplog *log);
 /* workloads.c, latency.c and follow.c: each prints its rows. */
 void bench_append(bench *b);
 void bench_replay(bench *b);
+/* util.c: drop every file under dir from the page cache (written back first), so that
+ * the next read of it comes from the disk: a cold replay, as of a log copied off a dead
+ * machine.  Needs no privilege (posix_fadvise). */
+void bench_evict(const char *dir);
+/* stores.c: maplog's replay through maplog_reader_next_batch() */
+uint64_t bench_ml_replay_batch(const char *dir, uint64_t *bytes);
 void bench_rss(bench *b);
 void bench_latency(bench *b);
 void bench_sync(bench *b);

@@ -74,6 +74,25 @@ void bench_rm_rf(const char *p)
     nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static int evict_cb(const char *p, const struct stat *st, int type, struct FTW *f)
+{
+    (void)f;
+    if (type != FTW_F || !S_ISREG(st->st_mode))
+        return 0;
+    int fd = open(p, O_RDONLY);
+    if (fd >= 0) {
+        fdatasync(fd); /* dirty pages stay in the cache */
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+    return 0;
+}
+
+void bench_evict(const char *dir)
+{
+    nftw(dir, evict_cb, 16, FTW_PHYS);
+}
+
 /* The work directory and the process that made it, for the exit handler. */
 struct workdir {
     pid_t owner;
