@@ -49,6 +49,42 @@ void mlg__seg_close(mlg__segmap *m);
 int mlg__seg_open_file(int dirfd, const char *dir, const char *name, int rw, int *fd,
                        uint64_t *size, mlg__err *err);
 
+/* ---- reading a mapped segment's pages ahead of a walk ---- */
+
+/* A walk through a read-only mapping of a segment (a seek, the figures' scan) asks for
+ * the pages it is about to read before it touches them: MADV_WILLNEED reads exactly those
+ * into the page cache, and a touch of a page already there starts no read-ahead.  A touch
+ * of a page the cache lacks makes the kernel read its own window instead (read_ahead_kb):
+ * around the page, or from it on under MADV_SEQUENTIAL -- mostly bytes past what a seek or
+ * a figure needs (docs/DESIGN.md, "What a seek reads from a cold page cache").  So the
+ * pages read from the disk are the ones the walk reads, and at most MLG_AHEAD_STEP past
+ * them. */
+#define MLG_AHEAD_STEP ((uint64_t)512 * 1024)
+typedef struct mlg__ahead {
+    const uint8_t *map;
+    uint64_t size;
+    uint64_t done; /* asked for up to here (a walk moves forwards only) */
+} mlg__ahead;
+static inline void mlg__ahead_init(mlg__ahead *a, const uint8_t *map, uint64_t size)
+{
+    a->map = map;
+    a->size = size;
+    a->done = 0;
+}
+void mlg__ahead_more(mlg__ahead *a, uint64_t off, uint64_t end, uint64_t ahead);
+/* The walk reads [off, end) next: ask for those pages, and for ahead bytes after them
+ * (MLG_AHEAD_STEP where the walk reads every page, 0 where it steps over large records
+ * reading their headers only), unless that was asked for already.  Inline: record walks
+ * call it for every record, and leave it once a step. */
+static inline void mlg__ahead_need(mlg__ahead *a, uint64_t off, uint64_t end, uint64_t ahead)
+{
+    if (end + ahead / 2 > a->done)
+        mlg__ahead_more(a, off, end, ahead);
+}
+/* The walk checks the record at off next (mlg__rec_check): its first word's page, then,
+ * when the word announces a record that fits, all of its bytes; and ahead bytes after. */
+void mlg__ahead_record(mlg__ahead *a, uint64_t off, uint64_t ahead);
+
 /* What a segment's header page says, read without mapping the segment (or, archived,
  * inflating it): the one way to read seals and checkpoints of segments not being walked. */
 typedef struct mlg__segpeek {

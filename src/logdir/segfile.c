@@ -25,6 +25,43 @@
 #include "logdir.h"
 #include "os.h"
 
+/* ---- reading ahead of a walk (logdir.h) ---------------------------------------------- */
+
+void mlg__ahead_more(mlg__ahead *a, uint64_t off, uint64_t end, uint64_t ahead)
+{
+    static uint64_t pg;
+    if (!pg) {
+        long v = sysconf(_SC_PAGESIZE);
+        pg = v > 0 ? (uint64_t)v : 4096;
+    }
+    if (off >= a->size)
+        return;
+    if (end > a->size)
+        end = a->size;
+    uint64_t from = off & ~(pg - 1);
+    if (from < a->done)
+        from = a->done; /* on from what was asked for (a page boundary) */
+    uint64_t to = a->size - end > ahead ? end + ahead : a->size;
+    to = (to + pg - 1) & ~(pg - 1);
+    if (to > a->size)
+        to = a->size;
+    if (to > from)
+        mlg__madvise((void *)(uintptr_t)(a->map + from), to - from, MADV_WILLNEED);
+    if (to > a->done)
+        a->done = to;
+}
+
+void mlg__ahead_record(mlg__ahead *a, uint64_t off, uint64_t ahead)
+{
+    if (off > a->size || a->size - off < MLG_REC_HEADER_SIZE || (off & 7))
+        return; /* no record here: mlg__rec_check reads nothing */
+    mlg__ahead_need(a, off, off + MLG_REC_HEADER_SIZE, ahead);
+    uint32_t len_word = (uint32_t)mlg__rec_word(a->map, off);
+    uint64_t size = mlg__rec_size(len_word & MLG_REC_LEN_MASK);
+    if (size <= a->size - off)
+        mlg__ahead_need(a, off, off + size, ahead);
+}
+
 /* ---- archived segments ------------------------------------------------------------------- */
 
 uint64_t mlg__seg_file_size(int dirfd, uint64_t first_seq)
@@ -160,6 +197,11 @@ int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
             mlg__close(fd);
             return rc;
         }
+        /* The header page alone: the checks below touch it, and a first touch would
+         * read the kernel's read-around window (mlg__ahead, logdir.h) -- a caller that
+         * walks the records reads those pages itself (mlg__ahead, or its own advice). */
+        if (!rw)
+            mlg__madvise(p, MLG_DATA_OFFSET, MADV_WILLNEED);
         m->map = p;
         m->size = size;
         if (rw)
@@ -265,6 +307,23 @@ out:
     return rc;
 }
 
+/* Copy the header page of the segment open as fd (at least MLG_DATA_OFFSET bytes long)
+ * into page, reading that page alone from the disk.  A read(2) would read the kernel's
+ * first read-ahead window with it, and mark the page after it, so that a mapping of the
+ * segment that touches that page later (a reader's, under MADV_SEQUENTIAL) reads a whole
+ * read-ahead window from where the cached pages end.  A page mapped alone and asked for
+ * (MADV_WILLNEED) is read alone.  0, or -1 with errno. */
+static int header_page(int fd, uint8_t page[MLG_DATA_OFFSET])
+{
+    void *m = mlg__mmap(NULL, MLG_DATA_OFFSET, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) /* the page read with a little more is still the page */
+        return mlg__pread_all(fd, page, MLG_DATA_OFFSET, 0);
+    mlg__madvise(m, MLG_DATA_OFFSET, MADV_WILLNEED);
+    memcpy(page, m, MLG_DATA_OFFSET);
+    mlg__munmap(m, MLG_DATA_OFFSET);
+    return 0;
+}
+
 int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *p, mlg__err *err)
 {
     char name[40];
@@ -274,7 +333,7 @@ int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *
     mlg__seg_name(name, first_seq);
     rc = mlg__seg_open_file(dirfd, dir, name, 0, &fd, &p->file_size, err);
     if (rc == 0) {
-        if (p->file_size < MLG_DATA_OFFSET || mlg__pread_all(fd, page, sizeof page, 0)) {
+        if (p->file_size < MLG_DATA_OFFSET || header_page(fd, page)) {
             mlg__close(fd);
             return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: cannot read its header page", dir, name);
         }

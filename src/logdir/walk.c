@@ -83,6 +83,80 @@ typedef struct seg_fig {
     uint8_t id[16];
 } seg_fig;
 
+/* The bytes mlg__hole_find reads at off, asked for ahead of it: the run of zero words and
+ * pending words from off, and the record after it. */
+static void ahead_hole(mlg__ahead *a, uint64_t off)
+{
+    uint64_t o = off;
+    while (o <= a->size && a->size - o >= 8) {
+        mlg__ahead_need(a, o, o + 8, MLG_AHEAD_STEP);
+        uint64_t w = mlg__rec_word(a->map, o);
+        uint64_t size = mlg__rec_size((uint32_t)w & MLG_REC_LEN_MASK);
+        if (w == 0)
+            o += 8;
+        else if (!((uint32_t)w & (MLG_REC_VALID | MLG_REC_VOID)) &&
+                 (uint32_t)(w >> 32) == MLG_PENDING_TAG && size <= a->size - o)
+            o += size;
+        else
+            break;
+    }
+    mlg__ahead_record(a, o, MLG_AHEAD_STEP);
+}
+
+/* The records of an unsealed segment, as mlg__scan (rule NULL) or mlg__scan_holes find them,
+ * a step at a time: each step's pages are asked for before it reads them (mlg__ahead), so
+ * the pages read are the records' and at most a step past them.  The mapping reads no
+ * page ahead by itself (MADV_RANDOM), so a record running past a step costs its own pages
+ * only. */
+static void scan_paced(const mlg__segview *v, const mlg__hole_rule *rule, mlg__scan_result *out)
+{
+    mlg__ahead a;
+    mlg__scan_result part = {0};
+    uint64_t off = MLG_DATA_OFFSET, seq = v->first;
+    memset(out, 0, sizeof *out);
+    mlg__madvise(v->map, v->size, MADV_RANDOM);
+    mlg__ahead_init(&a, v->map, v->size);
+    for (;;) {
+        mlg__ahead_record(&a, off, MLG_AHEAD_STEP);
+        mlg__scan(v->map, v->size, off, seq, a.done > off ? a.done : off + 1, &part);
+        out->count += part.count;
+        out->voids += part.voids;
+        if (part.last_ts > out->last_ts)
+            out->last_ts = part.last_ts;
+        seq += part.count;
+        off = part.end;
+        if (part.stop == MLG_REC_OK && off < v->size)
+            continue; /* the end of the step */
+        mlg__hole h;
+        if (!rule || (part.stop != MLG_REC_EMPTY && part.stop != MLG_REC_PENDING))
+            break;
+        ahead_hole(&a, off);
+        if (!mlg__hole_find(v->map, v->size, off, seq, v->size, rule, &h))
+            break;
+        out->count += h.count;
+        out->voids += h.count;
+        out->holes += h.count;
+        seq += h.count;
+        off = h.end;
+    }
+    out->end = off;
+    out->stop = part.stop;
+}
+
+/* The timestamp of the first record of a mapped segment, if it is valid: its pages alone
+ * are read. */
+static int first_ts(const mlg__segview *v, uint64_t *ts)
+{
+    mlg__ahead a;
+    mlg__rec_view r;
+    mlg__ahead_init(&a, v->map, v->size);
+    mlg__ahead_record(&a, MLG_DATA_OFFSET, 0);
+    if (mlg__rec_check(v->map, v->size, MLG_DATA_OFFSET, v->first, &r) != MLG_REC_OK)
+        return 0;
+    *ts = r.ts;
+    return 1;
+}
+
 /* The figures of segment first: 1 when a reader can read it (its header checks out, with
  * log id id unless NULL), 0 when it cannot (*why says what is wrong), or an error code when
  * the file could not be looked at (MAPLOG_ENOENT: it is gone).  A sealed segment is counted
@@ -131,22 +205,17 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, const uint64_
          * a clean close left none (and the walk over the zero pages after it costs) */
         mlg__hole_rule rule;
         mlg__later lat;
-        if (alive ||
-            !mlg__hole_rule_for(v.map, v.size, v.first, dirfd, dir, later, nlater, &lat, &rule))
-            mlg__scan(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, &v.scan);
-        else
-            mlg__scan_holes(v.map, v.size, MLG_DATA_OFFSET, v.first, v.size, &rule, &v.scan, NULL,
-                            NULL);
+        int holes = !alive && mlg__hole_rule_for(v.map, v.size, v.first, dirfd, dir, later, nlater,
+                                                 &lat, &rule);
+        scan_paced(&v, holes ? &rule : NULL, &v.scan);
         f->count = v.scan.count;
         f->voids = v.scan.voids;
         f->unsealed = 1;
         end = v.scan.end;
         f->last_ts = v.scan.last_ts;
     }
-    mlg__rec_view r;
-    if (want_first_ts && f->count &&
-        mlg__rec_check(v.map, v.size, MLG_DATA_OFFSET, v.first, &r) == MLG_REC_OK)
-        f->first_ts = r.ts;
+    if (want_first_ts && f->count)
+        first_ts(&v, &f->first_ts);
     f->used = end - MLG_DATA_OFFSET;
     f->bytes = v.size;
     memcpy(f->id, ((const mlg__seg_header *)(const void *)v.map)->log_id, 16);

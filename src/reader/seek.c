@@ -37,28 +37,37 @@ void mlg__index_add(maplog_reader *r, uint64_t off, uint64_t seq)
     r->ix[r->nix++] = (ix_ent){off, seq, r->ix_maxts};
 }
 
-/* Extend the index until it covers stop_seq or a timestamp >= stop_ts, or the end. */
-static void index_build(maplog_reader *r, uint64_t stop_seq, uint64_t stop_ts)
+/* An index walk reads each record's first 16 bytes.  Over records up to this size that is
+ * most pages, so it asks for the pages ahead of it a step at a time (MLG_AHEAD_STEP); past
+ * a larger record it asks for the next header's page alone. */
+#define IX_DENSE ((uint64_t)16 * 1024)
+
+/* Extend the index until it covers stop_seq or a timestamp >= stop_ts, or the end.  It reads
+ * each record's first 16 bytes only, asking for their pages first (a). */
+static void index_build(maplog_reader *r, mlg__ahead *a, uint64_t stop_seq, uint64_t stop_ts)
 {
+    uint64_t ahead = MLG_AHEAD_STEP;
     while (!r->ix_done && r->ix_seq <= stop_seq && r->ix_maxts < stop_ts) {
         uint64_t off = r->ix_off;
         if (off > r->size || r->size - off < MLG_REC_HEADER_SIZE) {
             r->ix_done = 1;
             break;
         }
+        mlg__ahead_need(a, off, off + MLG_REC_HEADER_SIZE, ahead);
         uint64_t size = mlg__rec_word_size(mlg__rec_word(r->map, off));
         if (!size || size > r->size - off)
             break; /* end for now; next() judges what is there */
         uint64_t ts;
         memcpy(&ts, r->map + off + 8, 8);
         mlg__index_note(r, off, r->ix_seq, ts, size);
+        ahead = size <= IX_DENSE ? MLG_AHEAD_STEP : 0;
     }
 }
 
 /* Position at the index entry at or before target (seq), then walk with checks. */
-static int walk_to_seq(maplog_reader *r, uint64_t target)
+static int walk_to_seq(maplog_reader *r, mlg__ahead *a, uint64_t target)
 {
-    index_build(r, target, UINT64_MAX);
+    index_build(r, a, target, UINT64_MAX);
     size_t lo = 0, hi = r->nix;
     while (lo < hi) { /* first entry with seq > target */
         size_t mid = (lo + hi) / 2;
@@ -77,6 +86,7 @@ static int walk_to_seq(maplog_reader *r, uint64_t target)
     int alive = -1;
     while (r->seq < target) {
         mlg__rec_view v;
+        mlg__ahead_record(a, r->off, MLG_AHEAD_STEP);
         int st = mlg__rec_check(r->map, r->size, r->off, r->seq, &v);
         if (st == MLG_REC_OK) {
             r->off += v.size;
@@ -118,7 +128,12 @@ int maplog_reader_seek(maplog_reader *r, uint64_t seq)
         if ((rc = mlg__reader_map_seg(r, i)))
             return rc;
     }
-    walk_to_seq(r, seq);
+    mlg__ahead a;
+    mlg__ahead_init(&a, r->map, r->size);
+    walk_to_seq(r, &a, seq);
+    /* the records a caller reads next: asked for now, so that its first touch of them
+     * reads no read-ahead window (mlg__ahead, logdir.h) */
+    mlg__ahead_record(&a, r->off, MLG_AHEAD_STEP);
     mlg__rec_view v;
     int st = r->seq < seq ? mlg__rec_check(r->map, r->size, r->off, r->seq, &v) : MLG_REC_OK;
     if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING || st == MLG_REC_ROLLED) && i + 1 >= r->nsegs)
@@ -284,7 +299,9 @@ int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns)
         if ((rc = mlg__reader_map_seg(r, lo)))
             return rc;
     }
-    index_build(r, UINT64_MAX, ts_ns);
+    mlg__ahead ra;
+    mlg__ahead_init(&ra, r->map, r->size);
+    index_build(r, &ra, UINT64_MAX, ts_ns);
     size_t a = 0, b = r->nix;
     while (a < b) { /* first entry whose earlier records already reach ts_ns */
         size_t mid = (a + b) / 2;
@@ -300,8 +317,9 @@ int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns)
         r->off = MLG_DATA_OFFSET;
         r->seq = r->first;
     }
-    for (;;) {
+    for (;;) { /* the records a caller reads next are asked for here too */
         mlg__rec_view v;
+        mlg__ahead_record(&ra, r->off, MLG_AHEAD_STEP);
         if (mlg__rec_check(r->map, r->size, r->off, r->seq, &v) != MLG_REC_OK || v.ts >= ts_ns)
             break;
         r->off += v.size;
