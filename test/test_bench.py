@@ -36,9 +36,9 @@ import tempfile
 #        CSV target rows only it makes)
 PEERS = {
     "LMDB": ("liblmdb-dev", "LMDB MDB_APPEND",
-             ["append, maplog / LMDB", "replay, maplog / LMDB cursor",
+             ["append, maplog / LMDB", "replay, maplog batch / LMDB cursor",
               "bound: the mmap read walk"],
-             ["append, maplog / LMDB", "replay, maplog / LMDB cursor"]),
+             ["append, maplog / LMDB", "replay, maplog batch / LMDB cursor"]),
     "SQLite": ("libsqlite3-dev", "SQLite WAL", [], []),
     "RocksDB": ("librocksdb-dev", "RocksDB WAL", [], []),
 }
@@ -82,7 +82,9 @@ with tempfile.TemporaryDirectory(prefix="bench-smoke-") as d:
     for want in ["limit: memcpy shared map", "cost: new file pages", "  append   maplog ",
                  "maplog (no rollover)", "limit: mmap read walk", "  replay   maplog ",
                  "the project's performance targets", "append, maplog / write(2)",
-                 "replay, maplog / read(2)", "bound: two cores only faulting in new pages"]:
+                 "  replay   maplog, next_batch (64) ", "  replay-cold maplog, next_batch (64) ",
+                 "replay, maplog batch / read(2)", "replay cold, maplog batch / best cold reader",
+                 "bound: two cores only faulting in new pages"]:
         check(want in out, f"the output has '{want}'")
 
     # the values given as --opt=value were taken: only these workloads, only this size
