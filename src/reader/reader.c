@@ -80,21 +80,6 @@ int mlg__reader_refresh_list(maplog_reader *r)
 
 #define WINDOW ((uint64_t)8 << 20)
 
-/* Where the records of a mapped segment end, as far as its header page says: a seal's end,
- * or a clean close's checkpoint; else its size (a live end). */
-static uint64_t records_end(const uint8_t *map, uint64_t size, uint64_t first)
-{
-    mlg__seal seal;
-    mlg__checkpoint ck;
-    uint64_t end = size;
-    if (mlg__seal_read(map, size, first, &seal) == 1)
-        end = seal.end_offset;
-    else if (mlg__ckpt_best(map, size, first, &ck) && ck.state == MLG_STATE_CLOSED)
-        end = ck.end_offset;
-    end = (end + 4095) & ~(uint64_t)4095;
-    return end < size ? end : size;
-}
-
 int mlg__reader_map_seg(maplog_reader *r, size_t i)
 {
     mlg__segmap m;
@@ -113,12 +98,7 @@ int mlg__reader_map_seg(maplog_reader *r, size_t i)
     }
     r->map = m.map;
     r->size = m.size;
-    /* No read-ahead of the kernel's own: under MADV_SEQUENTIAL a page first touched cold
-     * reads read_ahead_kb from it on, past the last record as readily as before it.  The
-     * reader asks for the pages it reads next itself (window_moved), up to where the
-     * records end when the segment says so. */
-    mlg__madvise(r->map, r->size, MADV_RANDOM);
-    r->rec_end = records_end(r->map, r->size, r->segs[i]);
+    mlg__madvise(r->map, r->size, MADV_SEQUENTIAL);
     if (!r->have_id) {
         memcpy(r->log_id, ((const mlg__seg_header *)(const void *)r->map)->log_id, 16);
         r->have_id = 1;
@@ -350,10 +330,8 @@ static int lost_in_crash(maplog_reader *r, uint64_t nf)
  * run of in-order reading there. */
 static inline int check_here(maplog_reader *r, mlg__rec_view *v)
 {
-    if (__builtin_expect(r->off != r->run_next, 0)) {
+    if (__builtin_expect(r->off != r->run_next, 0))
         r->run_off = r->off;
-        r->populate_at = r->archived ? UINT64_MAX : 0; /* a new run asks from here */
-    }
     return mlg__rec_check(r->map, r->size, r->off, r->seq, v);
 }
 
@@ -363,7 +341,6 @@ static inline int check_here(maplog_reader *r, mlg__rec_view *v)
  * the pages behind are handed back. */
 #define AHEAD_START ((uint64_t)1 << 20)
 #define AHEAD ((uint64_t)4 << 20)
-#define AHEAD_ASK ((uint64_t)512 << 10) /* before AHEAD_START: asked for, not mapped */
 static void window_moved(maplog_reader *r)
 {
     /* Flat memory: hand back the pages already read, 8 MiB at a time.  They are page-cache
@@ -377,27 +354,17 @@ static void window_moved(maplog_reader *r)
     }
     if (r->off < r->populate_at)
         return;
-    if (r->off - r->run_off < AHEAD_START) { /* not yet: ask for the next pages only */
-        uint64_t from = r->off & ~(uint64_t)4095, to = from + AHEAD_ASK;
-        if (to > r->rec_end)
-            to = r->rec_end;
-        if (to > from)
-            mlg__madvise(r->map + from, to - from, MADV_WILLNEED);
-        r->populate_at = r->off + AHEAD_ASK / 2;
-        if (r->populate_at > r->run_off + AHEAD_START)
-            r->populate_at = r->run_off + AHEAD_START;
+    if (r->off - r->run_off < AHEAD_START) { /* not yet: look again there */
+        r->populate_at = r->run_off + AHEAD_START;
         return;
     }
     uint64_t from = r->off & ~(uint64_t)4095, to = (r->off + AHEAD) & ~(uint64_t)4095;
     if (from < r->populated_to)
         from = r->populated_to; /* asked for already */
-    if (to > r->rec_end)
-        to = r->rec_end;
+    if (to > r->size)
+        to = r->size;
     /* At a live end this maps pages past the records too: page-cache pages the writer's
-     * own mapping has made (it pre-faults its segment) or will.  Asked for first: a
-     * mapping without read-ahead would read them a page at a time. */
-    if (to > from)
-        mlg__madvise(r->map + from, to - from, MADV_WILLNEED);
+     * own mapping has made (it pre-faults its segment) or will. */
     if (to > from && mlg__pager_post(&r->pager, r->map + from, to - from))
         mlg__madvise(r->map + from, to - from, MADV_POPULATE_READ);
     r->populated_to = to > r->populated_to ? to : r->populated_to;
@@ -541,10 +508,8 @@ static size_t batch_run(maplog_reader *r, maplog_record *recs, size_t max)
     const uint64_t size = r->size, first = r->first;
     uint64_t off = r->off, seq = r->seq, maxts = r->ix_maxts;
     const int ix = !r->ix_done && off == r->ix_off && seq == r->ix_seq;
-    if (off != r->run_next) {
+    if (off != r->run_next)
         r->run_off = off;
-        r->populate_at = r->archived ? UINT64_MAX : 0; /* a new run asks from here */
-    }
     mlg__rec_view v;
     size_t n = 0;
     uint64_t last_off = 0, last_size = 0;

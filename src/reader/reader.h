@@ -60,7 +60,6 @@ struct maplog_reader {
                               handed back, it would read as zeros */
     uint64_t populated_to; /* pages before this offset were asked to be mapped ahead */
     uint64_t populate_at;  /* ask for more when the reader gets here */
-    uint64_t rec_end;      /* the records end before here (the header page says), or size */
     mlg__pager *pager;     /* pager.c, started by the first request */
     uint64_t run_off;      /* where the reader's present run of in-order reading began */
     uint64_t run_next;     /* where the record after the last one returned begins */
