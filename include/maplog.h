@@ -121,7 +121,9 @@ typedef enum maplog_option {
      * milliseconds (0: no limit). */
     MAPLOG_OPT_RETAIN_AGE_MS = 12,
     /* 1: compress each sealed segment with zlib into NAME.mlogz (docs/FORMAT.md,
-     * "Archived segments"); readers and the tool read it transparently.  Default 0. */
+     * "Archived segments"), in the background; readers and the tool read it transparently.
+     * Sealed segments an earlier writer left plain (it closed or died before they were
+     * compressed) are compressed too, after open.  Default 0.  See also maplog_archive(). */
     MAPLOG_OPT_ARCHIVE = 13,
 } maplog_option;
 
@@ -253,6 +255,13 @@ MAPLOG_API int maplog_commit(maplog *log, maplog_reservation *res);
  * appends still work and a crash of the process still keeps them; reopening the log runs
  * recovery, which syncs what it finds. */
 MAPLOG_API int maplog_sync(maplog *log);
+
+/* Compress every sealed segment of the log that is not compressed yet into NAME.mlogz
+ * (docs/FORMAT.md, "Archived segments"), now, on the calling thread -- what
+ * MAPLOG_OPT_ARCHIVE does in the background; the segment being written stays as it is.
+ * *count (if not NULL): the segments tried.  A segment that cannot be compressed (no room,
+ * say) is left plain, which readers read as well.  Returns 0, or MAPLOG_EINVAL for NULL. */
+MAPLOG_API int maplog_archive(maplog *log, uint64_t *count);
 
 /* The number of records known durable: records with seq < *count survived a power loss.
  * 0 when nothing is known durable. */

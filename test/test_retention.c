@@ -249,6 +249,43 @@ int main(int argc, char **argv)
         printf("damaged archive: %s\n", maplog_reader_errmsg(r));
         maplog_reader_close(r);
     }
+    /* 5. segments a writer left plain: archived after the next writer opens with the
+     *    option, or at once by maplog_archive() */
+    for (int how = 0; how < 2; how++) {
+        snprintf(d, sizeof d, "%s/left-plain-%d", base, how);
+        ASSERT_OK(t_open(&log, d, SEG, 0));
+        append_n(log, 6000);
+        ASSERT_OK(maplog_close(log)); /* no archiving asked: every segment plain */
+        int nplain = count_files(d, ".mlog", &oldest);
+        ASSERT_TRUE(nplain >= 6 && count_files(d, ".mlogz", &oldest) == 0, "%d plain", nplain);
+        uint64_t tried = 0;
+        if (how == 0) {
+            ASSERT_OK(t_open(&log, d, SEG, MAPLOG_OPT_ARCHIVE, 1LL, 0));
+            for (int i = 0; i < 500 && count_files(d, ".mlog", &oldest) != 1; i++)
+                nanosleep(&(struct timespec){0, 10000000}, NULL);
+        } else {
+            ASSERT_OK(t_open(&log, d, SEG, 0));
+            ASSERT_OK(maplog_archive(log, &tried));
+            ASSERT_EQ(tried, (uint64_t)nplain - 1);
+            ASSERT_OK(maplog_archive(log, &tried));
+            ASSERT_EQ(tried, 0); /* nothing left */
+        }
+        ASSERT_EQ(count_files(d, ".mlog", &oldest), 1); /* the current segment */
+        ASSERT_EQ(count_files(d, ".mlogz", &oldest), nplain - 1);
+        append_n(log, 10);
+        ASSERT_OK(maplog_close(log));
+        ASSERT_OK(maplog_reader_open(&r, d, 0));
+        ASSERT_EQ(read_rest(r, 0, &rc), 6010);
+        ASSERT_EQ(rc, MAPLOG_END);
+        maplog_reader_close(r);
+        ASSERT_OK(maplog_verify(d, 0, NULL, NULL, NULL, &problems));
+        ASSERT_EQ(problems, 0);
+        printf("%d sealed segments an earlier writer left plain: archived %s; all 6010 records "
+               "read back, verify clean\n",
+               nplain - 1, how ? "by maplog_archive()" : "after an open with MAPLOG_OPT_ARCHIVE");
+    }
+    ASSERT_EQ(maplog_archive(NULL, NULL), MAPLOG_EINVAL);
+
     t_scratch_done();
     printf("1 passed, 0 failed\n");
     return 0;

@@ -94,6 +94,8 @@ void *mlg__bg_main(void *arg)
             pthread_mutex_unlock(&log->mu);
             pthread_mutex_lock(&log->sync_mu);
             int did = mlg__archive_one(log);
+            if (!did && log->archive_left && !(did = mlg__archive_left(log, 0)))
+                log->archive_left = 0; /* what earlier writers left is done */
             pthread_mutex_unlock(&log->sync_mu);
             pthread_mutex_lock(&log->mu);
             if (did)

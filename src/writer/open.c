@@ -182,6 +182,8 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
     }
     /* The opening thread owns the first segment: appends usually come from it. */
     atomic_store(&atomic_load(&log->cur)->owner, mlg__bias_grant(log));
+    /* Sealed segments an earlier writer left plain are archived too (MAPLOG_OPT_ARCHIVE). */
+    log->archive_left = log->opt.archive != 0;
     if ((rc = start_threads(log, &err)))
         goto fail;
     /* Followers asleep since an earlier writer went: what recovery did (holes voided, a

@@ -82,6 +82,47 @@ int mlg__archive_one(struct maplog *log)
     return 1;
 }
 
+/* Compress the sealed segments before the current one that are still plain: those an
+ * earlier writer left (it closed, or died, before its archiver reached them), or this
+ * one's -- one (all: every one).  Under sync_mu.  How many were tried; 0 when none is
+ * left. */
+int mlg__archive_left(struct maplog *log, int all)
+{
+    uint64_t *segs = NULL;
+    size_t n = 0;
+    mlg__err err;
+    int did = 0;
+    if (mlg__list_segments(log->dirfd, &segs, &n, NULL, &err, log->dir))
+        return 0;
+    uint64_t cur = atomic_load_explicit(&log->cur, memory_order_acquire)->first_seq;
+    for (size_t i = 0; i < n && segs[i] < cur && (all || !did); i++) {
+        mlg__segpeek p;
+        if (mlg__seg_peek(log->dirfd, log->dir, segs[i], &p, &err) || p.archived || p.sealed != 1)
+            continue; /* unreadable, done, or not sealed: left as it is */
+        (void)mlg__archive_segment(log->dirfd, log->dir, segs[i], 1, &err);
+        did++; /* a failure leaves the plain segment, which readers read as well */
+        for (mlg__wseg *s = log->retired; s; s = s->next)
+            if (s->first_seq == segs[i])
+                s->archived = 1; /* not tried again */
+    }
+    free(segs);
+    return did;
+}
+
+int maplog_archive(maplog *log, uint64_t *count)
+{
+    if (count)
+        *count = 0;
+    if (!log)
+        return MAPLOG_EINVAL;
+    pthread_mutex_lock(&log->sync_mu);
+    uint64_t n = (uint64_t)mlg__archive_left(log, 1);
+    pthread_mutex_unlock(&log->sync_mu);
+    if (count)
+        *count = n;
+    return 0;
+}
+
 /* Apply retention now, on the calling thread: for maplog_sync() and maplog_close(), which
  * promise it, never for an append. */
 void mlg__retention_now(struct maplog *log)
