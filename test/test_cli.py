@@ -84,7 +84,7 @@ try:
     check(len(segments(clean)) >= 5, "clean log spans several segments")
 
     # --help everywhere, usage errors exit 2
-    for cmd in ["dump", "tail", "verify", "stats", "recover", "export", "import"]:
+    for cmd in ["dump", "tail", "verify", "stats", "recover", "archive", "export", "import"]:
         rc, out, err = run(cmd, "--help")
         check(rc == 0 and b"usage: maplog " + cmd.encode() in out, "%s --help" % cmd)
     check(run("--help")[0] == 0, "maplog --help")
@@ -155,6 +155,27 @@ try:
     check(rc == 0, "verify --quick on a clean log")
     rc, out, _ = run("recover", clean)
     check(rc == 0 and out.startswith(b"nothing to do"), "recover on a clean log")
+
+    # archive: a copy of the clean log, its sealed segments compressed; it reads the same
+    arch = os.path.join(base, "arch")
+    shutil.copytree(clean, arch)
+    rc, dump_before, _ = run("dump", "--format", "json", arch)
+    plain_before = len(segments(arch))
+    rc, out, err = run("archive", arch)
+    zs = [f for f in os.listdir(arch) if f.endswith(".mlogz")]
+    check(rc == 0 and len(zs) == plain_before - 1 and len(segments(arch)) == 1
+          and (b"%d sealed segments compressed" % (plain_before - 1)) in out,
+          "archive compresses every sealed segment, not the last (%d of %d): %r %r"
+          % (len(zs), plain_before, out, err))
+    rc, dump_after, _ = run("dump", "--format", "json", arch)
+    check(rc == 0 and dump_after == dump_before, "an archived log dumps the same records")
+    rc, out, _ = run("verify", arch)
+    check(rc == 0 and b"0 problems" in out, "verify on the archived log")
+    rc, out, _ = run("archive", arch)
+    check(rc == 0 and b"0 sealed segments compressed" in out, "archive again: nothing left")
+    rc, out, err = run("archive", os.path.join(base, "no-such-log"))
+    check(rc == 1 and "no-such-log" in err and not os.path.exists(os.path.join(base, "no-such-log")),
+          "archive of a missing directory: exit 1, named, nothing made (%r)" % err)
 
     # a torn tail: a writer SIGKILLed, then the last record cut short by hand
     torn = os.path.join(base, "torn")

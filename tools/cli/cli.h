@@ -138,6 +138,7 @@ int cli_cmd_dump(cli_args *a);
 int cli_cmd_tail(cli_args *a);
 int cli_cmd_verify(cli_args *a);
 int cli_cmd_stats(cli_args *a);
+int cli_cmd_archive(cli_args *a);
 int cli_cmd_recover(cli_args *a);
 
 /* Open a reader on dir, saying why not on cli_err.  0, or EXIT_PROBLEMS. */

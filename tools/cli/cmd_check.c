@@ -216,3 +216,37 @@ int cli_cmd_recover(cli_args *a)
     fprintf(cli_out, "done: %s\n", report);
     return rc ? EXIT_PROBLEMS : EXIT_OK;
 }
+
+int cli_cmd_archive(cli_args *a)
+{
+    maplog_options *o;
+    maplog *log;
+    if (maplog_options_create(&o)) {
+        fprintf(cli_err, "maplog: archive: out of memory\n");
+        return EXIT_PROBLEMS;
+    }
+    maplog_options_set(o, MAPLOG_OPT_CREATE, 0); /* a log that is there, never a new one */
+    int rc = maplog_open(&log, a->pos[0], o);
+    maplog_options_free(o);
+    if (rc) {
+        fprintf(cli_err, "maplog: archive: %s\n", maplog_last_open_error());
+        return EXIT_PROBLEMS;
+    }
+    uint64_t n = 0;
+    rc = maplog_archive(log, &n);
+    int crc = maplog_close(log);
+    if (rc || crc) {
+        fprintf(cli_err, "maplog: archive: %s: %s failed (%d)\n", a->pos[0],
+                rc ? "compressing" : "closing the log", rc ? rc : crc);
+        return EXIT_PROBLEMS;
+    }
+    maplog_reader *r;
+    int64_t segs = 0;
+    if (maplog_reader_open(&r, a->pos[0], 0) == 0) {
+        maplog_reader_info_get(r, MAPLOG_INFO_SEGMENTS, &segs);
+        maplog_reader_close(r);
+    }
+    fprintf(cli_out, "%s: %" PRIu64 " sealed segment%s compressed (%" PRId64 " segments in all)\n",
+            a->pos[0], n, n == 1 ? "" : "s", segs);
+    return EXIT_OK;
+}

@@ -65,6 +65,7 @@ static const int tail_opts[] = {O_LINES, O_FOLLOW,      O_OUTPUT_FORMAT, O_FORMA
 static const int verify_opts[] = {O_QUICK, O_HELP, 0};
 static const int stats_opts[] = {O_JSON, O_LOCAL, O_UTC, O_HELP, 0};
 static const int recover_opts[] = {O_APPLY, O_HELP, 0};
+static const int archive_opts[] = {O_HELP, 0};
 static const int export_opts[] = {O_OUTPUT_FILE, O_EXPORT_FORMAT, O_GZIP,        O_FROM, O_TO,
                                   O_CURSOR_FILE, O_AFTER_CURSOR,  O_SHOW_CURSOR, O_HELP, 0};
 static const int import_opts[] = {O_SEGMENT_SIZE, O_HELP, 0};
@@ -97,6 +98,12 @@ static const cli_cmd cmds[] = {
      "kept beside the log as NAME.tail-OFFSET.  Exit 0 when the log is valid (or was made\n"
      "valid), 1 when it is not.\n",
      recover_opts, 1, cli_cmd_recover},
+    {"archive", "DIR",
+     "Compress every sealed segment of the log in DIR that is not compressed yet into\n"
+     "NAME.mlogz (zlib; readers and every command read it as before).  The log is opened as\n"
+     "its writer would open it (recovering it if a writer died), so no writer may hold it; a\n"
+     "writer with MAPLOG_OPT_ARCHIVE does the same in the background.  Exit 0 when done.\n",
+     archive_opts, 1, cli_cmd_archive},
     {"export", "[options] DIR -o FILE",
      "Write the records to FILE (- for standard output): JSON lines (default, as dump -o\n"
      "json) or a binary stream (\"MAPLOGX1\", then per record u64 seq, u64 ts_ns, u32 length,\n"
@@ -122,6 +129,7 @@ static void main_usage(FILE *f)
             "  verify   check headers, seals, digests and every CRC\n"
             "  stats    what the log holds, and how its writer last stopped\n"
             "  recover  say what recovery would cut; --apply does it\n"
+            "  archive  compress the sealed segments (zlib)\n"
             "  export   write records to a file (JSON lines or binary, gzip)\n"
             "  import   read an export back into a new log\n"
             "  ship     publish a log's records to a NATS JetStream stream (maplog-ship)\n"
