@@ -173,6 +173,12 @@ try:
     check(rc == 0 and b"0 problems" in out, "verify on the archived log")
     rc, out, _ = run("archive", arch)
     check(rc == 0 and b"0 sealed segments compressed" in out, "archive again: nothing left")
+    # stats of the archived log (its first record's time read from the start of the first
+    # archive alone) says what the plain log's does, but for the bytes the files take
+    sa, sp = json.loads(run("stats", "--json", arch)[1]), json.loads(run("stats", "--json", clean)[1])
+    diff = {k: (sa.get(k), sp.get(k)) for k in set(sa) | set(sp)
+            if k not in ("bytes_allocated", "dir") and sa.get(k) != sp.get(k)}
+    check(not diff, "stats of the archived log agrees with the plain one: %r" % diff)
     rc, out, err = run("archive", os.path.join(base, "no-such-log"))
     check(rc == 1 and "no-such-log" in err and not os.path.exists(os.path.join(base, "no-such-log")),
           "archive of a missing directory: exit 1, named, nothing made (%r)" % err)

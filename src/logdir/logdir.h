@@ -100,6 +100,11 @@ int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *
 /* Compress sealed segment first_seq into NAME.mlogz (via NAME.mlogz.tmp, fsync, rename),
  * then remove NAME.mlog.  level: zlib level. */
 int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, mlg__err *err);
+/* The first want bytes (at most what it holds) of the segment archive NAME.mlogz holds,
+ * inflated into *out (malloc'd, *got bytes): what needs the start of an archived segment
+ * only -- its first record -- without inflating all of it. */
+int mlg__archive_head(int dirfd, const char *dir, uint64_t first_seq, uint64_t want, uint8_t **out,
+                      uint64_t *got, mlg__err *err);
 /* Is a writer holding the log in dirfd?  A shared lock attempt on the lock file tells,
  * without writing anything; a missing lock file means no writer. */
 int mlg__writer_alive(int dirfd);

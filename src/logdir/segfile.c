@@ -104,6 +104,83 @@ int mlg__seg_open_file(int dirfd, const char *dir, const char *name, int rw, int
     return 0;
 }
 
+/* Read and check the header of archive name (fd open, file_size bytes) into *h. */
+static int arch_header(int fd, uint64_t file_size, const char *dir, const char *name,
+                       uint64_t first_seq, mlg__arch_header *h, mlg__err *err)
+{
+    if (file_size < sizeof *h || mlg__pread_all(fd, h, sizeof *h, 0))
+        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: shorter than an archive header", dir, name);
+    if (memcmp(h->magic, MLG_ARCH_MAGIC, 8) != 0 ||
+        h->crc != mlg__crc32c(0, h, offsetof(mlg__arch_header, crc)))
+        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad archive header", dir, name);
+    if (h->version != 1 || h->header_size != sizeof *h || h->first_seq != first_seq ||
+        h->segment_size < MLG_DATA_OFFSET || h->segment_size > MLG_MAX_SEGMENT_SIZE ||
+        h->stored_len > h->segment_size || h->stored_len < MLG_DATA_OFFSET ||
+        h->packed_len != file_size - sizeof *h)
+        return mlg__fail(err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset 8: archive header fields out of range (or file cut short)",
+                         dir, name);
+    return 0;
+}
+
+int mlg__archive_head(int dirfd, const char *dir, uint64_t first_seq, uint64_t want, uint8_t **out,
+                      uint64_t *got, mlg__err *err)
+{
+    char name[40];
+    int fd, rc;
+    uint64_t size;
+    mlg__arch_header h;
+    *out = NULL;
+    *got = 0;
+    mlg__seg_name(name, first_seq);
+    strcat(name, "z");
+    if ((rc = mlg__seg_open_file(dirfd, dir, name, 0, &fd, &size, err)))
+        return rc;
+    if ((rc = arch_header(fd, size, dir, name, first_seq, &h, err))) {
+        mlg__close(fd);
+        return rc;
+    }
+    if (want > h.stored_len)
+        want = h.stored_len;
+    uint8_t *buf = malloc(want ? want : 1), in[16384];
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (!buf || inflateInit(&z) != Z_OK) {
+        free(buf);
+        mlg__close(fd);
+        return mlg__fail(err, MAPLOG_ENOMEM, "%s/%s: out of memory inflating", dir, name);
+    }
+    z.next_out = buf;
+    z.avail_out = (uInt)want;
+    uint64_t off = sizeof h, end = size;
+    int zr = Z_OK;
+    /* bounded by the compressed bytes present: each step reads at least one more of them */
+    while (z.avail_out && off < end && zr == Z_OK) {
+        size_t n = end - off < sizeof in ? (size_t)(end - off) : sizeof in;
+        if (mlg__pread_all(fd, in, n, (off_t)off)) {
+            zr = Z_ERRNO;
+            break;
+        }
+        off += n;
+        z.next_in = in;
+        z.avail_in = (uInt)n;
+        while (z.avail_out && z.avail_in && zr == Z_OK)
+            zr = inflate(&z, Z_NO_FLUSH);
+    }
+    uint64_t have = want - z.avail_out;
+    inflateEnd(&z);
+    mlg__close(fd);
+    if (have < want) {
+        free(buf);
+        return mlg__fail(err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset 96: the compressed data is damaged (zlib: %s)", dir, name,
+                         zr == Z_OK || zr == Z_STREAM_END ? "short" : zError(zr));
+    }
+    *out = buf;
+    *got = have;
+    return 0;
+}
+
 /* Read archive NAME.mlogz (fd open, file_size bytes) and inflate it into an anonymous,
  * read-only mapping the size of the segment it was. */
 static int inflate_archive(int fd, uint64_t file_size, const char *dir, uint64_t first_seq,
@@ -111,20 +188,9 @@ static int inflate_archive(int fd, uint64_t file_size, const char *dir, uint64_t
 {
     mlg__arch_header h;
     uint8_t *packed = NULL, *out = NULL;
-    int rc = 0;
-    if (file_size < sizeof h || mlg__pread_all(fd, &h, sizeof h, 0))
-        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: shorter than an archive header", dir,
-                         m->name);
-    if (memcmp(h.magic, MLG_ARCH_MAGIC, 8) != 0 ||
-        h.crc != mlg__crc32c(0, &h, offsetof(mlg__arch_header, crc)))
-        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad archive header", dir, m->name);
-    if (h.version != 1 || h.header_size != sizeof h || h.first_seq != first_seq ||
-        h.segment_size < MLG_DATA_OFFSET || h.segment_size > MLG_MAX_SEGMENT_SIZE ||
-        h.stored_len > h.segment_size || h.stored_len < MLG_DATA_OFFSET ||
-        h.packed_len != file_size - sizeof h)
-        return mlg__fail(err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset 8: archive header fields out of range (or file cut short)",
-                         dir, m->name);
+    int rc = arch_header(fd, file_size, dir, m->name, first_seq, &h, err);
+    if (rc)
+        return rc;
     packed = malloc(h.packed_len ? h.packed_len : 1);
     out =
         mlg__mmap(NULL, h.segment_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -157,6 +157,45 @@ static int first_ts(const mlg__segview *v, uint64_t *ts)
     return 1;
 }
 
+/* The timestamp of the first record of archived segment first (whose header p says it
+ * holds records, or none): from as much of the start of the archive as that record takes,
+ * inflated, not the whole segment.  1 with *ts (0 for no record), or 0 when it cannot be
+ * read that way (then the whole segment is opened, and says what is wrong). */
+static int archive_first_ts(int dirfd, const char *dir, uint64_t first, const mlg__segpeek *p,
+                            uint64_t *ts)
+{
+    *ts = 0;
+    if (!p->seal.record_count)
+        return 1;
+    uint8_t *buf;
+    uint64_t got;
+    mlg__err e;
+    mlg__rec_view r;
+    uint64_t want = MLG_DATA_OFFSET + MLG_REC_HEADER_SIZE;
+    for (int pass = 0; pass < 2; pass++) { /* its header, then the whole record */
+        if (mlg__archive_head(dirfd, dir, first, want, &buf, &got, &e))
+            return 0;
+        uint64_t word;
+        memcpy(&word, buf + MLG_DATA_OFFSET, 8);
+        uint64_t size = mlg__rec_word_size(word);
+        if (!size || got < want) {
+            free(buf);
+            return 0;
+        }
+        if (got >= MLG_DATA_OFFSET + size) {
+            int ok = mlg__rec_check(buf, got, MLG_DATA_OFFSET, first, &r) == MLG_REC_OK;
+            free(buf);
+            if (!ok)
+                return 0;
+            *ts = r.ts;
+            return 1;
+        }
+        free(buf);
+        want = MLG_DATA_OFFSET + size;
+    }
+    return 0;
+}
+
 /* The figures of segment first: 1 when a reader can read it (its header checks out, with
  * log id id unless NULL), 0 when it cannot (*why says what is wrong), or an error code when
  * the file could not be looked at (MAPLOG_ENOENT: it is gone).  A sealed segment is counted
@@ -171,7 +210,8 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, const uint64_
     mlg__segpeek p;
     mlg__segview v;
     memset(f, 0, sizeof *f);
-    if (!want_first_ts && mlg__seg_peek(dirfd, dir, first, &p, why) == 0 && p.archived) {
+    if (mlg__seg_peek(dirfd, dir, first, &p, why) == 0 && p.archived &&
+        (!want_first_ts || archive_first_ts(dirfd, dir, first, &p, &f->first_ts))) {
         char name[32];
         mlg__seg_name(name, first);
         if (id && memcmp(p.log_id, id, 16) != 0) {
