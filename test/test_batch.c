@@ -12,7 +12,9 @@
  *  4. The pager (the reader's thread that maps pages ahead of a reader reading in order):
  *     a log of two 16 MiB segments read whole by next() and by batches, with seeks back
  *     and forth between, and readers closed while their pager works -- every record
- *     intact, and a pager thread seen while reading.
+ *     intact, a pager thread seen while reading, and seeks by time after batches landing
+ *     where they do after next(); a reader carried into a forked child reads on and
+ *     closes there.
  *
  * Usage: test_batch [SEED] */
 #include "harness.h"
@@ -252,6 +254,57 @@ int main(int argc, char **argv)
             maplog_reader_close(rd);
         }
         ASSERT_TRUE(threads_seen, "no pager thread was seen while reading in order");
+
+        /* the seek index a batch builds is the one next() builds: seeks by time land on
+         * the same records */
+        maplog_reader *rn, *rb;
+        ASSERT_OK(maplog_reader_open(&rn, big, 0));
+        ASSERT_OK(maplog_reader_open(&rb, big, 0));
+        static maplog_record all[1000];
+        size_t cnt;
+        uint64_t seen_n = 0, ts_of[64];
+        while (maplog_reader_next_batch(rb, all, 1000, &cnt) == 0) /* batches of 1000 */
+            for (size_t i = 0; i < cnt; i++, seen_n++)
+                if (seen_n % (nbig / 64) == 0 && seen_n / (nbig / 64) < 64)
+                    ts_of[seen_n / (nbig / 64)] = all[i].timestamp_ns;
+        maplog_record drain;
+        while (maplog_reader_next(rn, &drain) == 0)
+            ;
+        for (int k = 63; k >= 0; k--) { /* the last segment first: its index is the batch's */
+            maplog_record a1, b1;
+            ASSERT_OK(maplog_reader_seek_time(rn, ts_of[k]));
+            ASSERT_OK(maplog_reader_seek_time(rb, ts_of[k]));
+            ASSERT_OK(maplog_reader_next(rn, &a1));
+            ASSERT_OK(maplog_reader_next(rb, &b1));
+            ASSERT_TRUE(a1.seq == b1.seq && a1.timestamp_ns >= ts_of[k],
+                        "seek_time: %" PRIu64 " after next(), %" PRIu64 " after batches", a1.seq,
+                        b1.seq);
+        }
+        maplog_reader_close(rn);
+        maplog_reader_close(rb);
+
+        /* a reader carried into a forked child: the child closes it (no pager thread there
+         * to wait for) */
+        ASSERT_OK(maplog_reader_open(&rb, big, 0));
+        for (int k = 0; k < 100 && maplog_reader_next_batch(rb, all, 1000, &cnt) == 0; k++)
+            ;
+        ASSERT_TRUE(t_threads() > threads_before, "a pager is running before the fork");
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(10);
+            while (maplog_reader_next_batch(rb, all, 1000, &cnt) == 0)
+                ;
+            maplog_reader_close(rb);
+            _exit(0);
+        }
+        int status = 0;
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid, "waitpid");
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                    "the forked child reading on and closing: status %#x", status);
+        maplog_reader_close(rb);
+        /* a joined thread's /proc entry may outlive the join by a moment */
+        for (int i = 0; i < 100 && t_threads() != threads_before; i++)
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
         ASSERT_EQ(t_threads(), threads_before);
         printf("two 16 MiB segments read by next() and batches, after seeks, closed mid-way: "
                "intact, with a pager thread while reading, none after\n");

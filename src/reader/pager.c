@@ -7,7 +7,8 @@
  * Done by another thread, it overlaps the reader's CRC work.  The pager is started on the
  * first request, works on one range at a time (a newer request replaces one not yet
  * started), and never touches a range after mlg__pager_quiesce() returned: the reader calls
- * that before it unmaps.
+ * that before it unmaps.  A reader carried into a forked child reads on without one (the
+ * child has no pager thread: its reader maps its pages as it reads them).
  */
 #define _GNU_SOURCE
 #include "reader.h"
@@ -16,6 +17,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14; older kernels say EINVAL: the pages fault in */
+#endif
 
 struct mlg__pager {
     pthread_t thread;
@@ -25,6 +31,7 @@ struct mlg__pager {
     uint8_t *addr;       /* the request not yet started (len 0: none) */
     size_t len;
     int busy, stop;
+    pid_t pid; /* the process the thread runs in: a forked child has the struct, not it */
 };
 
 static void *pager_main(void *arg)
@@ -55,12 +62,15 @@ static void *pager_main(void *arg)
 int mlg__pager_post(mlg__pager **pp, uint8_t *addr, size_t len)
 {
     mlg__pager *p = *pp;
+    if (p && p->pid != getpid())
+        return -1; /* a forked child's copy: no thread behind it, and its lock may be held */
     if (!p) {
         if (!(p = calloc(1, sizeof *p)))
             return -1;
         pthread_mutex_init(&p->mu, NULL);
         pthread_cond_init(&p->cv, NULL);
         pthread_cond_init(&p->idle, NULL);
+        p->pid = getpid();
         /* no signal of the application's is delivered to the pager */
         sigset_t all, old;
         sigfillset(&all);
@@ -86,8 +96,8 @@ int mlg__pager_post(mlg__pager **pp, uint8_t *addr, size_t len)
 
 void mlg__pager_quiesce(mlg__pager *p)
 {
-    if (!p)
-        return;
+    if (!p || p->pid != getpid())
+        return; /* none, or a forked child's copy: nothing runs in this process */
     pthread_mutex_lock(&p->mu);
     p->len = 0;
     while (p->busy)
@@ -97,8 +107,8 @@ void mlg__pager_quiesce(mlg__pager *p)
 
 void mlg__pager_free(mlg__pager *p)
 {
-    if (!p)
-        return;
+    if (!p || p->pid != getpid())
+        return; /* a forked child's copy is left alone: its lock may be held for ever */
     pthread_mutex_lock(&p->mu);
     p->stop = 1;
     p->len = 0;

@@ -520,8 +520,10 @@ static size_t batch_run(maplog_reader *r, maplog_record *recs, size_t max)
             window_moved(r);
         }
         if (ix) {
-            if ((seq - first) % IX_EVERY == 0)
+            if ((seq - first) % IX_EVERY == 0) {
+                r->ix_maxts = maxts; /* the entry keeps the largest timestamp before it */
                 mlg__index_add(r, off, seq);
+            }
             maxts = v.ts > maxts ? v.ts : maxts;
         }
         recs[n++] = (maplog_record){seq, v.ts, v.payload, v.len, 0};
