@@ -259,8 +259,9 @@ MAPLOG_API int maplog_sync(maplog *log);
 /* Compress every sealed segment of the log that is not compressed yet into NAME.mlogz
  * (docs/FORMAT.md, "Archived segments"), now, on the calling thread -- what
  * MAPLOG_OPT_ARCHIVE does in the background; the segment being written stays as it is.
- * *count (if not NULL): the segments tried.  A segment that cannot be compressed (no room,
- * say) is left plain, which readers read as well.  Returns 0, or MAPLOG_EINVAL for NULL. */
+ * *count (if not NULL): the segments compressed.  A segment that cannot be compressed (no
+ * room, say) is left plain, which readers read as well.  Returns 0, or MAPLOG_EINVAL for
+ * NULL. */
 MAPLOG_API int maplog_archive(maplog *log, uint64_t *count);
 
 /* The number of records known durable: records with seq < *count survived a power loss.

@@ -3,6 +3,8 @@
  * thread; archived (zlib) segments read back transparently, verify, seek, and survive
  * reopening. */
 #include "harness.h"
+
+#include <sys/resource.h>
 #include "os.h"
 
 #include <stdatomic.h>
@@ -285,6 +287,37 @@ int main(int argc, char **argv)
                nplain - 1, how ? "by maplog_archive()" : "after an open with MAPLOG_OPT_ARCHIVE");
     }
     ASSERT_EQ(maplog_archive(NULL, NULL), MAPLOG_EINVAL);
+
+    /* 6. a segment that cannot be compressed (its temporary name is taken by a directory)
+     *    is tried once: the background thread does not spin on it, and retention still
+     *    runs */
+    {
+        snprintf(d, sizeof d, "%s/cannot-archive", base);
+        ASSERT_OK(t_open(&log, d, SEG, 0));
+        append_n(log, 6000);
+        ASSERT_OK(maplog_close(log));
+        char blocker[700];
+        snprintf(blocker, sizeof blocker, "%s/%020d.mlogz.tmp", d, 0);
+        ASSERT_TRUE(mkdir(blocker, 0755) == 0, "mkdir %s", blocker);
+        ASSERT_OK(t_open(&log, d, SEG, MAPLOG_OPT_ARCHIVE, 1LL, 0));
+        uint64_t tried = 99;
+        ASSERT_OK(maplog_archive(log, &tried));         /* all but the blocked one, at once */
+        ASSERT_EQ(count_files(d, ".mlog", &oldest), 2); /* the blocked one and the current */
+        struct rusage r0, r1;
+        getrusage(RUSAGE_SELF, &r0);
+        nanosleep(&(struct timespec){1, 0}, NULL); /* the background thread, idle */
+        getrusage(RUSAGE_SELF, &r1);
+        double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) +
+                     (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
+                     (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+                     (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+        ASSERT_TRUE(cpu < 0.5, "%.2f s of CPU in 1 s with nothing to do", cpu);
+        ASSERT_OK(maplog_close(log));
+        rmdir(blocker);
+        printf("a segment that cannot be compressed: %" PRIu64 " others compressed, %.2f s of "
+               "CPU in the next idle second\n",
+               tried, cpu);
+    }
 
     t_scratch_done();
     printf("1 passed, 0 failed\n");

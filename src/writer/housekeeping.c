@@ -90,11 +90,13 @@ void *mlg__bg_main(void *arg)
             continue;
         }
         uint64_t now = mlg__mono_ns();
+        int backlog = 0; /* a segment an earlier writer left plain was just compressed */
         if (log->opt.archive) {
             pthread_mutex_unlock(&log->mu);
             pthread_mutex_lock(&log->sync_mu);
             int did = mlg__archive_one(log);
-            if (!did && log->archive_left && !(did = mlg__archive_left(log, 0)))
+            if (!did && log->archive_left &&
+                !(backlog = mlg__archive_left(log, &log->archive_from, NULL)))
                 log->archive_left = 0; /* what earlier writers left is done */
             pthread_mutex_unlock(&log->sync_mu);
             pthread_mutex_lock(&log->mu);
@@ -126,6 +128,8 @@ void *mlg__bg_main(void *arg)
             pthread_mutex_lock(&log->mu);
             continue;
         }
+        if (backlog)
+            continue; /* the next of them, with retention and write-back looked at between */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         uint64_t wait_ns = (flushing && interval) ? next_flush - now : 1000000000u;

@@ -82,31 +82,37 @@ int mlg__archive_one(struct maplog *log)
     return 1;
 }
 
-/* Compress the sealed segments before the current one that are still plain: those an
- * earlier writer left (it closed, or died, before its archiver reached them), or this
- * one's -- one (all: every one).  Under sync_mu.  How many were tried; 0 when none is
- * left. */
-int mlg__archive_left(struct maplog *log, int all)
+/* Compress the next sealed segment before the current one that is still plain -- one an
+ * earlier writer left (it closed, or died, before its archiver reached it), or this
+ * one's -- from first sequence number *from on, and move *from past it: a segment that
+ * could not be compressed (no room, say) is not tried again from the same *from, so a
+ * failure never becomes a loop.  Under sync_mu.  1 if one was tried (*done counts it if
+ * it was compressed), 0 when none is left. */
+int mlg__archive_left(struct maplog *log, uint64_t *from, uint64_t *done)
 {
     uint64_t *segs = NULL;
     size_t n = 0;
     mlg__err err;
-    int did = 0;
     if (mlg__list_segments(log->dirfd, &segs, &n, NULL, &err, log->dir))
         return 0;
     uint64_t cur = atomic_load_explicit(&log->cur, memory_order_acquire)->first_seq;
-    for (size_t i = 0; i < n && segs[i] < cur && (all || !did); i++) {
+    for (size_t i = 0; i < n && segs[i] < cur; i++) {
         mlg__segpeek p;
-        if (mlg__seg_peek(log->dirfd, log->dir, segs[i], &p, &err) || p.archived || p.sealed != 1)
-            continue; /* unreadable, done, or not sealed: left as it is */
-        (void)mlg__archive_segment(log->dirfd, log->dir, segs[i], 1, &err);
-        did++; /* a failure leaves the plain segment, which readers read as well */
+        if (segs[i] < *from || mlg__seg_peek(log->dirfd, log->dir, segs[i], &p, &err) ||
+            p.archived || p.sealed != 1)
+            continue; /* tried, unreadable, done, or not sealed yet: left as it is */
+        int rc = mlg__archive_segment(log->dirfd, log->dir, segs[i], 1, &err);
+        *from = segs[i] + 1;
+        if (rc == 0 && done)
+            ++*done; /* else the plain segment stays, which readers read as well */
         for (mlg__wseg *s = log->retired; s; s = s->next)
             if (s->first_seq == segs[i])
-                s->archived = 1; /* not tried again */
+                s->archived = 1; /* not tried again by mlg__archive_one */
+        free(segs);
+        return 1;
     }
     free(segs);
-    return did;
+    return 0;
 }
 
 int maplog_archive(maplog *log, uint64_t *count)
@@ -115,11 +121,14 @@ int maplog_archive(maplog *log, uint64_t *count)
         *count = 0;
     if (!log)
         return MAPLOG_EINVAL;
-    pthread_mutex_lock(&log->sync_mu);
-    uint64_t n = (uint64_t)mlg__archive_left(log, 1);
-    pthread_mutex_unlock(&log->sync_mu);
+    uint64_t from = 0, done = 0;
+    for (int more = 1; more;) { /* sync_mu a segment at a time: syncs go on between */
+        pthread_mutex_lock(&log->sync_mu);
+        more = mlg__archive_left(log, &from, &done);
+        pthread_mutex_unlock(&log->sync_mu);
+    }
     if (count)
-        *count = n;
+        *count = done;
     return 0;
 }
 

@@ -131,7 +131,8 @@ struct maplog {
     uint64_t retention_check_ns; /* when the background thread last applied retention */
     int retention_due;           /* under mu: a segment was sealed since retention last ran */
     int archive_left;            /* background thread only: look for sealed segments an
-                                    earlier writer left plain (MAPLOG_OPT_ARCHIVE) */
+                                    earlier writer left plain (MAPLOG_OPT_ARCHIVE) ... */
+    uint64_t archive_from;       /* ... from this first sequence number on */
     int64_t rec_info[9];         /* maplog_recovery_key -> value */
     char rec_report[MLG_ERRMSG_MAX];
     /* Last, so that the hot fields above keep their cache lines: the wake page, in
@@ -189,7 +190,7 @@ int mlg__seal_pending(struct maplog *log);
 void mlg__apply_retention(struct maplog *log);
 void mlg__retention_now(struct maplog *log);
 int mlg__archive_one(struct maplog *log);
-int mlg__archive_left(struct maplog *log, int all);
+int mlg__archive_left(struct maplog *log, uint64_t *from, uint64_t *done);
 /* housekeeping.c */
 void mlg__background_priority(void);
 void *mlg__bg_main(void *arg);
