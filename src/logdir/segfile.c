@@ -29,10 +29,12 @@
 
 void mlg__ahead_more(mlg__ahead *a, uint64_t off, uint64_t end, uint64_t ahead)
 {
-    static uint64_t pg;
+    static uint64_t page; /* the same value whichever thread stores it first */
+    uint64_t pg = __atomic_load_n(&page, __ATOMIC_RELAXED);
     if (!pg) {
         long v = sysconf(_SC_PAGESIZE);
         pg = v > 0 ? (uint64_t)v : 4096;
+        __atomic_store_n(&page, pg, __ATOMIC_RELAXED);
     }
     if (off >= a->size)
         return;

@@ -175,10 +175,14 @@ static int archive_first_ts(int dirfd, const char *dir, uint64_t first, const ml
     for (int pass = 0; pass < 2; pass++) { /* its header, then the whole record */
         if (mlg__archive_head(dirfd, dir, first, want, &buf, &got, &e))
             return 0;
+        if (got < want) { /* the archive holds less than its header says it has records */
+            free(buf);
+            return 0;
+        }
         uint64_t word;
         memcpy(&word, buf + MLG_DATA_OFFSET, 8);
         uint64_t size = mlg__rec_word_size(word);
-        if (!size || got < want) {
+        if (!size) {
             free(buf);
             return 0;
         }
