@@ -4,6 +4,8 @@
  * reopening. */
 #include "harness.h"
 
+#include "crc32c.h"
+
 #include <sys/resource.h>
 #include "os.h"
 
@@ -287,6 +289,31 @@ int main(int argc, char **argv)
                nplain - 1, how ? "by maplog_archive()" : "after an open with MAPLOG_OPT_ARCHIVE");
     }
     ASSERT_EQ(maplog_archive(NULL, NULL), MAPLOG_EINVAL);
+
+    /* an archive whose header (CRC made right) claims records in fewer bytes than one
+     * record header: the log's first timestamp is read from it without reading past what
+     * was inflated (under ASan: no report), and verify reports the archive */
+    {
+        char z[700];
+        snprintf(z, sizeof z, "%s/left-plain-1/%020d.mlogz", base, 0);
+        unsigned char h[96];
+        t_pread(z, h, sizeof h, 0);
+        uint64_t stored = 4096;
+        memcpy(h + 24, &stored, 8);
+        uint32_t crc = mlg__crc32c(0, h, 92);
+        memcpy(h + 92, &crc, 4);
+        t_pwrite(z, h, sizeof h, 0);
+        snprintf(d, sizeof d, "%s/left-plain-1", base);
+        int64_t first_ts = -1;
+        ASSERT_OK(maplog_reader_open(&r, d, 0));
+        maplog_reader_info_get(r, MAPLOG_INFO_FIRST_TS, &first_ts);
+        maplog_reader_close(r);
+        ASSERT_OK(maplog_verify(d, 0, NULL, NULL, NULL, &problems));
+        ASSERT_TRUE(problems >= 1, "an archive holding less than its header says: not reported");
+        printf("an archive header claiming records in 4096 bytes: first timestamp %lld, verify "
+               "reports %" PRIu64 " problem(s)\n",
+               (long long)first_ts, problems);
+    }
 
     /* 6. a segment that cannot be compressed (its temporary name is taken by a directory)
      *    is tried once: the background thread does not spin on it, and retention still
