@@ -275,35 +275,26 @@ static int apply(mirror *mr, natsMsg *m)
  * with *end (0: the subject holds nothing), or -1. */
 static int subject_end(mirror *mr, uint64_t *end)
 {
-    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
-        natsMsg *m = NULL;
-        jsErrCode jerr = 0;
-        natsStatus st = js_GetLastMsg(&m, mr->js, mr->stream, mr->subject, NULL, &jerr);
-        if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {
-            *end = 0;
-            return 0;
-        }
-        if (st == NATS_OK) {
-            uint64_t first, count;
-            int ok = header_u64(m, "Maplog-First-Seq", &first) == 0 &&
-                     header_u64(m, "Maplog-Count", &count) == 0 && first + count >= first;
-            uint64_t sseq = natsMsg_GetSequence(m);
-            natsMsg_Destroy(m);
-            if (!ok)
-                return fail("stream %s, message %" PRIu64
-                            " (the subject's last): Maplog-First-Seq or Maplog-Count missing or "
-                            "malformed",
-                            mr->stream, sseq);
-            *end = first + count;
-            return 0;
-        }
-        if (jerr == JSStreamNotFoundErr)
-            return fail("no stream %s on %s", mr->stream, mr->server);
-        fprintf(stderr, "maplog: mirror: cannot read subject %s's last message (%s); retrying\n",
-                mr->subject, natsStatus_GetText(st));
-        sleep_ms(backoff);
+    natsMsg *m;
+    int got = nats_last_msg("mirror", mr->js, mr->stream, mr->subject, 1, &m);
+    if (got == -2)
+        return fail("no stream %s on %s", mr->stream, mr->server);
+    if (got <= 0) {
+        *end = 0;
+        return got;
     }
-    return -1;
+    uint64_t first, count;
+    int ok = header_u64(m, "Maplog-First-Seq", &first) == 0 &&
+             header_u64(m, "Maplog-Count", &count) == 0 && first + count >= first;
+    uint64_t sseq = natsMsg_GetSequence(m);
+    natsMsg_Destroy(m);
+    if (!ok)
+        return fail("stream %s, message %" PRIu64
+                    " (the subject's last): Maplog-First-Seq or Maplog-Count missing or "
+                    "malformed",
+                    mr->stream, sseq);
+    *end = first + count;
+    return 0;
 }
 
 static int run(mirror *mr)

@@ -76,4 +76,30 @@ static int nats_connect_list(const char *who, const char *servers, natsConnectio
     return st == NATS_OK && !stop ? 0 : -1;
 }
 
+/* The last message of subject in stream, read again with back-off until it can be read
+ * (said on stderr under the name who) or a stop.  1 with *m (the caller destroys it); 0
+ * when the subject holds no message; -1 on a stop; -2 when there is no such stream and
+ * no_stream_is_final (else that too is retried: the stream may be on its way). */
+static int nats_last_msg(const char *who, jsCtx *js, const char *stream, const char *subject,
+                         int no_stream_is_final, natsMsg **m)
+{
+    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+        jsErrCode jerr = 0;
+        *m = NULL;
+        natsStatus st = js_GetLastMsg(m, js, stream, subject, NULL, &jerr);
+        if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr)
+            return 0;
+        if (st == NATS_OK)
+            return 1;
+        if (jerr == JSStreamNotFoundErr && no_stream_is_final)
+            return -2;
+        fprintf(stderr,
+                "maplog: %s: cannot read subject %s's last message in stream %s (%s); "
+                "retrying\n",
+                who, subject, stream, natsStatus_GetText(st));
+        sleep_ms(backoff);
+    }
+    return -1;
+}
+
 #endif

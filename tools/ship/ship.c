@@ -179,39 +179,30 @@ static int ensure_stream(shipper *s)
 static int resume_point(shipper *s, uint64_t first_present, uint64_t *next, char *last_id,
                         size_t last_id_len)
 {
-    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
-        natsMsg *m = NULL;
-        jsErrCode jerr = 0;
-        natsStatus st = js_GetLastMsg(&m, s->js, s->stream, s->subject, NULL, &jerr);
-        if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {
-            *next = first_present;
-            last_id[0] = 0;
-            return 0;
-        }
-        if (st == NATS_OK) {
-            const char *id = NULL, *seq = NULL;
-            natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
-            natsMsgHeader_Get(m, "Maplog-Seq", &seq);
-            int ours = id && seq && strncmp(id, s->log_id, strlen(s->log_id)) == 0 &&
-                       id[strlen(s->log_id)] == ':';
-            if (!ours) {
-                fprintf(stderr,
-                        "maplog: ship: stream %s's last message (id %s) is not from this log "
-                        "(%s): refusing to mix logs in one stream\n",
-                        s->stream, id ? id : "none", s->log_id);
-                natsMsg_Destroy(m);
-                return -1;
-            }
-            *next = strtoull(seq, NULL, 10) + 1;
-            snprintf(last_id, last_id_len, "%s", id);
-            natsMsg_Destroy(m);
-            return 0;
-        }
-        fprintf(stderr, "maplog: ship: cannot read the stream's last message (%s); retrying\n",
-                natsStatus_GetText(st));
-        sleep_ms(backoff);
+    natsMsg *m;
+    int got = nats_last_msg("ship", s->js, s->stream, s->subject, 0, &m);
+    if (got <= 0) {
+        *next = first_present;
+        last_id[0] = 0;
+        return got;
     }
-    return -1;
+    const char *id = NULL, *seq = NULL;
+    natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+    natsMsgHeader_Get(m, "Maplog-Seq", &seq);
+    int ours =
+        id && seq && strncmp(id, s->log_id, strlen(s->log_id)) == 0 && id[strlen(s->log_id)] == ':';
+    if (!ours) {
+        fprintf(stderr,
+                "maplog: ship: stream %s's last message (id %s) is not from this log "
+                "(%s): refusing to mix logs in one stream\n",
+                s->stream, id ? id : "none", s->log_id);
+        natsMsg_Destroy(m);
+        return -1;
+    }
+    *next = strtoull(seq, NULL, 10) + 1;
+    snprintf(last_id, last_id_len, "%s", id);
+    natsMsg_Destroy(m);
+    return 0;
 }
 
 /* ---- batches (docs/FORMAT.md, "Shipped batches") ---------------------------------------- */
@@ -252,44 +243,35 @@ static int batch_add(batch *b, const void *img, size_t len, uint64_t seq)
 static int batch_resume(shipper *s, uint64_t first_present, uint64_t *next, uint64_t *subj_seq,
                         uint64_t *last_first)
 {
-    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
-        natsMsg *m = NULL;
-        jsErrCode jerr = 0;
-        natsStatus st = js_GetLastMsg(&m, s->js, s->stream, s->subject, NULL, &jerr);
-        if (st == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {
-            *next = first_present;
-            *subj_seq = *last_first = 0;
-            return 0;
-        }
-        if (st == NATS_OK) {
-            const char *log = NULL, *first = NULL, *count = NULL, *seq = NULL, *id = NULL;
-            natsMsgHeader_Get(m, "Maplog-Log", &log);
-            natsMsgHeader_Get(m, "Maplog-First-Seq", &first);
-            natsMsgHeader_Get(m, "Maplog-Count", &count);
-            natsMsgHeader_Get(m, "Maplog-Seq", &seq);
-            natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
-            size_t idl = strlen(s->log_id);
-            int ours = (log && strcmp(log, s->log_id) == 0) ||
-                       (!log && id && strncmp(id, s->log_id, idl) == 0 && id[idl] == ':');
-            if (!ours || !((first && count) || seq)) {
-                fprintf(stderr,
-                        "maplog: ship: subject %s of stream %s ends with a message (stream seq "
-                        "%" PRIu64 ") that is not this log's (%s): one log per subject\n",
-                        s->subject, s->stream, natsMsg_GetSequence(m), s->log_id);
-                natsMsg_Destroy(m);
-                return -1;
-            }
-            *last_first = first ? strtoull(first, NULL, 10) : strtoull(seq, NULL, 10);
-            *next = first ? *last_first + strtoull(count, NULL, 10) : *last_first + 1;
-            *subj_seq = natsMsg_GetSequence(m);
-            natsMsg_Destroy(m);
-            return 0;
-        }
-        fprintf(stderr, "maplog: ship: cannot read subject %s's last message (%s); retrying\n",
-                s->subject, natsStatus_GetText(st));
-        sleep_ms(backoff);
+    natsMsg *m;
+    int got = nats_last_msg("ship", s->js, s->stream, s->subject, 0, &m);
+    if (got <= 0) {
+        *next = first_present;
+        *subj_seq = *last_first = 0;
+        return got;
     }
-    return -1;
+    const char *log = NULL, *first = NULL, *count = NULL, *seq = NULL, *id = NULL;
+    natsMsgHeader_Get(m, "Maplog-Log", &log);
+    natsMsgHeader_Get(m, "Maplog-First-Seq", &first);
+    natsMsgHeader_Get(m, "Maplog-Count", &count);
+    natsMsgHeader_Get(m, "Maplog-Seq", &seq);
+    natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+    size_t idl = strlen(s->log_id);
+    int ours = (log && strcmp(log, s->log_id) == 0) ||
+               (!log && id && strncmp(id, s->log_id, idl) == 0 && id[idl] == ':');
+    if (!ours || !((first && count) || seq)) {
+        fprintf(stderr,
+                "maplog: ship: subject %s of stream %s ends with a message (stream seq "
+                "%" PRIu64 ") that is not this log's (%s): one log per subject\n",
+                s->subject, s->stream, natsMsg_GetSequence(m), s->log_id);
+        natsMsg_Destroy(m);
+        return -1;
+    }
+    *last_first = first ? strtoull(first, NULL, 10) : strtoull(seq, NULL, 10);
+    *next = first ? *last_first + strtoull(count, NULL, 10) : *last_first + 1;
+    *subj_seq = natsMsg_GetSequence(m);
+    natsMsg_Destroy(m);
+    return 0;
 }
 
 /* Publish b, the batch after the subject's message *subj_seq, and wait for the stream to
