@@ -463,6 +463,9 @@ typedef enum maplog_reader_info {
                                             cannot be read in order (damaged, another log's,
                                             or not continuing the records before it); the
                                             reader's message then says why */
+    MAPLOG_INFO_INFLATED_BYTES = 20,     /* bytes of archived segments (NAME.mlogz) this reader
+                                            inflated so far: an archive of blocks is inflated
+                                            only where the reader reads (docs/FORMAT.md) */
 } maplog_reader_info;
 
 /* Returns 0 with *value; MAPLOG_EINVAL for an unknown key or NULL arguments; MAPLOG_ENOENT

@@ -19,13 +19,13 @@ if [ "${1:-}" = "--regen" ]; then
 fi
 secs="${1:-60}"; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(header records recovery dir dump import cursor decode)
+[ ${#targets[@]} -gt 0 ] || targets=(header records recovery dir dump import cursor decode archive)
 mkdir -p fuzz/artifacts
 for t in "${targets[@]}"; do
   [ -x "build/fuzz/fuzz/fuzz_$t" ] || { echo "no target $t"; continue; }
   mkdir -p "fuzz/work/$t"
   echo "=== fuzz_$t for ${secs}s"
-  ASAN_OPTIONS=detect_leaks=1 "build/fuzz/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=140000 \
+  ASAN_OPTIONS=detect_leaks=1 "build/fuzz/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=262144 \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t-" \
     "fuzz/work/$t" "fuzz/corpus/$t" 2>&1 | grep -E "stat::number_of_executed_units|cov:|ERROR|SUMMARY|Test unit written|DONE" | tail -4
 done

@@ -217,6 +217,11 @@ static void check_archive_header(vctx *c, int dirfd, const char *dir, const mlg_
                     f[k].field, says[k], says[k], is[k], is[k]);
     if (memcmp(p.log_id, ((const mlg__seg_header *)(const void *)v->map)->log_id, 16) != 0)
         problem(c, v->name, 72, "the archive header's log id differs from the segment's it holds");
+    char why[512];
+    uint64_t at;
+    if (mlg__arch_index_differs(dirfd, dir, v->first, v->map, v->seal.record_count, why, sizeof why,
+                                &at))
+        problem(c, v->name, at, "%s", why);
 }
 
 /* Segment v, the last, is sealed: the writer seals a segment only after its successor

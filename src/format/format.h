@@ -144,8 +144,10 @@ static inline uint64_t mlg__rec_size(uint64_t len)
     return (MLG_REC_HEADER_SIZE + len + 7u) & ~(uint64_t)7u;
 }
 
-/* An archived segment, NAME.mlogz: this 96-byte header, then a zlib stream (RFC 1950) of
- * the segment's bytes [0, stored_len); the rest of the segment is zero. */
+/* An archived segment, NAME.mlogz: this 96-byte header, then (version 1) a zlib stream
+ * (RFC 1950) of the segment's bytes [0, stored_len), or (version 2) mlg__arch_blocks, the
+ * block index and the blocks, each a zlib stream of its own; the rest of the segment is
+ * zero. */
 typedef struct mlg__arch_header {
     uint8_t magic[8];      /* 0   "MAPLOGZ1" */
     uint32_t version;      /* 8   1 */
@@ -163,6 +165,30 @@ typedef struct mlg__arch_header {
 } mlg__arch_header;
 _Static_assert(sizeof(mlg__arch_header) == 96, "archive header is 96 bytes");
 #define MLG_ARCH_MAGIC "MAPLOGZ1"
+
+/* Version 2: after the header, at offset 96, how the segment is cut into blocks. */
+typedef struct mlg__arch_blocks {
+    uint32_t block_size;  /* 96  segment bytes per block: a power of two, 64 KiB to 16 MiB */
+    uint32_t block_count; /* 100 ceil(stored_len / block_size) */
+    uint32_t index_crc;   /* 104 CRC-32C of the block index */
+    uint8_t reserved[16]; /* 108 zero */
+    uint32_t crc;         /* 124 CRC-32C of bytes [96, 124) */
+} mlg__arch_blocks;
+_Static_assert(sizeof(mlg__arch_blocks) == 32, "archive block header is 32 bytes");
+/* One block index entry, at offset 128 + 32 * i: block i holds segment bytes
+ * [i * block_size, min((i + 1) * block_size, stored_len)). */
+typedef struct mlg__arch_entry {
+    uint64_t packed_off;   /* 0  where its zlib stream starts in the file */
+    uint32_t packed_len;   /* 8  its length */
+    uint32_t rec_off;      /* 12 the first record that starts in the block, 0 if none */
+    uint64_t rec_seq;      /* 16 that record's sequence number (0 if none) */
+    uint64_t maxts_before; /* 24 largest timestamp of the records before it (0 if none) */
+} mlg__arch_entry;
+_Static_assert(sizeof(mlg__arch_entry) == 32, "archive index entry is 32 bytes");
+#define MLG_ARCH_V2_HEADER 128
+#define MLG_ARCH_BLOCK ((uint32_t)256 * 1024) /* what the writer cuts */
+#define MLG_ARCH_BLOCK_MIN ((uint32_t)64 * 1024)
+#define MLG_ARCH_BLOCK_MAX ((uint32_t)16 * 1024 * 1024)
 
 /* File names: 20 zero-padded decimal digits of first_seq, then ".mlog" (or ".mlogz"
  * for an archived segment). */

@@ -23,17 +23,23 @@ int mlg__list_segments(int dirfd, uint64_t **seqs, size_t *n, size_t *other, mlg
                        const char *dir);
 
 /* A segment file opened and mapped (mlg__seg_open). */
+/* An archive of blocks being read (archive.c). */
+typedef struct mlg__arch mlg__arch;
 typedef struct mlg__segmap {
     uint8_t *map;
-    uint64_t size;  /* bytes mapped: the segment's size */
-    uint64_t first; /* its first sequence number */
-    int fd;         /* open for MLG_SEG_RW (to sync through), else -1 */
-    int archived;   /* the map is NAME.mlogz inflated into memory */
-    char name[32];  /* NAME.mlog, or NAME.mlogz when archived */
+    uint64_t size;   /* bytes mapped: the segment's size */
+    uint64_t first;  /* its first sequence number */
+    int fd;          /* open for MLG_SEG_RW (to sync through), else -1 */
+    int archived;    /* the map is NAME.mlogz inflated into memory */
+    char name[32];   /* NAME.mlog, or NAME.mlogz when archived */
+    mlg__arch *arch; /* MLG_SEG_LAZY: the archive's blocks, inflated as they are needed */
 } mlg__segmap;
 #define MLG_SEG_RW 1      /* read-write MAP_SHARED (writer, recovery, repair); else MAP_PRIVATE */
 #define MLG_SEG_ARCHIVE 2 /* read-only: when NAME.mlog is missing, inflate NAME.mlogz */
 #define MLG_SEG_ANY_HEADER 4 /* map whatever the header holds: the caller checks it */
+#define MLG_SEG_LAZY                                                                               \
+    8 /* with MLG_SEG_ARCHIVE: inflate an archive of blocks (version 2) only as                    \
+         far as its header page; mlg__arch_fill() inflates more */
 /* Open segment first_seq of the log in dirfd: the one way src/ opens an existing segment
  * (mlg__seg_open_file), checks its size, maps it and (unless MLG_SEG_ANY_HEADER) checks its
  * header against expect_id (NULL: any log id).  0, or an error with err set and nothing left
@@ -63,13 +69,15 @@ int mlg__seg_open_file(int dirfd, const char *dir, const char *name, int rw, int
 typedef struct mlg__ahead {
     const uint8_t *map;
     uint64_t size;
-    uint64_t done; /* asked for up to here (a walk moves forwards only) */
+    uint64_t done;   /* asked for up to here (a walk moves forwards only) */
+    mlg__arch *arch; /* an archive of blocks: inflate what the walk asks for, not advise */
 } mlg__ahead;
 static inline void mlg__ahead_init(mlg__ahead *a, const uint8_t *map, uint64_t size)
 {
     a->map = map;
     a->size = size;
     a->done = 0;
+    a->arch = NULL;
 }
 void mlg__ahead_more(mlg__ahead *a, uint64_t off, uint64_t end, uint64_t ahead);
 /* The walk reads [off, end) next: ask for those pages, and for ahead bytes after them
@@ -100,6 +108,32 @@ int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *
 /* Compress sealed segment first_seq into NAME.mlogz (via NAME.mlogz.tmp, fsync, rename),
  * then remove NAME.mlog.  level: zlib level. */
 int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, mlg__err *err);
+/* Open archive m->name (fd open, file_size bytes: taken over, closed or kept in m->arch)
+ * into m: an anonymous mapping of the segment it holds, inflated whole -- or, lazy and an
+ * archive of blocks, only block 0, with m->arch set to inflate the rest on demand. */
+int mlg__arch_open(int fd, uint64_t file_size, const char *dir, uint64_t first_seq, int lazy,
+                   mlg__segmap *m, mlg__err *err);
+/* Make segment bytes [from, to) readable in the mapping: inflate the blocks that hold them,
+ * handing back what lies more than 8 MiB behind from (never the header page).  A jump
+ * (before what is inflated, or past its end) hands back all of it first.  0, or the error
+ * (MAPLOG_ECORRUPT naming the archive, the offset and the block; MAPLOG_EIO). */
+int mlg__arch_fill(mlg__arch *a, uint64_t from, uint64_t to, mlg__err *err);
+uint64_t mlg__arch_lo(const mlg__arch *a); /* bytes [lo, hi) are inflated */
+uint64_t mlg__arch_hi(const mlg__arch *a);
+uint64_t mlg__arch_inflated(const mlg__arch *a); /* bytes inflated since open (a may be NULL) */
+/* The last block index entry whose record is at or before seq and whose earlier records'
+ * largest timestamp is below ts: 1 with that record's *off and sequence number *at. */
+int mlg__arch_find(const mlg__arch *a, uint64_t seq, uint64_t ts, uint64_t *off, uint64_t *at);
+void mlg__arch_free(mlg__arch *a);
+/* The block index of a segment whose records are map[4096, stored_len), count of them
+ * from first, cut in blocks of bsize: n entries into ix, packed_off and packed_len zero. */
+void mlg__arch_index_build(const uint8_t *map, uint64_t stored_len, uint64_t first, uint64_t count,
+                           uint32_t bsize, mlg__arch_entry *ix, uint32_t n);
+/* Does the block index of archive first_seq (version 2) differ from the one its records
+ * (map: the segment inflated whole, record_count of them) make?  1 with a sentence in why
+ * and the entry's offset in *at. */
+int mlg__arch_index_differs(int dirfd, const char *dir, uint64_t first_seq, const uint8_t *map,
+                            uint64_t record_count, char *why, size_t whylen, uint64_t *at);
 /* The first want bytes (at most what it holds) of the segment archive NAME.mlogz holds,
  * inflated into *out (malloc'd, *got bytes): what needs the start of an archived segment
  * only -- its first record -- without inflating all of it. */

@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
-#include <zlib.h>
 
 #include "logdir.h"
 #include "os.h"
@@ -40,6 +39,14 @@ void mlg__ahead_more(mlg__ahead *a, uint64_t off, uint64_t end, uint64_t ahead)
         return;
     if (end > a->size)
         end = a->size;
+    if (a->arch) { /* bytes [off, end): a block that fails stays zeros, and the check fails */
+        mlg__err err;
+        if (off < a->done && end <= a->done && off >= mlg__arch_lo(a->arch))
+            return;
+        mlg__arch_fill(a->arch, off, end, &err);
+        a->done = mlg__arch_hi(a->arch);
+        return;
+    }
     uint64_t from = off & ~(pg - 1);
     if (from < a->done)
         from = a->done; /* on from what was asked for (a page boundary) */
@@ -106,125 +113,6 @@ int mlg__seg_open_file(int dirfd, const char *dir, const char *name, int rw, int
     return 0;
 }
 
-/* Read and check the header of archive name (fd open, file_size bytes) into *h. */
-static int arch_header(int fd, uint64_t file_size, const char *dir, const char *name,
-                       uint64_t first_seq, mlg__arch_header *h, mlg__err *err)
-{
-    if (file_size < sizeof *h || mlg__pread_all(fd, h, sizeof *h, 0))
-        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: shorter than an archive header", dir, name);
-    if (memcmp(h->magic, MLG_ARCH_MAGIC, 8) != 0 ||
-        h->crc != mlg__crc32c(0, h, offsetof(mlg__arch_header, crc)))
-        return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad archive header", dir, name);
-    if (h->version != 1 || h->header_size != sizeof *h || h->first_seq != first_seq ||
-        h->segment_size < MLG_DATA_OFFSET || h->segment_size > MLG_MAX_SEGMENT_SIZE ||
-        h->stored_len > h->segment_size || h->stored_len < MLG_DATA_OFFSET ||
-        h->packed_len != file_size - sizeof *h)
-        return mlg__fail(err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset 8: archive header fields out of range (or file cut short)",
-                         dir, name);
-    return 0;
-}
-
-int mlg__archive_head(int dirfd, const char *dir, uint64_t first_seq, uint64_t want, uint8_t **out,
-                      uint64_t *got, mlg__err *err)
-{
-    char name[40];
-    int fd, rc;
-    uint64_t size;
-    mlg__arch_header h;
-    *out = NULL;
-    *got = 0;
-    mlg__seg_name(name, first_seq);
-    strcat(name, "z");
-    if ((rc = mlg__seg_open_file(dirfd, dir, name, 0, &fd, &size, err)))
-        return rc;
-    if ((rc = arch_header(fd, size, dir, name, first_seq, &h, err))) {
-        mlg__close(fd);
-        return rc;
-    }
-    if (want > h.stored_len)
-        want = h.stored_len;
-    uint8_t *buf = malloc(want ? want : 1), in[16384];
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (!buf || inflateInit(&z) != Z_OK) {
-        free(buf);
-        mlg__close(fd);
-        return mlg__fail(err, MAPLOG_ENOMEM, "%s/%s: out of memory inflating", dir, name);
-    }
-    z.next_out = buf;
-    z.avail_out = (uInt)want;
-    uint64_t off = sizeof h, end = size;
-    int zr = Z_OK;
-    /* bounded by the compressed bytes present: each step reads at least one more of them */
-    while (z.avail_out && off < end && zr == Z_OK) {
-        size_t n = end - off < sizeof in ? (size_t)(end - off) : sizeof in;
-        if (mlg__pread_all(fd, in, n, (off_t)off)) {
-            zr = Z_ERRNO;
-            break;
-        }
-        off += n;
-        z.next_in = in;
-        z.avail_in = (uInt)n;
-        while (z.avail_out && z.avail_in && zr == Z_OK)
-            zr = inflate(&z, Z_NO_FLUSH);
-    }
-    uint64_t have = want - z.avail_out;
-    inflateEnd(&z);
-    mlg__close(fd);
-    if (have < want) {
-        free(buf);
-        return mlg__fail(err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset 96: the compressed data is damaged (zlib: %s)", dir, name,
-                         zr == Z_OK || zr == Z_STREAM_END ? "short" : zError(zr));
-    }
-    *out = buf;
-    *got = have;
-    return 0;
-}
-
-/* Read archive NAME.mlogz (fd open, file_size bytes) and inflate it into an anonymous,
- * read-only mapping the size of the segment it was. */
-static int inflate_archive(int fd, uint64_t file_size, const char *dir, uint64_t first_seq,
-                           mlg__segmap *m, mlg__err *err)
-{
-    mlg__arch_header h;
-    uint8_t *packed = NULL, *out = NULL;
-    int rc = arch_header(fd, file_size, dir, m->name, first_seq, &h, err);
-    if (rc)
-        return rc;
-    packed = malloc(h.packed_len ? h.packed_len : 1);
-    out =
-        mlg__mmap(NULL, h.segment_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (!packed || out == MAP_FAILED) {
-        out = out == MAP_FAILED ? NULL : out;
-        rc = mlg__fail(err, MAPLOG_ENOMEM, "%s/%s: out of memory inflating", dir, m->name);
-        goto out;
-    }
-    if (mlg__pread_all(fd, packed, h.packed_len, sizeof h)) {
-        rc = mlg__fail(err, MAPLOG_EIO, "%s/%s: read failed: %s", dir, m->name, strerror(errno));
-        goto out;
-    }
-    uLongf dlen = (uLongf)h.stored_len;
-    int zr = uncompress(out, &dlen, packed, (uLong)h.packed_len);
-    if (zr != Z_OK || dlen != h.stored_len) {
-        rc = mlg__fail(err, MAPLOG_ECORRUPT,
-                       "%s/%s: offset 64: the compressed data is damaged (zlib: %s)", dir, m->name,
-                       zr == Z_OK ? "short" : zError(zr));
-        goto out;
-    }
-    mprotect(out, h.segment_size, PROT_READ);
-    m->map = out;
-    m->size = h.segment_size;
-    m->archived = 1;
-    out = NULL;
-out:
-    if (out)
-        mlg__munmap(out, h.segment_size);
-    free(packed);
-    return rc;
-}
-
 int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
                   const uint8_t *expect_id, mlg__segmap *m, mlg__err *err)
 {
@@ -246,8 +134,7 @@ int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
         }
         if (rc)
             return rc;
-        rc = inflate_archive(fd, size, dir, first_seq, m, err);
-        mlg__close(fd);
+        rc = mlg__arch_open(fd, size, dir, first_seq, (flags & MLG_SEG_LAZY) != 0, m, err);
     } else {
         if (rc)
             return rc;
@@ -285,94 +172,14 @@ int mlg__seg_open(int dirfd, const char *dir, uint64_t first_seq, int flags,
 
 void mlg__seg_close(mlg__segmap *m)
 {
+    mlg__arch_free(m->arch);
+    m->arch = NULL;
     if (m->map)
         mlg__munmap(m->map, m->size);
     if (m->fd >= 0)
         mlg__close(m->fd);
     m->map = NULL;
     m->fd = -1;
-}
-
-int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int level, mlg__err *err)
-{
-    char name[40], zname[48], tmp[56];
-    uint8_t *map = NULL, *packed = NULL;
-    uint64_t size = 0;
-    int rc, fd = -1;
-    mlg__seal seal;
-    mlg__seg_name(name, first_seq);
-    snprintf(zname, sizeof zname, "%sz", name);
-    snprintf(tmp, sizeof tmp, "%sz.tmp", name);
-    mlg__segmap m;
-    if ((rc = mlg__seg_open(dirfd, dir, first_seq, MLG_SEG_ARCHIVE | MLG_SEG_ANY_HEADER, NULL, &m,
-                            err)))
-        return rc;
-    map = m.map;
-    size = m.size;
-    if (m.archived)
-        goto out;
-    if (mlg__seal_read(map, size, first_seq, &seal) != 1) {
-        rc = mlg__fail(err, MAPLOG_EINVAL, "%s/%s: not sealed, not archived", dir, name);
-        goto out;
-    }
-    uLongf plen = compressBound((uLong)seal.end_offset);
-    packed = malloc(sizeof(mlg__arch_header) + plen);
-    if (!packed) {
-        rc = mlg__fail(err, MAPLOG_ENOMEM, "%s/%s: out of memory compressing", dir, name);
-        goto out;
-    }
-    if (compress2(packed + sizeof(mlg__arch_header), &plen, map, (uLong)seal.end_offset, level) !=
-        Z_OK) {
-        rc = mlg__fail(err, MAPLOG_ENOMEM, "%s/%s: zlib failed", dir, name);
-        goto out;
-    }
-    mlg__arch_header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, MLG_ARCH_MAGIC, 8);
-    h.version = 1;
-    h.header_size = sizeof h;
-    h.record_count = seal.record_count;
-    h.void_count = seal.void_count;
-    h.last_ts = seal.last_ts;
-    memcpy(h.log_id, ((const mlg__seg_header *)(const void *)map)->log_id, 16);
-    h.segment_size = size;
-    h.stored_len = seal.end_offset;
-    h.digest = seal.digest;
-    h.packed_len = plen;
-    h.first_seq = first_seq;
-    h.crc = mlg__crc32c(0, &h, offsetof(mlg__arch_header, crc));
-    memcpy(packed, &h, sizeof h);
-    /* Each step says what failed: the caller (the background thread) only retries later,
-     * and a message is all a person looking at it gets. */
-    const char *what = NULL;
-    fd = mlg__openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd < 0)
-        what = "open";
-    else if (mlg__write_all(fd, packed, sizeof h + plen) < 0)
-        what = "write";
-    else if (mlg__fsync(fd) < 0)
-        what = "fsync";
-    else if (mlg__renameat(dirfd, tmp, dirfd, zname) < 0)
-        what = "rename into place";
-    else if (mlg__fsync(dirfd) < 0)
-        what = "fsync of the directory";
-    if (what) {
-        int e = errno;
-        rc = mlg__fail(err, e == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
-                       "%s/%s: writing the archive failed (%s): %s", dir, zname, what, strerror(e));
-        mlg__unlinkat(dirfd, tmp, 0);
-        goto out;
-    }
-    if (mlg__unlinkat(dirfd, name, 0) < 0)
-        rc = mlg__fail(err, MAPLOG_EIO, "%s/%s: removing after archiving failed (unlink): %s", dir,
-                       name, strerror(errno));
-out:
-    if (fd >= 0)
-        mlg__close(fd);
-    free(packed);
-    if (map)
-        mlg__munmap(map, size);
-    return rc;
 }
 
 /* Copy the header page of the segment open as fd (at least MLG_DATA_OFFSET bytes long)

@@ -41,6 +41,9 @@
 static void unmap_current(maplog_reader *r)
 {
     mlg__pager_quiesce(r->pager);
+    r->inflated += mlg__arch_inflated(r->arch);
+    mlg__arch_free(r->arch);
+    r->arch = NULL;
     if (r->map)
         mlg__munmap(r->map, r->size);
     if (r->fd >= 0)
@@ -85,7 +88,7 @@ int mlg__reader_map_seg(maplog_reader *r, size_t i)
     mlg__segmap m;
     unmap_current(r);
     r->idx = i;
-    int rc = mlg__seg_open(r->dirfd, r->dir, r->segs[i], MLG_SEG_ARCHIVE,
+    int rc = mlg__seg_open(r->dirfd, r->dir, r->segs[i], MLG_SEG_ARCHIVE | MLG_SEG_LAZY,
                            r->have_id ? r->log_id : NULL, &m, &r->err);
     memcpy(r->name, m.name, sizeof r->name);
     if (rc) {
@@ -98,7 +101,10 @@ int mlg__reader_map_seg(maplog_reader *r, size_t i)
     }
     r->map = m.map;
     r->size = m.size;
-    mlg__madvise(r->map, r->size, MADV_SEQUENTIAL);
+    r->arch = m.arch;
+    r->lim = m.arch ? mlg__arch_hi(m.arch) : m.size;
+    if (!m.archived)
+        mlg__madvise(r->map, r->size, MADV_SEQUENTIAL);
     if (!r->have_id) {
         memcpy(r->log_id, ((const mlg__seg_header *)(const void *)r->map)->log_id, 16);
         r->have_id = 1;
@@ -332,7 +338,39 @@ static inline int check_here(maplog_reader *r, mlg__rec_view *v)
 {
     if (__builtin_expect(r->off != r->run_next, 0))
         r->run_off = r->off;
-    return mlg__rec_check(r->map, r->size, r->off, r->seq, v);
+    return mlg__rec_check(r->map, r->lim, r->off, r->seq, v);
+}
+
+/* An archive of blocks, where the record at the reader's place failed its check: is that
+ * because its bytes are not inflated yet?  Then inflate them (and hand back those far
+ * behind) and say 1: look again.  0 when they are there, and the check's verdict stands;
+ * or an error inflating. */
+static int inflate_more(maplog_reader *r)
+{
+    mlg__arch *a = r->arch;
+    uint64_t lo = mlg__arch_lo(a), hi = mlg__arch_hi(a), need = r->off + MLG_REC_HEADER_SIZE;
+    if (r->lim != hi) { /* a seek inflated blocks since: check within them */
+        r->lim = hi;
+        return 1;
+    }
+    if (r->off >= lo && need <= hi) { /* its first word is there: all of the record? */
+        uint64_t size = mlg__rec_word_size(mlg__rec_word(r->map, r->off));
+        if (!size || size > r->size - r->off || r->off + size <= hi)
+            return 0;
+        need = r->off + size;
+    }
+    uint64_t was_lo = lo, was_hi = hi;
+    int rc = mlg__arch_fill(a, r->off, need, &r->err);
+    r->lim = mlg__arch_hi(a);
+    if (rc)
+        return rc;
+    return mlg__arch_lo(a) != was_lo || r->lim != was_hi;
+}
+
+void mlg__reader_ahead_init(maplog_reader *r, mlg__ahead *a)
+{
+    mlg__ahead_init(a, r->map, r->size);
+    a->arch = r->arch;
 }
 
 /* Page tables for reading: once the reader has read AHEAD_START of this segment in order
@@ -347,9 +385,10 @@ static void window_moved(maplog_reader *r)
      * pages behind a read-only private mapping; touching them again (a seek back) just maps
      * them again, so earlier pointers stay valid.  Not an archive's inflated copy:
      * anonymous pages handed back come back as zeros. */
-    if (r->off - r->dropped_to >= WINDOW && !r->archived) {
+    if (r->off - r->dropped_to >= WINDOW) {
         uint64_t to = r->off & ~(uint64_t)4095;
-        mlg__madvise(r->map + r->dropped_to, to - r->dropped_to, MADV_DONTNEED);
+        if (!r->archived) /* an archive hands back its blocks as it inflates more */
+            mlg__madvise(r->map + r->dropped_to, to - r->dropped_to, MADV_DONTNEED);
         r->dropped_to = to;
     }
     if (r->off < r->populate_at)
@@ -423,6 +462,11 @@ static int next_record(maplog_reader *r, maplog_record *rec)
             if (deliver(r, &v, rec))
                 return 0;
             continue;
+        }
+        if (r->arch && (rc = inflate_more(r)) != 0) {
+            if (rc == 1)
+                continue; /* its bytes are there now: check it again */
+            return rc;    /* a block that cannot be inflated: the message says which */
         }
         mlg__seal seal;
         uint64_t nf = 0;
@@ -505,7 +549,7 @@ int maplog_reader_next(maplog_reader *r, maplog_record *rec)
 static size_t batch_run(maplog_reader *r, maplog_record *recs, size_t max)
 {
     const uint8_t *map = r->map;
-    const uint64_t size = r->size, first = r->first;
+    const uint64_t size = r->lim, first = r->first;
     uint64_t off = r->off, seq = r->seq, maxts = r->ix_maxts;
     const int ix = !r->ix_done && off == r->ix_off && seq == r->ix_seq;
     if (off != r->run_next)
@@ -689,6 +733,9 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
         return 0;
     case MAPLOG_INFO_VOIDS:
         *value = (int64_t)r->voids;
+        return 0;
+    case MAPLOG_INFO_INFLATED_BYTES:
+        *value = (int64_t)(r->inflated + mlg__arch_inflated(r->arch));
         return 0;
     case MAPLOG_INFO_NEXT_SEQ:
     case MAPLOG_INFO_RECORDS:

@@ -57,7 +57,11 @@ struct maplog_reader {
     int cur_gone;          /* the mapped segment was removed from the directory (retention) */
     uint64_t dropped_to;   /* pages before this offset were handed back (MADV_DONTNEED) */
     int archived;          /* the map is an archive inflated into anonymous memory: never
-                              handed back, it would read as zeros */
+                              handed back here, it would read as zeros */
+    mlg__arch *arch;       /* an archive of blocks: inflated as the reader reaches them */
+    uint64_t lim;          /* records are checked within [0, lim): the segment's size, or
+                              the end of an archive's inflated blocks */
+    uint64_t inflated;     /* bytes of archives inflated, segments unmapped since open */
     uint64_t populated_to; /* pages before this offset were asked to be mapped ahead */
     uint64_t populate_at;  /* ask for more when the reader gets here */
     mlg__pager *pager;     /* pager.c, started by the first request */
@@ -104,6 +108,8 @@ static inline void mlg__index_note(maplog_reader *r, uint64_t off, uint64_t seq,
 }
 /* reader.c */
 int mlg__reader_map_seg(maplog_reader *r, size_t i);
+/* A walk over the mapped segment (seek.c): an archive's blocks are inflated as it asks. */
+void mlg__reader_ahead_init(maplog_reader *r, mlg__ahead *a);
 int mlg__reader_refresh_list(maplog_reader *r);
 /* Step over a hole a crash left at the reader's place (no writer holds the log): 1 if it
  * did. */

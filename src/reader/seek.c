@@ -64,9 +64,20 @@ static void index_build(maplog_reader *r, mlg__ahead *a, uint64_t stop_seq, uint
     }
 }
 
+static int walk_from_here(maplog_reader *r, mlg__ahead *a, uint64_t target);
+
 /* Position at the index entry at or before target (seq), then walk with checks. */
 static int walk_to_seq(maplog_reader *r, mlg__ahead *a, uint64_t target)
 {
+    uint64_t aoff, aseq;
+    if (r->arch && !r->ix_done && r->ix_seq < target &&
+        mlg__arch_find(r->arch, target, UINT64_MAX, &aoff, &aseq) && aseq > r->ix_seq) {
+        /* an archive's block index names a record closer than this index reaches: start
+         * there, inflating the blocks from it on only (the index stays as it is) */
+        r->off = aoff;
+        r->seq = aseq;
+        return walk_from_here(r, a, target);
+    }
     index_build(r, a, target, UINT64_MAX);
     size_t lo = 0, hi = r->nix;
     while (lo < hi) { /* first entry with seq > target */
@@ -83,6 +94,12 @@ static int walk_to_seq(maplog_reader *r, mlg__ahead *a, uint64_t target)
         r->off = MLG_DATA_OFFSET;
         r->seq = r->first;
     }
+    return walk_from_here(r, a, target);
+}
+
+/* Walk with checks from the reader's place to target. */
+static int walk_from_here(maplog_reader *r, mlg__ahead *a, uint64_t target)
+{
     int alive = -1;
     while (r->seq < target) {
         mlg__rec_view v;
@@ -129,7 +146,7 @@ int maplog_reader_seek(maplog_reader *r, uint64_t seq)
             return rc;
     }
     mlg__ahead a;
-    mlg__ahead_init(&a, r->map, r->size);
+    mlg__reader_ahead_init(r, &a);
     walk_to_seq(r, &a, seq);
     /* the records a caller reads next: asked for now, so that its first touch of them
      * reads no read-ahead window (mlg__ahead, logdir.h) */
@@ -300,7 +317,14 @@ int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns)
             return rc;
     }
     mlg__ahead ra;
-    mlg__ahead_init(&ra, r->map, r->size);
+    mlg__reader_ahead_init(r, &ra);
+    uint64_t aoff, aseq;
+    if (r->arch && !r->ix_done && r->ix_maxts < ts_ns &&
+        mlg__arch_find(r->arch, UINT64_MAX, ts_ns, &aoff, &aseq) && aseq > r->ix_seq) {
+        r->off = aoff; /* as in walk_to_seq: the archive's index reaches further */
+        r->seq = aseq;
+        goto scan;
+    }
     index_build(r, &ra, UINT64_MAX, ts_ns);
     size_t a = 0, b = r->nix;
     while (a < b) { /* first entry whose earlier records already reach ts_ns */
@@ -317,6 +341,7 @@ int maplog_reader_seek_time(maplog_reader *r, uint64_t ts_ns)
         r->off = MLG_DATA_OFFSET;
         r->seq = r->first;
     }
+scan:
     for (;;) { /* the records a caller reads next are asked for here too */
         mlg__rec_view v;
         mlg__ahead_record(&ra, r->off, MLG_AHEAD_STEP);
