@@ -37,6 +37,8 @@ struct mlg__arch {
     size_t packed_cap;
     uint64_t lo, hi;   /* segment bytes [lo, hi) are inflated (and always its header page) */
     uint64_t inflated; /* bytes inflated since open */
+    uint32_t bad;      /* a block that failed to inflate, + 1 (0: none): it is not tried again */
+    mlg__err bad_err;  /* why */
 };
 
 /* ---- headers ------------------------------------------------------------------------ */
@@ -126,6 +128,10 @@ static int index_check(mlg__arch *a, uint64_t file_size, uint64_t index_end, mlg
 /* Inflate block i into its place in a->map (writable by the caller). */
 static int inflate_block(mlg__arch *a, uint32_t i, mlg__err *err)
 {
+    if (a->bad == i + 1) { /* once is enough: a walk may ask again and again */
+        *err = a->bad_err;
+        return a->bad_err.code;
+    }
     const mlg__arch_entry *e = &a->ix[i];
     uint64_t start = (uint64_t)i * a->bsize;
     uint64_t len = a->stored_len - start > a->bsize ? a->bsize : a->stored_len - start;
@@ -134,12 +140,17 @@ static int inflate_block(mlg__arch *a, uint32_t i, mlg__err *err)
                          a->name, e->packed_off, strerror(errno));
     uLongf dlen = (uLongf)len;
     int zr = uncompress(a->map + start, &dlen, a->packed, e->packed_len);
-    if (zr != Z_OK || dlen != len)
-        return mlg__fail(err, MAPLOG_ECORRUPT,
-                         "%s/%s: offset %" PRIu64 ": block %" PRIu32 " (segment bytes %" PRIu64
-                         "..%" PRIu64 ") is damaged (zlib: %s)",
-                         a->dir, a->name, e->packed_off, i, start, start + len - 1,
-                         zr == Z_OK ? "short" : zError(zr));
+    if (zr != Z_OK || dlen != len) {
+        memset(a->map + start, 0, len); /* what it inflated is not the block */
+        int rc = mlg__fail(err, MAPLOG_ECORRUPT,
+                           "%s/%s: offset %" PRIu64 ": block %" PRIu32 " (segment bytes %" PRIu64
+                           "..%" PRIu64 ") is damaged (zlib: %s)",
+                           a->dir, a->name, e->packed_off, i, start, start + len - 1,
+                           zr == Z_OK ? "short" : zError(zr));
+        a->bad = i + 1;
+        a->bad_err = *err;
+        return rc;
+    }
     a->inflated += len;
     return 0;
 }
