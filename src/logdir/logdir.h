@@ -97,7 +97,7 @@ void mlg__ahead_record(mlg__ahead *a, uint64_t off, uint64_t ahead);
  * inflating it): the one way to read seals and checkpoints of segments not being walked. */
 typedef struct mlg__segpeek {
     uint64_t file_size; /* bytes the file takes */
-    int archived;       /* read from NAME.mlogz's header */
+    int archived;       /* read from NAME.mlogz's header: its format version (1 or 2) */
     int sealed;         /* 1 a valid seal (always, archived), 0 none, -1 damaged */
     mlg__seal seal;     /* when sealed is 1 */
     int have_ckpt;      /* plain segments: a valid checkpoint */

@@ -231,7 +231,7 @@ int mlg__seg_peek(int dirfd, const char *dir, uint64_t first_seq, mlg__segpeek *
     mlg__close(fd);
     if (!ok)
         return mlg__fail(err, MAPLOG_ECORRUPT, "%s/%s: offset 0: bad archive header", dir, name);
-    p->archived = 1;
+    p->archived = h.version == 2 ? 2 : 1;
     p->sealed = 1; /* only a sealed segment is archived; its header carries the seal's facts */
     mlg__seal_fill(&p->seal, first_seq, h.record_count, h.stored_len, h.last_ts, h.digest, 0);
     mlg__seal_set_voids(&p->seal, h.void_count);
