@@ -360,7 +360,10 @@ int main(int argc, char **argv)
            "%ld KiB\n",
            (long long)inflated(r), plain_bytes, rss_max - rss0);
     ASSERT_EQ(inflated(r), plain_bytes);
-    ASSERT_TRUE(rss_max - rss0 < 3 * SEG / 1024, "RSS grew by %ld KiB", rss_max - rss0);
+    /* three segments' worth, while the log holds four archived (ThreadSanitizer keeps
+     * shadow memory for what a thread touched: several times more) */
+    ASSERT_TRUE(rss_max - rss0 < (T_TSAN ? 8 : 1) * 3 * SEG / 1024, "RSS grew by %ld KiB",
+                rss_max - rss0);
     maplog_reader_close(r);
     n_problems = 0;
     uint64_t problems = 99;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,19 @@ struct mlg__arch {
     uint64_t inflated; /* bytes inflated since open */
     uint32_t bad;      /* a block that failed to inflate, + 1 (0: none): it is not tried again */
     mlg__err bad_err;  /* why */
+    /* Reading ahead, once fills follow one another in order: a helper thread inflates the
+     * block after the next while the reader's thread inflates the next, so a replay
+     * inflates on two cores.  pf_* are the helper's block, under mu. */
+    mlg__arch_helper helper;
+    void *helper_ctx;
+    int run; /* fills in a row that went on from the end of what was inflated */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint32_t pf_block; /* + 1; 0: none */
+    int pf_state;
+    uint8_t *pf_packed;
 };
+enum { PF_RUNNING = 1, PF_DONE, PF_FAILED };
 
 /* ---- headers ------------------------------------------------------------------------ */
 
@@ -125,34 +138,104 @@ static int index_check(mlg__arch *a, uint64_t file_size, uint64_t index_end, mlg
 
 /* ---- inflating blocks ------------------------------------------------------------------ */
 
-/* Inflate block i into its place in a->map (writable by the caller). */
+static uint64_t block_len(const mlg__arch *a, uint32_t i)
+{
+    uint64_t start = (uint64_t)i * a->bsize;
+    return a->stored_len - start > a->bsize ? a->bsize : a->stored_len - start;
+}
+
+/* Inflate block i into its place in a->map, reading its stream into packed: from either
+ * thread, touching nothing else of a. */
+static int inflate_raw(const mlg__arch *a, uint32_t i, uint8_t *packed, mlg__err *err)
+{
+    const mlg__arch_entry *e = &a->ix[i];
+    uint64_t start = (uint64_t)i * a->bsize, len = block_len(a, i);
+    if (mlg__pread_all(a->fd, packed, e->packed_len, (off_t)e->packed_off))
+        return mlg__fail(err, MAPLOG_EIO, "%s/%s: offset %" PRIu64 ": read failed: %s", a->dir,
+                         a->name, e->packed_off, strerror(errno));
+    uLongf dlen = (uLongf)len;
+    int zr = uncompress(a->map + start, &dlen, packed, e->packed_len);
+    if (zr != Z_OK || dlen != len) {
+        memset(a->map + start, 0, len); /* what it inflated is not the block */
+        return mlg__fail(err, MAPLOG_ECORRUPT,
+                         "%s/%s: offset %" PRIu64 ": block %" PRIu32 " (segment bytes %" PRIu64
+                         "..%" PRIu64 ") is damaged (zlib: %s)",
+                         a->dir, a->name, e->packed_off, i, start, start + len - 1,
+                         zr == Z_OK ? "short" : zError(zr));
+    }
+    return 0;
+}
+
+/* The reader's thread: inflate block i, or say again why it could not. */
 static int inflate_block(mlg__arch *a, uint32_t i, mlg__err *err)
 {
     if (a->bad == i + 1) { /* once is enough: a walk may ask again and again */
         *err = a->bad_err;
         return a->bad_err.code;
     }
-    const mlg__arch_entry *e = &a->ix[i];
-    uint64_t start = (uint64_t)i * a->bsize;
-    uint64_t len = a->stored_len - start > a->bsize ? a->bsize : a->stored_len - start;
-    if (mlg__pread_all(a->fd, a->packed, e->packed_len, (off_t)e->packed_off))
-        return mlg__fail(err, MAPLOG_EIO, "%s/%s: offset %" PRIu64 ": read failed: %s", a->dir,
-                         a->name, e->packed_off, strerror(errno));
-    uLongf dlen = (uLongf)len;
-    int zr = uncompress(a->map + start, &dlen, a->packed, e->packed_len);
-    if (zr != Z_OK || dlen != len) {
-        memset(a->map + start, 0, len); /* what it inflated is not the block */
-        int rc = mlg__fail(err, MAPLOG_ECORRUPT,
-                           "%s/%s: offset %" PRIu64 ": block %" PRIu32 " (segment bytes %" PRIu64
-                           "..%" PRIu64 ") is damaged (zlib: %s)",
-                           a->dir, a->name, e->packed_off, i, start, start + len - 1,
-                           zr == Z_OK ? "short" : zError(zr));
+    int rc = inflate_raw(a, i, a->packed, err);
+    if (rc) {
         a->bad = i + 1;
         a->bad_err = *err;
         return rc;
     }
-    a->inflated += len;
+    a->inflated += block_len(a, i);
     return 0;
+}
+
+/* The helper's job: inflate the block it was given. */
+static void prefetch_job(void *arg)
+{
+    mlg__arch *a = arg;
+    mlg__err err;
+    pthread_mutex_lock(&a->mu);
+    uint32_t i = a->pf_block - 1;
+    pthread_mutex_unlock(&a->mu);
+    int rc = inflate_raw(a, i, a->pf_packed, &err);
+    pthread_mutex_lock(&a->mu);
+    a->pf_state = rc ? PF_FAILED : PF_DONE;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Wait for the helper's block, if it has one, and take it: 1 if it is block i, inflated;
+ * 0 otherwise (the reader's thread inflates it, and says why it fails). */
+static int take_prefetched(mlg__arch *a, uint32_t i)
+{
+    if (!a->helper)
+        return 0;
+    pthread_mutex_lock(&a->mu);
+    int took = 0;
+    if (a->pf_block) {
+        while (a->pf_state == PF_RUNNING)
+            pthread_cond_wait(&a->cv, &a->mu);
+        took = a->pf_block == i + 1 && a->pf_state == PF_DONE;
+        a->pf_block = 0; /* another block's is forgotten: read again if it is needed */
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (took)
+        a->inflated += block_len(a, i);
+    return took;
+}
+
+/* Hand block i to the helper. */
+static void prefetch(mlg__arch *a, uint32_t i)
+{
+    pthread_mutex_lock(&a->mu);
+    a->pf_block = i + 1;
+    a->pf_state = PF_RUNNING;
+    pthread_mutex_unlock(&a->mu);
+    if (a->helper(a->helper_ctx, prefetch_job, a) != 0) {
+        pthread_mutex_lock(&a->mu);
+        a->pf_block = 0;
+        pthread_mutex_unlock(&a->mu);
+    }
+}
+
+void mlg__arch_set_helper(mlg__arch *a, mlg__arch_helper fn, void *ctx)
+{
+    a->helper = fn;
+    a->helper_ctx = ctx;
 }
 
 /* Inflated bytes are kept up to this far behind the place a fill starts from: a walk
@@ -166,33 +249,35 @@ int mlg__arch_fill(mlg__arch *a, uint64_t from, uint64_t to, mlg__err *err)
     if (from >= to || (from >= a->lo && to <= a->hi))
         return 0;
     uint64_t at = from - from % a->bsize;
-    if (from < a->lo || from > a->hi || at - a->lo > KEEP_BEHIND) {
+    int jump = from < a->lo || from > a->hi;
+    if (jump || at - a->lo > KEEP_BEHIND) {
         /* hand back what lies behind (never the header page: seal and checkpoints) */
-        uint64_t keep = at < a->hi ? at : a->hi;
+        uint64_t keep = jump ? a->hi : at;
         uint64_t drop = a->lo < MLG_DATA_OFFSET ? MLG_DATA_OFFSET : a->lo;
-        if (from < a->lo || from > a->hi)
-            keep = a->hi; /* a jump: all of it */
         if (keep > drop)
             mlg__madvise(a->map + drop, keep - drop, MADV_DONTNEED);
-        if (from < a->lo || from > a->hi)
-            a->lo = a->hi = at;
-        else
-            a->lo = at;
+        a->lo = at;
+        if (jump) {
+            take_prefetched(a, UINT32_MAX); /* its block is not where the reader goes */
+            a->hi = at;
+        }
     }
+    a->run = jump ? 0 : a->run + 1;
     int rc = 0;
-    uint64_t from_fill = a->hi, page = MLG_DATA_OFFSET;
-    uint64_t end = to + a->bsize - 1 - (to + a->bsize - 1) % a->bsize;
-    if (end > a->stored_len)
-        end = a->stored_len;
-    uint64_t plo = from_fill & ~(page - 1), phi = (end + page - 1) & ~(page - 1);
-    if (mprotect(a->map + plo, phi - plo, PROT_READ | PROT_WRITE))
-        return mlg__fail(err, MAPLOG_ENOMEM, "%s/%s: mprotect failed: %s", a->dir, a->name,
-                         strerror(errno));
     while (a->hi < to && !rc) { /* bounded: one block a step, to the last */
-        if ((rc = inflate_block(a, (uint32_t)(a->hi / a->bsize), err)) == 0)
-            a->hi = a->hi + a->bsize < a->stored_len ? a->hi + a->bsize : a->stored_len;
+        uint32_t i = (uint32_t)(a->hi / a->bsize);
+        if (take_prefetched(a, i) || (rc = inflate_block(a, i, err)) == 0)
+            a->hi += block_len(a, i);
     }
-    mprotect(a->map + plo, phi - plo, PROT_READ);
+    /* In order, twice running: the helper takes the block after the next, and this thread
+     * the next, now.  A walk that jumped (a seek) inflates only what it reads. */
+    if (rc == 0 && a->helper && a->run >= 2 && a->hi < a->stored_len && !a->pf_block) {
+        uint32_t i = (uint32_t)(a->hi / a->bsize);
+        if (i + 1 < a->nblocks)
+            prefetch(a, i + 1);
+        if (inflate_block(a, i, err) == 0)
+            a->hi += block_len(a, i);
+    }
     return rc;
 }
 
@@ -228,6 +313,12 @@ void mlg__arch_free(mlg__arch *a)
 {
     if (!a)
         return;
+    /* The helper is done with a: its owner stopped it first (mlg__pager_quiesce). */
+    if (a->pf_packed) {
+        pthread_cond_destroy(&a->cv);
+        pthread_mutex_destroy(&a->mu);
+    }
+    free(a->pf_packed);
     if (a->fd >= 0)
         mlg__close(a->fd);
     free(a->ix);
@@ -280,11 +371,11 @@ int mlg__arch_open(int fd, uint64_t file_size, const char *dir, uint64_t first_s
             mprotect(map, h.segment_size, PROT_READ);
         goto out;
     }
-    mprotect(map, h.segment_size, PROT_READ);
     mlg__arch *a = calloc(1, sizeof *a);
     size_t ixlen = (size_t)b.block_count * sizeof(mlg__arch_entry);
     if (!a || !(a->dir = strdup(dir)) || !(a->ix = malloc(ixlen ? ixlen : 1)) ||
-        !(a->packed = malloc(compressBound(b.block_size)))) {
+        !(a->packed = malloc(compressBound(b.block_size))) ||
+        !(a->pf_packed = malloc(compressBound(b.block_size)))) {
         if (a)
             a->fd = -1;
         mlg__arch_free(a);
@@ -292,6 +383,8 @@ int mlg__arch_open(int fd, uint64_t file_size, const char *dir, uint64_t first_s
         goto out;
     }
     a->fd = -1;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
     snprintf(a->name, sizeof a->name, "%s", m->name);
     a->map = map;
     a->first = first_seq;
@@ -314,6 +407,7 @@ int mlg__arch_open(int fd, uint64_t file_size, const char *dir, uint64_t first_s
         rc = mlg__arch_fill(a, 0, lazy ? MLG_DATA_OFFSET : h.stored_len, err);
         if (rc == 0 && !lazy) {
             a->fd = -1;
+            mprotect(map, h.segment_size, PROT_READ);
         } else if (rc == 0) {
             m->arch = a;
             return 0; /* the caller's fd is a's now */

@@ -125,6 +125,10 @@ uint64_t mlg__arch_inflated(const mlg__arch *a); /* bytes inflated since open (a
  * largest timestamp is below ts: 1 with that record's *off and sequence number *at. */
 int mlg__arch_find(const mlg__arch *a, uint64_t seq, uint64_t ts, uint64_t *off, uint64_t *at);
 void mlg__arch_free(mlg__arch *a);
+/* A thread that runs job(arg) soon, for an archive read in order (a reader's pager): 0 if
+ * it will run it, before the archive is freed; else the archive reads without it. */
+typedef int (*mlg__arch_helper)(void *ctx, void (*job)(void *), void *arg);
+void mlg__arch_set_helper(mlg__arch *a, mlg__arch_helper fn, void *ctx);
 /* The block index of a segment whose records are map[4096, stored_len), count of them
  * from first, cut in blocks of bsize: n entries into ix, packed_off and packed_len zero. */
 void mlg__arch_index_build(const uint8_t *map, uint64_t stored_len, uint64_t first, uint64_t count,

@@ -83,6 +83,13 @@ int mlg__reader_refresh_list(maplog_reader *r)
 
 #define WINDOW ((uint64_t)8 << 20)
 
+/* An archive read in order inflates ahead in the pager's thread. */
+static int arch_helper(void *ctx, void (*job)(void *), void *arg)
+{
+    maplog_reader *r = ctx;
+    return mlg__pager_post_job(&r->pager, job, arg);
+}
+
 int mlg__reader_map_seg(maplog_reader *r, size_t i)
 {
     mlg__segmap m;
@@ -103,6 +110,8 @@ int mlg__reader_map_seg(maplog_reader *r, size_t i)
     r->size = m.size;
     r->arch = m.arch;
     r->lim = m.arch ? mlg__arch_hi(m.arch) : m.size;
+    if (m.arch)
+        mlg__arch_set_helper(m.arch, arch_helper, r);
     if (!m.archived)
         mlg__madvise(r->map, r->size, MADV_SEQUENTIAL);
     if (!r->have_id) {

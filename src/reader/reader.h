@@ -83,6 +83,9 @@ struct maplog_reader {
  * the reader; -1 if no thread could be started (map it yourself).  A newer request
  * replaces one not yet started. */
 int mlg__pager_post(mlg__pager **pp, uint8_t *addr, size_t len);
+/* Run job(arg) in the pager's thread (started on first use), replacing a request not yet
+ * started; -1 if no thread could be started. */
+int mlg__pager_post_job(mlg__pager **pp, void (*job)(void *), void *arg);
 /* Drop a request not yet started and wait for the one under way: call before unmapping. */
 void mlg__pager_quiesce(mlg__pager *p);
 /* Stop and free the pager (NULL is fine). */

@@ -307,10 +307,8 @@ static double archive_store(const char *dir)
         size_t len = strlen(e->d_name);
         if (len < 6 || strcmp(e->d_name + len - 6, ".mlogz") != 0)
             continue;
-        char p[1200];
         uint8_t h[32];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (fd >= 0 && fstat(fd, &st) == 0 && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h) {
             uint64_t len_stored;
