@@ -97,8 +97,11 @@ class Reader:
 
     voids: also return void records (as VoidRecord).  copy=False: each record's data is
     a read-only memoryview into the log's mapping instead of bytes -- no copy, valid only
-    until the next record is asked for (it is released then; keep bytes(rec.data) if you
-    need it longer).  batch: records fetched per library call.
+    until the next record is asked for or another call is made on the reader (info,
+    cursor, seek, ...); keep bytes(rec.data) to hold on to it.  The reader releases the
+    views it handed out when it fetches the next batch, so that a late use raises
+    ValueError instead of reading memory that may be unmapped.
+    batch: records fetched per library call.
 
     Iterating stops at the end of what is there now; iterate again (or use follow()) for
     what comes later.  A record that fails its check raises CorruptError naming the
@@ -149,6 +152,9 @@ class Reader:
         """Fetch the next batch.  True with records; False at the end; raises on errors."""
         self._drop_batch()
         h = self._handle()
+        if self._log_id is None:
+            # before the batch, not after: any call on the reader ends its records' validity
+            self.log_id
         rc = self._next_batch(h, self._arr, self._max, self._gotref)
         n = self._got.value
         if n == 0:
@@ -301,13 +307,14 @@ class Reader:
         h = self._handle()
         i = self._last_index()
         if 0 <= i < len(self._batch) - 1:
+            # the library's cursor is the batch's last record's; this one is inside it
             s, p = self._q[5 * i], self._q[5 * i + 2]
-            if p and self.log_id is not None:
+            if p and self._log_id is not None:
                 # the record's stored crc is bytes 4..7 of its 16-byte header, just before
-                # its payload (docs/FORMAT.md, "Cursors"); that mapping is still valid
+                # its payload (docs/FORMAT.md, "Cursors"); the batch is still valid
                 crc = int.from_bytes(ctypes.string_at(p - 12, 4), "little")
                 return "maplog1:%s:%d:%08x" % (self._log_id.hex(), s, crc)
-            # a void record inside the batch: let the library say, from just after it
+            # a void record (no payload pointer): read it again alone, and ask the library
             self._drop_batch()
             self._check(lib.maplog_reader_seek(h, s))
             rc = self._next_batch(h, self._arr, 1, self._gotref)
