@@ -107,21 +107,25 @@ class Log:
             return buf
 
     def _fail(self, rc):
+        if self._h is None:
+            return ValueError("the log is closed")
         return error(rc, lib.maplog_errmsg(self._h))
 
     def append(self, data, timestamp_ns=None):
         """Append one record (bytes, bytearray, memoryview or any buffer); returns its
         sequence number.  timestamp_ns: the record's time instead of the clock's."""
-        h = self._h
-        if not h:
-            raise ValueError("the log is closed")
-        v, addr = self._seqbuf()
+        # the hot path: no call but the library's (a closed log's None handle is NULL,
+        # which the library refuses)
+        try:
+            v, addr = self._tls.buf
+        except AttributeError:
+            v, addr = self._seqbuf()
         if type(data) is not bytes:
             data = _as_bytes(data)
         if timestamp_ns is None:
-            rc = self._append(h, data, len(data), addr)
+            rc = self._append(self._h, data, len(data), addr)
         else:
-            rc = self._append_ts(h, data, len(data), timestamp_ns, addr)
+            rc = self._append_ts(self._h, data, len(data), timestamp_ns, addr)
         if rc:
             raise self._fail(rc)
         return v.value
