@@ -144,8 +144,23 @@ def _check(lib, path):
     if n // 10000 != ABI_MAJOR:
         raise ImportError("maplog: %s is version %s, this package needs %d.x; %s"
                           % (path, lib.maplog_version().decode(), ABI_MAJOR, HOW))
-    lib.path = path
+    lib.path = _where(path)
     return lib
+
+
+def _where(path):
+    """The file the loader took for path (a bare soname says little), when it can tell."""
+    if os.path.isabs(path):
+        return path
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                p = line.split(None, 5)[-1].strip()
+                if os.path.basename(p).startswith("libmaplog.so"):
+                    return p
+    except OSError:
+        pass
+    return path
 
 
 lib = load()

@@ -80,6 +80,15 @@ def test_library_search(tmp_path):
     else:
         assert "ImportError" in p.stderr and "set MAPLOG_LIBRARY" in p.stderr, p.stderr
         assert "libmaplog.so.0" in p.stderr
+    # an installed library the dynamic loader finds, by its soname
+    libdir = tmp_path / "prefix" / "lib"
+    libdir.mkdir(parents=True)
+    os.symlink(LIB, libdir / "libmaplog.so.0")
+    env["LD_LIBRARY_PATH"] = str(libdir)
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=60, cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    assert os.path.realpath(p.stdout.strip()) == os.path.realpath(LIB), p.stdout
     # a wrong $MAPLOG_LIBRARY is an error, never a silent fallback
     env["MAPLOG_LIBRARY"] = str(tmp_path / "nonexistent.so")
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
