@@ -19,8 +19,8 @@ from ._lib import lib, c_uint64, c_int64, byref, PROBLEM_FN, PROGRESS_FN
 from ._errors import (Error, InvalidArgumentError, IOFailure, NoMemoryError, CorruptError,
                       NotALogError, TooBigError, LockedError, NoSpaceError, EndError,
                       TimedOutError, NotFoundError, VersionError, ClosedError, StaleError,
-                      CODES, error)
-from ._log import open, Log, DURABILITY, OPTIONS
+                      error)
+from ._log import open, Log
 from ._reader import Reader, Record, VoidRecord, ns_to_datetime, to_ns
 
 __all__ = [

@@ -15,7 +15,7 @@ import time
 from itertools import repeat as _repeat
 from operator import add as _add, sub as _sub, itemgetter
 
-from ._errors import error, EndError, Error
+from ._errors import error
 from ._lib import lib, maplog_record, c_void_p, c_size_t, c_int64, byref
 
 READER_VOIDS = 1

@@ -5,7 +5,7 @@ import signal
 import time
 
 import maplog
-from conftest import payload, segments, spawn
+from conftest import segments, spawn
 
 WRITER = r"""
 import sys, time, maplog
