@@ -143,3 +143,24 @@ def test_library_not_found_says_how():
         assert "set MAPLOG_LIBRARY" in p.stderr and "libmaplog.so.0" in p.stderr
     else:
         assert "libmaplog.so" in p.stdout
+
+
+def test_recover_cuts_damage(logdir):
+    make(logdir)
+    seg = segments(logdir)[1]
+    first = int(seg[:-5])
+    off, ln = record_offsets(os.path.join(logdir, seg))[3]
+    with open(os.path.join(logdir, seg), "r+b") as f:
+        f.seek(off + 8)                          # the timestamp: the CRC covers it
+        f.write(b"\xff")
+    said = maplog.recover(logdir)
+    assert said.dropped != 0 and seg in said.report, said
+    assert maplog.verify(logdir)                 # saying changed nothing
+    done = maplog.recover(logdir, apply=True)
+    assert done.report
+    assert maplog.verify(logdir) == []
+    with maplog.Reader(logdir) as r:
+        recs = list(r)
+    assert [x.seq for x in recs] == list(range(first + 3))
+    assert [x.data for x in recs] == [payload(i) for i in range(first + 3)]
+    assert any(".tail-" in f for f in os.listdir(logdir))     # the cut bytes are kept
