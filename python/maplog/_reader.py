@@ -204,7 +204,9 @@ class Reader:
         return next(self._it)
 
     def read(self, n=None):
-        """A list of the next n records (all that are there now, when n is None)."""
+        """A list of the next n records (all that are there now, when n is None).  With
+        copy=False the views of all but the last batch's records are released by then:
+        read lists with copy=True."""
         out = []
         if n is None:
             out.extend(self)
