@@ -130,15 +130,16 @@ class Log:
             raise self._fail(rc)
         return v.value
 
-    def append_many(self, records, timestamp_ns=None):
+    def append_many(self, records, with_timestamps=False):
         """Append every item of an iterable of buffers, in order; returns the number
-        appended.  Items may also be (data, timestamp_ns) pairs when timestamp_ns is
-        True.  Faster than append() in a loop: the lookups are made once."""
+        appended.  with_timestamps=True: the items are (data, timestamp_ns) pairs.  Faster
+        than append() in a loop: the lookups are made once.  On a failure the records
+        before it are appended and the error is raised."""
         h = self._handle()
         v, addr = self._seqbuf()
         app, app_ts = self._append, self._append_ts
         n = 0
-        if timestamp_ns:
+        if with_timestamps:
             for data, ts in records:
                 if type(data) is not bytes:
                     data = _as_bytes(data)

@@ -76,7 +76,7 @@ def test_timestamps_given(logdir):
     ns = int(when.timestamp()) * 10**9 + 123456789
     with maplog.open(logdir, segment_size=65536) as log:
         log.append(b"a", timestamp_ns=ns)
-        assert log.append_many([(b"b", ns + 1), (b"c", ns + 2)], timestamp_ns=True) == 2
+        assert log.append_many([(b"b", ns + 1), (b"c", ns + 2)], with_timestamps=True) == 2
         assert log.append_many(iter([b"d", b"e"])) == 2
     with maplog.Reader(logdir) as r:
         recs = list(r)
