@@ -17,6 +17,12 @@ have_pkg libxxhash-dev || [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
 # the maplog tool's import parses JSON with jansson
 have_pkg libjansson-dev || [ -f /usr/include/jansson.h ] || need+=(libjansson-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# the Python package's tests (test/CMakeLists.txt "python"): pytest, and a venv to pip
+# install the package into offline (pip builds it with setuptools and wheel)
+have_pkg python3-pytest || need+=(python3-pytest)
+have_pkg python3-venv || need+=(python3-venv)
+have_pkg python3-pip || need+=(python3-pip)
+have_pkg python3-setuptools || need+=(python3-setuptools)
 # the tests check that 64-bit values in the tool's JSON survive jq
 command -v jq >/dev/null 2>&1 || need+=(jq)
 # test_cli makes a read-only copy immutable with chattr
