@@ -95,8 +95,9 @@ typedef enum maplog_option {
      * at a cost to bursts of appends faster than the disk: write-back of the segment being
      * appended to contends with its page faults (maplog-bench's "flush 8 MiB" row). */
     MAPLOG_OPT_FLUSH_BYTES = 5,
-    /* MAPLOG_DURABILITY_SYNC_EVERY: make records durable in groups of at most this many
-     * (group commit).  Default 1: every append returns only once it is durable. */
+    /* MAPLOG_DURABILITY_SYNC_EVERY: make records durable in groups of this many (group
+     * commit): an append returns before it is durable unless it completes a group.
+     * Default 1: every append returns only once it is durable. */
     MAPLOG_OPT_SYNC_EVERY = 6,
     /* Permission bits for files and directories the log creates (umask still applies).
      * Default 0640 for files; directories get the same bits plus search (x) where r is set. */
@@ -133,8 +134,9 @@ typedef enum maplog_durability {
     /* A background thread starts write-back on the time/byte policy; maplog_sync() is
      * durable.  Survives a process crash; a power loss keeps what was synced. */
     MAPLOG_DURABILITY_ASYNC = 1,
-    /* Appends return only once durable, in groups of MAPLOG_OPT_SYNC_EVERY records that
-     * share one sync (group commit across threads). */
+    /* Every MAPLOG_OPT_SYNC_EVERY-th append (N) makes itself and the records before it
+     * durable before it returns, sharing one sync (group commit across threads): a power
+     * loss loses at most the last N-1 acknowledged records; with N = 1 (the default), none. */
     MAPLOG_DURABILITY_SYNC_EVERY = 2,
 } maplog_durability;
 
