@@ -64,9 +64,27 @@ static void index_build(maplog_reader *r, mlg__ahead *a, uint64_t stop_seq, uint
     }
 }
 
-/* Position at the index entry at or before target (seq), then walk with checks. */
+/* Position at the index entry at or before target (seq), then walk with checks.  When the
+ * index does not reach target and a record hint closer to it checks out, the walk starts
+ * there instead, and the index is left as it is: it is built from the segment's start only
+ * (seek_time needs the largest timestamp of all the records before each entry). */
 static int walk_to_seq(maplog_reader *r, mlg__ahead *a, uint64_t target)
 {
+    int alive = -1;
+    mlg__hint h;
+    if (!r->ix_done && r->ix_seq < target) {
+        mlg__seal seal;
+        uint64_t limit;
+        if (mlg__seal_read(r->map, r->size, r->first, &seal) == 1)
+            limit = seal.end_offset;
+        else
+            limit = mlg__hint_limit(r->map, r->size, r->first, alive = mlg__writer_alive(r->dirfd));
+        if (mlg__hint_find(r->map, r->size, r->first, limit, target, &h) && h.seq > r->ix_seq) {
+            r->off = h.off;
+            r->seq = h.seq;
+            goto walk;
+        }
+    }
     index_build(r, a, target, UINT64_MAX);
     size_t lo = 0, hi = r->nix;
     while (lo < hi) { /* first entry with seq > target */
@@ -83,7 +101,7 @@ static int walk_to_seq(maplog_reader *r, mlg__ahead *a, uint64_t target)
         r->off = MLG_DATA_OFFSET;
         r->seq = r->first;
     }
-    int alive = -1;
+walk:
     while (r->seq < target) {
         mlg__rec_view v;
         mlg__ahead_record(a, r->off, MLG_AHEAD_STEP);
