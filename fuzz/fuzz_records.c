@@ -1,6 +1,8 @@
-/* fuzz_records.c -- the record validity rule, the scan, and holes over an arbitrary segment
- * image: never read outside the image, never call a record valid whose CRC is wrong, and
- * the void records made of the holes a scan stepped over read back exactly as that scan. */
+/* fuzz_records.c -- the record validity rule, the scan, holes and record hints over an
+ * arbitrary segment image: never read outside the image, never call a record valid whose CRC
+ * is wrong, the void records made of the holes a scan stepped over read back exactly as that
+ * scan, and a hint is taken only for a valid record, with its sequence number, within the
+ * limit asked for (the hint table is the input's bytes again, with the HINTS flag set). */
 #include "crc32c.h"
 #include "internal.h"
 #include "fuzz_common.h"
@@ -33,6 +35,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *map = malloc(img);
     memset(map, 0, MLG_DATA_OFFSET);
     memcpy(map + MLG_DATA_OFFSET, data + 8, size - 8);
+    /* the hint table: the same bytes, under the flag that says the table is kept */
+    memcpy(map + MLG_HINT_OFFSET, data + 8,
+           size - 8 < MLG_DATA_OFFSET - MLG_HINT_OFFSET ? size - 8
+                                                        : MLG_DATA_OFFSET - MLG_HINT_OFFSET);
+    uint32_t compat = MLG_COMPAT_HINTS;
+    memcpy(map + offsetof(mlg__seg_header, compat_flags), &compat, 4);
     mlg__scan_result r;
     mlg__scan(map, img, MLG_DATA_OFFSET, first, img, &r);
     if (r.end > img || (r.end & 7))
@@ -65,6 +73,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     mlg__high_water(map, img, r.end);
     mlg__digest(map, r.end);
+
+    /* hints: whatever the table holds, one taken is a valid record with the sequence
+     * number it claims, ending within the limit, at or below the sequence number asked */
+    for (int pass = 0; pass < 3; pass++) {
+        uint64_t limit = pass == 0 ? img : pass == 1 ? r.end : MLG_DATA_OFFSET + data[5] * 64u;
+        uint64_t max_seq = pass == 2 ? first + data[6] : UINT64_MAX;
+        mlg__hint h;
+        mlg__rec_view v;
+        if (mlg__hint_best(map, img, first, limit, max_seq, NULL, NULL, &h) &&
+            (h.off < MLG_DATA_OFFSET || (h.off & 7) || h.seq > max_seq || h.seq < first ||
+             mlg__rec_check(map, img, h.off, h.seq, &v) != MLG_REC_OK || h.off + v.size > limit))
+            abort();
+    }
+    {
+        uint8_t *copy = malloc(img);
+        memcpy(copy, map, img);
+        mlg__hints_clear_from(copy, img, r.end);
+        unsigned from = mlg__hint_slot_from(img, r.end);
+        for (unsigned k = 0; k < MLG_HINT_COUNT; k++) {
+            uint64_t e = mlg__hint_load(copy, k);
+            if (e && (k >= from || (uint32_t)e >= r.end))
+                abort(); /* recovery leaves no entry the writer will write again */
+        }
+        free(copy);
+    }
 
     /* holes: every one inside the image and after the last; made void records, the plain
      * scan then reads exactly as far, and as many records, as the scan that stepped over

@@ -25,6 +25,7 @@ void mlg__header_init(mlg__seg_header *h, uint64_t seg_size, const uint8_t log_i
     memcpy(h->magic, MLG_SEG_MAGIC, 8);
     h->version = MAPLOG_FORMAT_VERSION;
     h->header_size = MLG_SEG_HEADER_SIZE;
+    h->compat_flags = MLG_COMPAT_HINTS;
     h->incompat_flags = MLG_INCOMPAT_VOIDS;
     h->segment_size = seg_size;
     h->created_ns = created_ns;

@@ -13,9 +13,12 @@
  *   512    64    mlg__seal         written once, when the segment is sealed
  *   1024   64    mlg__checkpoint   slot A  } alternately rewritten by sync and close;
  *   1536   64    mlg__checkpoint   slot B  } the valid one with the larger generation wins
+ *   2048   2048  record hints      256 x {u32 offset, u32 seq delta}, each written once
+ *                                  (MLG_COMPAT_HINTS; advisory, checked before any use)
  *   4096   ...   records, each 8-byte aligned, until segment_size
- * Each block has a 512-byte sector to itself, so a write torn by a power loss damages
- * only the block being written.  Everything else in the first 4096 bytes is zero.
+ * Each block has a 512-byte sector to itself (the hints four of their own), so a write torn
+ * by a power loss damages only the block being written.  Everything else in the first 4096
+ * bytes is zero.
  */
 #ifndef MLG_FORMAT_H
 #define MLG_FORMAT_H
@@ -41,7 +44,13 @@
 
 /* Feature flags.  A reader must refuse a segment with an incompatible flag it does not
  * know; it may ignore unknown compatible flags. */
-#define MLG_COMPAT_KNOWN 0u
+/* Bytes 2048..4095 are the record hint table (docs/FORMAT.md, "Record hints"): entry k
+ * names the first record the writer published at or past 4096 + k * stride, so that a
+ * reader can start a walk near any offset instead of at 4096.  Advisory: a reader checks
+ * the record an entry names before it uses it, and a reader that does not know the flag
+ * reads the segment as before. */
+#define MLG_COMPAT_HINTS 1u
+#define MLG_COMPAT_KNOWN MLG_COMPAT_HINTS
 /* Records may be reserved ahead of publication (the pending word) and recovery may leave
  * void records in place of reservations whose writer died (docs/FORMAT.md, "Records").
  * Every segment this library makes sets it; a reader that does not know it would take a
@@ -98,6 +107,18 @@ typedef struct mlg__checkpoint {
     uint32_t crc;          /* 60  CRC-32C of bytes [0, 60) of this block */
 } mlg__checkpoint;
 
+/* The record hint table: MLG_HINT_COUNT little-endian 64-bit entries from MLG_HINT_OFFSET,
+ * entry k = offset | (seq - first_seq) << 32 of the record it names, 0 when empty. */
+#define MLG_HINT_OFFSET 2048u
+#define MLG_HINT_COUNT 256u
+/* Entry k is written for the first record published at or past
+ * MLG_DATA_OFFSET + k * mlg__hint_stride(segment_size). */
+static inline uint64_t mlg__hint_stride(uint64_t seg_size)
+{
+    uint64_t s = (seg_size - MLG_DATA_OFFSET + MLG_HINT_COUNT - 1) / MLG_HINT_COUNT;
+    return (s + 7u) & ~(uint64_t)7u;
+}
+
 /* A record: 16-byte header, payload, zero padding to a multiple of 8.
  * The first 8 bytes (len | crc << 32) are the publication word: written last, with a
  * release store; zero means "no record here (yet)". */
@@ -134,6 +155,10 @@ _Static_assert(sizeof(mlg__checkpoint) == 64, "checkpoint is 64 bytes");
 _Static_assert(offsetof(mlg__checkpoint, crc) == 60, "checkpoint crc at 60");
 _Static_assert(sizeof(mlg__rec_header) == MLG_REC_HEADER_SIZE, "record header is 16 bytes");
 _Static_assert(MLG_CKPT_OFFSET_B + sizeof(mlg__checkpoint) <= MLG_DATA_OFFSET, "fits a page");
+_Static_assert(MLG_CKPT_OFFSET_B + sizeof(mlg__checkpoint) <= MLG_HINT_OFFSET &&
+                   MLG_HINT_OFFSET + 8u * MLG_HINT_COUNT == MLG_DATA_OFFSET &&
+                   MLG_HINT_OFFSET % 512 == 0,
+               "the hints fill the sectors after slot B's, up to the records");
 _Static_assert(MLG_SEAL_OFFSET % 512 == 0 && MLG_CKPT_OFFSET_A % 512 == 0 &&
                    MLG_CKPT_OFFSET_B % 512 == 0,
                "each block in a sector of its own");

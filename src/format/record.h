@@ -98,6 +98,59 @@ static inline int mlg__rec_check(const uint8_t *map, uint64_t seg_size, uint64_t
 
 const char *mlg__rec_status_str(int st);
 
+/* ---- record hints (docs/FORMAT.md, "Record hints") ---- */
+
+/* A record a hint named, checked: its offset and sequence number. */
+typedef struct mlg__hint {
+    uint64_t off, seq;
+} mlg__hint;
+
+/* Entry k of the hint table of the segment mapped at map, as stored.  An acquire load: the
+ * writer stores an entry with a release store. */
+static inline uint64_t mlg__hint_load(const uint8_t *map, unsigned k)
+{
+    return __atomic_load_n((const uint64_t *)(const void *)(map + MLG_HINT_OFFSET + 8u * k),
+                           __ATOMIC_ACQUIRE);
+}
+
+/* Does the segment's header (checked by the caller) say its hint table is kept? */
+static inline int mlg__seg_has_hints(const uint8_t *map)
+{
+    uint32_t compat;
+    memcpy(&compat, map + offsetof(mlg__seg_header, compat_flags), 4);
+    return (compat & MLG_COMPAT_HINTS) != 0;
+}
+
+/* The first slot whose records start at or past end (MLG_HINT_COUNT when none does): the
+ * slot a writer appending at end fills next. */
+static inline unsigned mlg__hint_slot_from(uint64_t seg_size, uint64_t end)
+{
+    uint64_t stride = mlg__hint_stride(seg_size);
+    if (end <= MLG_DATA_OFFSET)
+        return 0;
+    uint64_t k = (end - MLG_DATA_OFFSET + stride - 1) / stride;
+    return k < MLG_HINT_COUNT ? (unsigned)k : MLG_HINT_COUNT;
+}
+
+/* Entry word of the segment of seg_size bytes mapped at map, whose first sequence number is
+ * first: 1 with *h when it names a record that is there -- an 8-byte aligned offset at or
+ * past 4096, a sequence number the bytes before it can hold, and a record valid by the
+ * validity rule with that sequence number (its CRC covers it) that ends at or before
+ * limit.  Reads the record's bytes: the caller asks for their pages first. */
+int mlg__hint_check(const uint8_t *map, uint64_t seg_size, uint64_t first, uint64_t limit,
+                    uint64_t word, mlg__hint *h);
+/* The checked hint of the segment with the largest sequence number at most max_seq, whose
+ * record ends at or before limit: entries are tried from the largest sequence number they
+ * claim down, and touch(ctx, off) is called before the record at off is read.  1 with *h,
+ * or 0 when no entry checks out (or the segment keeps no hints).  At most MLG_HINT_COUNT
+ * records are read; a hint that fails its check costs that read only. */
+int mlg__hint_best(const uint8_t *map, uint64_t seg_size, uint64_t first, uint64_t limit,
+                   uint64_t max_seq, void (*touch)(void *ctx, uint64_t off), void *ctx,
+                   mlg__hint *h);
+/* Recovery, before appending resumes at end: clear every entry naming an offset at or past
+ * end, and every entry of a slot the writer fills again from end on.  1 if any was set. */
+int mlg__hints_clear_from(uint8_t *map, uint64_t seg_size, uint64_t end);
+
 /* Scan records from (off, seq) while valid and before limit. */
 typedef struct mlg__scan_result {
     uint64_t end;     /* offset after the last valid record */

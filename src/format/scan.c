@@ -238,3 +238,76 @@ void mlg__hole_void(uint8_t *map, uint64_t seg_size, const mlg__hole *h, int pha
         o += p.size;
     }
 }
+
+/* ---- record hints ---- */
+
+/* The checks of an entry that read no record: an aligned offset at or past 4096 with room
+ * for a record header before limit, and a sequence number the bytes before it can hold. */
+static int hint_plausible(uint64_t word, uint64_t limit)
+{
+    uint64_t off = (uint32_t)word, delta = word >> 32;
+    return word != 0 && off >= MLG_DATA_OFFSET && !(off & 7) && off < limit &&
+           limit - off >= MLG_REC_HEADER_SIZE &&
+           delta <= (off - MLG_DATA_OFFSET) / MLG_REC_HEADER_SIZE;
+}
+
+int mlg__hint_check(const uint8_t *map, uint64_t seg_size, uint64_t first, uint64_t limit,
+                    uint64_t word, mlg__hint *h)
+{
+    mlg__rec_view v;
+    if (limit > seg_size)
+        limit = seg_size;
+    if (!hint_plausible(word, limit))
+        return 0;
+    uint64_t off = (uint32_t)word, seq = first + (word >> 32);
+    if (mlg__rec_check(map, seg_size, off, seq, &v) != MLG_REC_OK || v.size > limit - off)
+        return 0;
+    h->off = off;
+    h->seq = seq;
+    return 1;
+}
+
+int mlg__hint_best(const uint8_t *map, uint64_t seg_size, uint64_t first, uint64_t limit,
+                   uint64_t max_seq, void (*touch)(void *ctx, uint64_t off), void *ctx,
+                   mlg__hint *h)
+{
+    uint64_t w[MLG_HINT_COUNT];
+    unsigned n = 0;
+    if (seg_size < MLG_DATA_OFFSET || !mlg__seg_has_hints(map) || max_seq < first)
+        return 0;
+    if (limit > seg_size)
+        limit = seg_size;
+    /* the plausible entries, by the sequence number they claim, largest first (insertion,
+     * from the last slot: a table the writer wrote takes no move) */
+    for (unsigned k = MLG_HINT_COUNT; k-- > 0;) {
+        uint64_t e = mlg__hint_load(map, k);
+        if (!hint_plausible(e, limit) || (e >> 32) > max_seq - first)
+            continue;
+        unsigned j = n++;
+        for (; j > 0 && (w[j - 1] >> 32) < (e >> 32); j--)
+            w[j] = w[j - 1];
+        w[j] = e;
+    }
+    for (unsigned j = 0; j < n; j++) {
+        if (touch)
+            touch(ctx, (uint32_t)w[j]);
+        if (mlg__hint_check(map, seg_size, first, limit, w[j], h))
+            return 1;
+    }
+    return 0;
+}
+
+int mlg__hints_clear_from(uint8_t *map, uint64_t seg_size, uint64_t end)
+{
+    unsigned from = mlg__hint_slot_from(seg_size, end);
+    int any = 0;
+    for (unsigned k = 0; k < MLG_HINT_COUNT; k++) {
+        uint64_t w = mlg__hint_load(map, k);
+        if (w && (k >= from || (uint32_t)w >= end)) {
+            __atomic_store_n((uint64_t *)(void *)(map + MLG_HINT_OFFSET + 8u * k), 0,
+                             __ATOMIC_RELAXED);
+            any = 1;
+        }
+    }
+    return any;
+}

@@ -261,9 +261,27 @@ typedef struct mlg__summary {
                          holds: never durable, and recovery cuts the log there) */
     uint64_t skipped; /* segment files that add no record (0: the whole log counts) */
     mlg__err problem; /* when skipped: why the first of them adds none */
+    int partial;      /* quick, and it counted the last segment from a record hint: records,
+                         voids and last_ts leave out that segment's records before it */
 } mlg__summary;
-int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
-                     mlg__err *err);
+/* quick: only where the records end is wanted (next_seq, used, allocated, first_ts, lost,
+ * skipped): the last segment, when unsealed, is walked from its last record hint that checks
+ * out instead of from its start, and partial says so. */
+int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, int quick,
+                     mlg__summary *out, mlg__err *err);
+
+/* ---- record hints (docs/FORMAT.md, "Record hints") ---- */
+
+/* mlg__hint_best over a read-only mapping of a segment, asking for each candidate record's
+ * pages alone before its check reads them (no read-ahead window). */
+int mlg__hint_find(const uint8_t *map, uint64_t size, uint64_t first, uint64_t limit,
+                   uint64_t max_seq, mlg__hint *h);
+/* How far a reader may take a segment's hints: a record a hint names must end by here.  A
+ * sealed segment's end; the segment's end while a writer holds the log (it names only
+ * records every record before which is published); otherwise the checkpoint's end
+ * (MLG_DATA_OFFSET without one): past it, a crash may have left a torn record before the
+ * one a hint names, and recovery cuts the log there. */
+uint64_t mlg__hint_limit(const uint8_t *map, uint64_t size, uint64_t first, int alive);
 
 /* ---- the wake page (wake.c; docs/FORMAT.md, "The wake page") ---- */
 #define MLG_WAKE_SIZE 4096

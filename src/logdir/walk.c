@@ -74,12 +74,43 @@ int mlg__segview_open(int dirfd, const char *dir, uint64_t first, const uint8_t 
     return 0;
 }
 
+/* ---- record hints ---------------------------------------------------------------------- */
+
+/* Ask for the pages of the record at off alone, before a hint's check reads it. */
+static void touch_record(void *ctx, uint64_t off)
+{
+    const mlg__ahead *m = ctx;
+    mlg__ahead a;
+    mlg__ahead_init(&a, m->map, m->size);
+    mlg__ahead_record(&a, off, 0);
+}
+
+int mlg__hint_find(const uint8_t *map, uint64_t size, uint64_t first, uint64_t limit,
+                   uint64_t max_seq, mlg__hint *h)
+{
+    mlg__ahead m;
+    mlg__ahead_init(&m, map, size);
+    return mlg__hint_best(map, size, first, limit, max_seq, touch_record, &m, h);
+}
+
+uint64_t mlg__hint_limit(const uint8_t *map, uint64_t size, uint64_t first, int alive)
+{
+    mlg__seal seal;
+    mlg__checkpoint ck;
+    if (mlg__seal_read(map, size, first, &seal) == 1)
+        return seal.end_offset;
+    if (alive)
+        return size;
+    return mlg__ckpt_best(map, size, first, &ck) ? ck.end_offset : MLG_DATA_OFFSET;
+}
+
 /* ---- whole-log figures ------------------------------------------------------------------ */
 
 /* What one segment adds to the figures. */
 typedef struct seg_fig {
     uint64_t count, voids, used, bytes, first_ts, last_ts;
     int unsealed;
+    int partial; /* voids and last_ts are of the records from a hint on only */
     uint8_t id[16];
 } seg_fig;
 
@@ -106,15 +137,17 @@ static void ahead_hole(mlg__ahead *a, uint64_t off)
 /* The records of an unsealed segment, as mlg__scan (rule NULL) or mlg__scan_holes find them,
  * a step at a time: each step's pages are asked for before it reads them (mlg__ahead), so
  * the pages read are the records' and at most a step past them.  The mapping reads no
- * page ahead by itself (MADV_RANDOM), so a record running past a step costs its own pages
- * only. */
-static void scan_paced(const mlg__segview *v, const mlg__hole_rule *rule, mlg__scan_result *out)
+ * page ahead by itself (the caller made it MADV_RANDOM), so a record running past a step
+ * costs its own pages only.  From the record hint from names when given (the records
+ * before it are counted, not walked: their voids and timestamps are not in *out). */
+static void scan_paced(const mlg__segview *v, const mlg__hole_rule *rule, const mlg__hint *from,
+                       mlg__scan_result *out)
 {
     mlg__ahead a;
     mlg__scan_result part = {0};
-    uint64_t off = MLG_DATA_OFFSET, seq = v->first;
+    uint64_t off = from ? from->off : MLG_DATA_OFFSET, seq = from ? from->seq : v->first;
     memset(out, 0, sizeof *out);
-    mlg__madvise(v->map, v->size, MADV_RANDOM);
+    out->count = seq - v->first;
     mlg__ahead_init(&a, v->map, v->size);
     for (;;) {
         mlg__ahead_record(&a, off, MLG_AHEAD_STEP);
@@ -208,8 +241,8 @@ static int archive_first_ts(int dirfd, const char *dir, uint64_t first, const ml
  * scanned as a reader reads it, stepping over holes a crash left; want is the next
  * segment's first sequence number (MLG_NO_WANT for the last). */
 static int seg_figures(int dirfd, const char *dir, uint64_t first, const uint64_t *later,
-                       size_t nlater, int alive, const uint8_t *id, int want_first_ts, seg_fig *f,
-                       mlg__err *why, mlg__err *err)
+                       size_t nlater, int alive, const uint8_t *id, int want_first_ts, int quick,
+                       seg_fig *f, mlg__err *why, mlg__err *err)
 {
     mlg__segpeek p;
     mlg__segview v;
@@ -251,10 +284,20 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, const uint64_
         mlg__later lat;
         int holes = !alive && mlg__hole_rule_for(v.map, v.size, v.first, dirfd, dir, later, nlater,
                                                  &lat, &rule);
-        scan_paced(&v, holes ? &rule : NULL, &v.scan);
+        /* the last segment, when only where its records end is asked: from the last record
+         * hint that checks out (mlg__hint_limit: in a log no writer holds, one among the
+         * synced records, so that no torn tail a crash left before it is stepped over) */
+        mlg__hint h;
+        mlg__madvise(v.map, v.size, MADV_RANDOM);
+        int from_hint =
+            quick && nlater == 0 &&
+            mlg__hint_find(v.map, v.size, first, mlg__hint_limit(v.map, v.size, first, alive),
+                           UINT64_MAX, &h);
+        scan_paced(&v, holes ? &rule : NULL, from_hint ? &h : NULL, &v.scan);
         f->count = v.scan.count;
         f->voids = v.scan.voids;
         f->unsealed = 1;
+        f->partial = from_hint && h.seq > first;
         end = v.scan.end;
         f->last_ts = v.scan.last_ts;
     }
@@ -272,8 +315,8 @@ static int seg_figures(int dirfd, const char *dir, uint64_t first, const uint64_
  * that fails either stops the count; it and every segment file after it are skipped, and
  * problem says what was wrong.  Work is bounded by the files present: a gap in the
  * sequence numbers costs nothing, and no figure is taken from one. */
-int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, mlg__summary *out,
-                     mlg__err *err)
+int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n, int quick,
+                     mlg__summary *out, mlg__err *err)
 {
     uint8_t id[16];
     int have_id = 0;
@@ -309,7 +352,7 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
             break;
         }
         int rc = seg_figures(dirfd, dir, segs[i], segs + i + 1, n - i - 1, alive,
-                             have_id ? id : NULL, !have_id, &f, &out->problem, err);
+                             have_id ? id : NULL, !have_id, quick, &f, &out->problem, err);
         if (rc == MAPLOG_ENOENT && !have_id && i + 1 < n) {
             out->next_seq = start = segs[i + 1]; /* removed by retention since the listing */
             continue;
@@ -327,6 +370,7 @@ int mlg__log_summary(int dirfd, const char *dir, const uint64_t *segs, size_t n,
         out->used += f.used;
         out->next_seq = segs[i] + f.count;
         out->voids += f.voids;
+        out->partial |= f.partial;
         prev_room = f.unsealed ? (f.bytes - MLG_DATA_OFFSET - f.used) / MLG_REC_HEADER_SIZE : 0;
         if (f.last_ts > out->last_ts)
             out->last_ts = f.last_ts;

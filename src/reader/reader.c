@@ -402,8 +402,16 @@ static void window_moved(maplog_reader *r)
     }
     if (r->off < r->populate_at)
         return;
-    if (r->off - r->run_off < AHEAD_START) { /* not yet: look again there */
-        r->populate_at = r->run_off + AHEAD_START;
+    if (r->off - r->run_off < AHEAD_START) {
+        /* Not yet: look again there.  Until then, ask for the pages of the next step (a seek
+         * asked for the first): a cold page touched under MADV_SEQUENTIAL reads the kernel's
+         * whole window from it, far past the records a reader reads after a seek. */
+        uint64_t from = r->off & ~(uint64_t)4095;
+        uint64_t to = r->size - r->off > MLG_AHEAD_STEP ? r->off + MLG_AHEAD_STEP : r->size;
+        mlg__madvise(r->map + from, to - from, MADV_WILLNEED);
+        r->populate_at = r->off + MLG_AHEAD_STEP / 2;
+        if (r->populate_at > r->run_off + AHEAD_START)
+            r->populate_at = r->run_off + AHEAD_START;
         return;
     }
     uint64_t from = r->off & ~(uint64_t)4095, to = (r->off + AHEAD) & ~(uint64_t)4095;
@@ -680,8 +688,8 @@ int mlg__reader_progress(maplog_reader *r)
  * left in r->err.  A log no writer holds does not change: its figures are worked out once
  * (stats asks for nine of them, and each is a scan of the unsealed segments) and again only
  * when its segment list or its last segment's checkpoint changes, as a writer's session
- * changes them. */
-static int figures(maplog_reader *r, mlg__summary *out)
+ * changes them.  quick: only where the records end is wanted (mlg__log_summary). */
+static int figures(maplog_reader *r, int quick, mlg__summary *out)
 {
     int rc = mlg__reader_refresh_list(r);
     if (rc)
@@ -694,13 +702,13 @@ static int figures(maplog_reader *r, mlg__summary *out)
         gen = p.ckpt.generation << 2 | p.ckpt.state;
     int stable = !writer_alive(r);
     if (stable && r->fig_valid && r->fig_nsegs == r->nsegs && r->fig_first == first &&
-        r->fig_last == last && r->fig_gen == gen) {
+        r->fig_last == last && r->fig_gen == gen && (quick || !r->fig.partial)) {
         *out = r->fig;
         r->err = r->fig_err;
         return 0;
     }
     r->fig_valid = 0;
-    if ((rc = mlg__log_summary(r->dirfd, r->dir, r->segs, r->nsegs, out, &r->err)))
+    if ((rc = mlg__log_summary(r->dirfd, r->dir, r->segs, r->nsegs, quick, out, &r->err)))
         return rc;
     if (stable) {
         r->fig = *out;
@@ -756,7 +764,12 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
     case MAPLOG_INFO_LOST_RECORDS:
     case MAPLOG_INFO_UNCOUNTED_SEGMENTS: {
         mlg__summary sum;
-        int rc = figures(r, &sum);
+        /* where the records end is found from the last segment's record hints; what needs
+         * all of its records (how many are void, the largest timestamp) walks them */
+        int rc = figures(r,
+                         key != MAPLOG_INFO_RECORDS && key != MAPLOG_INFO_VOID_RECORDS &&
+                             key != MAPLOG_INFO_LAST_TS,
+                         &sum);
         if (rc)
             return rc;
         *value = key == MAPLOG_INFO_NEXT_SEQ             ? (int64_t)sum.next_seq

@@ -64,19 +64,38 @@ static void index_build(maplog_reader *r, mlg__ahead *a, uint64_t stop_seq, uint
     }
 }
 
-static int walk_from_here(maplog_reader *r, mlg__ahead *a, uint64_t target);
+static int walk_from_here(maplog_reader *r, mlg__ahead *a, uint64_t target, int alive);
 
-/* Position at the index entry at or before target (seq), then walk with checks. */
+/* Position at the index entry at or before target (seq), then walk with checks.  When the
+ * index does not reach target and an archive's block index entry, or a record hint, closer
+ * to it checks out, the walk starts there instead, and the index is left as it is: it is
+ * built from the segment's start only (seek_time needs the largest timestamp of all the
+ * records before each entry). */
 static int walk_to_seq(maplog_reader *r, mlg__ahead *a, uint64_t target)
 {
+    int alive = -1;
     uint64_t aoff, aseq;
+    mlg__hint h;
     if (r->arch && !r->ix_done && r->ix_seq < target &&
         mlg__arch_find(r->arch, target, UINT64_MAX, &aoff, &aseq) && aseq > r->ix_seq) {
-        /* an archive's block index names a record closer than this index reaches: start
-         * there, inflating the blocks from it on only (the index stays as it is) */
+        /* inflating the blocks from there on only */
         r->off = aoff;
         r->seq = aseq;
-        return walk_from_here(r, a, target);
+        return walk_from_here(r, a, target, alive);
+    }
+    if (!r->arch && !r->ix_done && r->ix_seq < target) {
+        /* not in an archive: its hints may name bytes not inflated yet */
+        mlg__seal seal;
+        uint64_t limit;
+        if (mlg__seal_read(r->map, r->size, r->first, &seal) == 1)
+            limit = seal.end_offset;
+        else
+            limit = mlg__hint_limit(r->map, r->size, r->first, alive = mlg__writer_alive(r->dirfd));
+        if (mlg__hint_find(r->map, r->size, r->first, limit, target, &h) && h.seq > r->ix_seq) {
+            r->off = h.off;
+            r->seq = h.seq;
+            return walk_from_here(r, a, target, alive);
+        }
     }
     index_build(r, a, target, UINT64_MAX);
     size_t lo = 0, hi = r->nix;
@@ -94,13 +113,13 @@ static int walk_to_seq(maplog_reader *r, mlg__ahead *a, uint64_t target)
         r->off = MLG_DATA_OFFSET;
         r->seq = r->first;
     }
-    return walk_from_here(r, a, target);
+    return walk_from_here(r, a, target, alive);
 }
 
-/* Walk with checks from the reader's place to target. */
-static int walk_from_here(maplog_reader *r, mlg__ahead *a, uint64_t target)
+/* Walk with checks from the reader's place to target (alive: whether a writer holds the
+ * log, -1 until asked). */
+static int walk_from_here(maplog_reader *r, mlg__ahead *a, uint64_t target, int alive)
 {
-    int alive = -1;
     while (r->seq < target) {
         mlg__rec_view v;
         mlg__ahead_record(a, r->off, MLG_AHEAD_STEP);

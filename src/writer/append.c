@@ -191,6 +191,61 @@ static void bias_revoke(struct maplog *log, mlg__wseg *s)
     pthread_mutex_unlock(&log->bias_mu);
 }
 
+/*
+ * Hints (docs/FORMAT.md, "Record hints").  Slot k of a segment's hint table names the first
+ * record reserved at or past 4096 + k * stride, so that a reader finds a record near any
+ * offset without walking the length words from the segment's start.  The fast path is one
+ * compare with hint_next; once per stride a reservation crossing it fills the slot here.
+ *
+ * A slot is filled only when every record before the one it names is published, so that a
+ * reader starting from a hint never skips a record still being written: the owner thread
+ * knows it from its own count; another thread walks the record words from the last place
+ * seen published (each word is read about once per segment, whoever walks).  If one is
+ * still pending, the slot is left for a later reservation.  The entry is stored when the
+ * record is reserved, before it is published: a reader checks the record an entry names, so
+ * it uses the entry only once the record is published, and no store into the mapping
+ * follows a publication (after its last record is published, a segment may be sealed and
+ * unmapped).
+ */
+static __attribute__((noinline, cold)) void hint_fill(mlg__wseg *s, uint64_t off, uint64_t seq)
+{
+    uint64_t h = atomic_load_explicit(&s->hint_next, memory_order_relaxed);
+    if (off < h || h >= MLG_HINT_BUSY ||
+        !atomic_compare_exchange_strong_explicit(&s->hint_next, &h, MLG_HINT_BUSY,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return; /* another thread is filling it, or has */
+    int all_before =
+        atomic_load_explicit(&s->owner, memory_order_relaxed) == bias_me() &&
+        atomic_load_explicit(&s->owner_pub, memory_order_relaxed) == seq - s->first_seq;
+    if (!all_before) {
+        uint64_t o = s->hint_pub_off, q = s->hint_pub_seq;
+        while (o < off) {
+            uint64_t size = mlg__rec_word_size(mlg__rec_word(s->map, o));
+            if (!size || size > off - o)
+                break; /* not published yet */
+            o += size;
+            q++;
+        }
+        if (o <= off) {
+            s->hint_pub_off = o;
+            s->hint_pub_seq = q;
+        }
+        if (o != off || q != seq) {
+            atomic_store_explicit(&s->hint_next, h, memory_order_release); /* for a later one */
+            return;
+        }
+    }
+    uint64_t k = (off - MLG_DATA_OFFSET) / s->hint_stride;
+    __atomic_store_n((uint64_t *)(void *)(s->map + MLG_HINT_OFFSET + 8u * k),
+                     off | (seq - s->first_seq) << 32, __ATOMIC_RELEASE);
+    s->hint_pub_off = off;
+    s->hint_pub_seq = seq;
+    atomic_store_explicit(&s->hint_next,
+                          k + 1 < MLG_HINT_COUNT ? MLG_DATA_OFFSET + (k + 1) * s->hint_stride
+                                                 : MLG_HINT_NONE,
+                          memory_order_release);
+}
+
 /* The record of need bytes that resv value v placed in s is ours: report its segment,
  * offset and sequence number, and wake the flusher if it crossed the FLUSH_BYTES mark.
  *
@@ -214,6 +269,8 @@ static inline void reserved(struct maplog *log, mlg__wseg *s, uint64_t v, uint64
     *segp = s;
     *offp = off;
     *seqp = s->first_seq + MLG_RESV_COUNT(v);
+    if (__builtin_expect(off >= atomic_load_explicit(&s->hint_next, memory_order_relaxed), 0))
+        hint_fill(s, off, *seqp);
     if (off + need + 2048 < s->size)
         __builtin_prefetch(s->map + off + need + 2048, 1, 3);
     uint64_t m = atomic_load_explicit(&s->flush_mark, memory_order_relaxed);

@@ -362,6 +362,10 @@ static int cut_last(struct maplog *log, mlg__report *rep, last_seg *l)
             log->rec_info[MAPLOG_RECOVERY_SAVED_TAIL] = 1;
         }
     }
+    /* Hints naming records past the end, or in slots the writer fills again from there:
+     * they would be checked against the records written there next.  Made durable with
+     * the checkpoint make_current() writes into the same page. */
+    mlg__hints_clear_from(l->map, l->size, r->end);
     if (l->hw > r->end) {
         memset(l->map + r->end, 0, l->hw - r->end);
         uint64_t from = r->end & ~(uint64_t)4095;
@@ -390,6 +394,7 @@ static int make_current(struct maplog *log, last_seg *l)
     s->voids = r->voids;
     atomic_store(&s->resv, (r->count << 32) | r->end | (l->sealed ? MLG_RESV_FULL : 0));
     mlg__arm_flush(log, s, r->end);
+    mlg__arm_hints(s, r->end, r->count);
     atomic_store(&log->cur, s);
     l->fd = -1;
     l->map = NULL;

@@ -57,6 +57,8 @@
 #define MLG_RESV_OFF(v) ((v)&0x7fffffffull)
 #define MLG_RESV_COUNT(v) ((v) >> 32)
 #define MLG_MARK_FIRED (UINT64_MAX - 1)
+#define MLG_HINT_NONE UINT64_MAX
+#define MLG_HINT_BUSY (UINT64_MAX - 1)
 
 typedef struct mlg__wseg {
     int fd;
@@ -67,6 +69,14 @@ typedef struct mlg__wseg {
     /* An append reaching this offset swaps it for MLG_MARK_FIRED and wakes the flusher,
      * which acts and sets the next one; UINT64_MAX: the byte trigger is off. */
     _Atomic uint64_t flush_mark;
+    /* Record hints (append.c, "hints"): a record at or past this offset fills the next
+     * slot of the segment's hint table; MLG_HINT_NONE when no slot is left to fill (or the
+     * segment keeps no hints), MLG_HINT_BUSY while a thread is filling one. */
+    _Atomic uint64_t hint_next;
+    uint64_t hint_stride;
+    /* The thread filling a slot: every record before hint_pub_off (sequence number
+     * hint_pub_seq) was seen published. */
+    uint64_t hint_pub_off, hint_pub_seq;
     /* Biased reservation (writer.c, "the append path"): */
     _Atomic uintptr_t owner; /* set before the segment becomes cur, then only cleared */
     _Atomic int owner_busy;  /* the owner is between its check of owner and its store */
@@ -149,6 +159,8 @@ int mlg__recover(struct maplog *log);
 int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const char *name);
 int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq);
 void mlg__arm_flush(struct maplog *log, mlg__wseg *s, uint64_t from);
+/* Set up s's hints for appending from offset end (record first_seq + count there). */
+void mlg__arm_hints(mlg__wseg *s, uint64_t end, uint64_t count);
 /* Pre-fault all of a segment not in use yet (MAPLOG_OPT_PREFAULT permitting). */
 void mlg__seg_prefault(struct maplog *log, mlg__wseg *s);
 void mlg__seg_free(mlg__wseg *s);

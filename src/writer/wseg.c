@@ -197,6 +197,19 @@ void mlg__arm_flush(struct maplog *log, mlg__wseg *s, uint64_t from)
     atomic_store_explicit(&s->flush_mark, step ? from + step : UINT64_MAX, memory_order_relaxed);
 }
 
+void mlg__arm_hints(mlg__wseg *s, uint64_t end, uint64_t count)
+{
+    unsigned k = mlg__hint_slot_from(s->size, end);
+    s->hint_stride = mlg__hint_stride(s->size);
+    s->hint_pub_off = end;
+    s->hint_pub_seq = s->first_seq + count;
+    atomic_store_explicit(&s->hint_next,
+                          k < MLG_HINT_COUNT && mlg__seg_has_hints(s->map)
+                              ? MLG_DATA_OFFSET + k * s->hint_stride
+                              : MLG_HINT_NONE,
+                          memory_order_release);
+}
+
 /* Turn the spare into the segment whose first record is first_seq: give it its name.
  * The header was written and made durable when the spare was prepared. */
 int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq)
@@ -211,6 +224,7 @@ int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq)
     s->synced_end = s->flushed_end = MLG_DATA_OFFSET;
     atomic_store_explicit(&s->resv, MLG_DATA_OFFSET, memory_order_relaxed);
     mlg__arm_flush(log, s, MLG_DATA_OFFSET);
+    mlg__arm_hints(s, MLG_DATA_OFFSET, 0);
     return 0;
 }
 

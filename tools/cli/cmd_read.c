@@ -275,13 +275,16 @@ static int emit_reverse(maplog_reader *r, const cli_args *a)
         return EXIT_PROBLEMS;
     }
     int failed = 0;
+    /* the first window holds what -n asks for, and each next one twice the last, so that
+     * printing the last few records reads those records, not a full window of them */
+    uint64_t win = a->limit < WINDOW ? (a->limit ? a->limit : 1) : WINDOW;
     while (hi > lo && n < a->limit && !cli_interrupted && !failed) {
-        uint64_t start = hi - lo > WINDOW ? hi - WINDOW : lo;
+        uint64_t start = hi - lo > win ? hi - win : lo;
         size_t k = 0;
         maplog_record rec;
         /* by sequence number, not by count: void records and holes have numbers too */
         int rc = maplog_reader_seek(r, start);
-        while (rc == 0 && k < WINDOW && (rc = maplog_reader_next(r, &rec)) == 0 && rec.seq < hi) {
+        while (rc == 0 && k < win && (rc = maplog_reader_next(r, &rec)) == 0 && rec.seq < hi) {
             if (rec.seq < start)
                 continue;
             w[k].rec = rec;
@@ -310,6 +313,7 @@ static int emit_reverse(maplog_reader *r, const cli_args *a)
         if (cli_out_failed())
             break;
         hi = start;
+        win = win < WINDOW / 2 ? 2 * win : WINDOW;
     }
     free(w);
     return failed ? EXIT_PROBLEMS : status;
