@@ -370,6 +370,91 @@ int main(int argc, char **argv)
     ASSERT_OK(maplog_verify(d, 0, on_problem, NULL, NULL, &problems));
     ASSERT_TRUE(problems == 0, "%s", last_problem);
 
+    /* 3b. a seek back into bytes handed back since (records larger than the 8 MiB a fill
+     * keeps behind it walk past it): every seek lands on its record */
+    {
+        CTX("seeks after the inflated window moved on");
+        char big[512];
+        snprintf(big, sizeof big, "%s/big", base);
+        ASSERT_OK(t_open(&log, big, 64 << 20, 0));
+        static unsigned char rec200[200000];
+        for (uint64_t s = 0; s < 700; s++) {
+            memset(rec200, (int)(s * 7 + 1), sizeof rec200);
+            memcpy(rec200, &s, sizeof s);
+            ASSERT_OK(maplog_append(log, rec200, sizeof rec200, NULL));
+        }
+        ASSERT_OK(maplog_archive(log, &count));
+        ASSERT_OK(maplog_close(log));
+        ASSERT_TRUE(count >= 2, "%llu archived", (unsigned long long)count);
+        for (uint64_t k = 1; k < 120; k += 1 + k / 8) {
+            ASSERT_OK(maplog_reader_open(&r, big, 0));
+            for (uint64_t i = 0; i < k; i++)
+                ASSERT_OK(maplog_reader_next(r, &rec));
+            for (uint64_t target = k; target < k + 3; target++) {
+                CTX("read %llu, then seek to %llu", (unsigned long long)k,
+                    (unsigned long long)target);
+                ASSERT_OK(maplog_reader_seek(r, target));
+                ASSERT_OK(maplog_reader_next(r, &rec));
+                ASSERT_EQ(rec.seq, target);
+                uint64_t s;
+                memcpy(&s, rec.data, sizeof s);
+                ASSERT_EQ(s, target);
+                ASSERT_EQ(((const unsigned char *)rec.data)[rec.len - 1],
+                          (unsigned char)(target * 7 + 1));
+            }
+            maplog_reader_close(r);
+        }
+    }
+
+    /* 3c. a reader carried into a forked child, its helper inflating ahead at the fork,
+     * reads on without it */
+    for (int round = 0; round < 6; round++) {
+        CTX("a forked child reading on (round %d)", round);
+        ASSERT_OK(maplog_reader_open(&r, d, 0));
+        for (uint64_t i = 0; i < 800 + 300 * (uint64_t)round; i++)
+            ASSERT_OK(maplog_reader_next(r, &rec));
+        pid_t pid = fork();
+        ASSERT_TRUE(pid >= 0, "fork");
+        if (pid == 0) {
+            alarm(20); /* a hang fails the test */
+            uint64_t n = 800 + 300 * (uint64_t)round;
+            while (maplog_reader_next(r, &rec) == 0 && rec.seq == n)
+                n++;
+            _exit(n == NREC ? 0 : 3);
+        }
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+        maplog_reader_close(r);
+    }
+
+    /* 3d. a follower beside a live writer: at every record of the archives, wait() says a
+     * record is there -- where the records end exactly at the end of the inflated blocks
+     * too (64-byte records: 4032 to the end of block 0) */
+    {
+        CTX("waiting in an archive beside a live writer");
+        char live[512];
+        snprintf(live, sizeof live, "%s/live", base);
+        ASSERT_OK(t_open(&log, live, 1 << 20, 0));
+        unsigned char p48[48] = {0};
+        for (uint64_t s = 0; s < 40000; s++) {
+            memcpy(p48, &s, sizeof s);
+            ASSERT_OK(maplog_append(log, p48, sizeof p48, NULL));
+        }
+        ASSERT_OK(maplog_archive(log, &count));
+        ASSERT_TRUE(count >= 2, "%llu archived", (unsigned long long)count);
+        ASSERT_OK(maplog_reader_open(&r, live, 0));
+        ASSERT_OK(maplog_reader_set_spin(r, 0));
+        for (uint64_t s = 0; s < 40000; s++) {
+            rc = maplog_reader_wait(r, 0);
+            ASSERT_TRUE(rc == 0, "wait at seq %llu: %d", (unsigned long long)s, rc);
+            ASSERT_OK(maplog_reader_next(r, &rec));
+            ASSERT_EQ(rec.seq, s);
+        }
+        maplog_reader_close(r);
+        ASSERT_OK(maplog_close(log));
+    }
+
     /* 4. damage */
     char name[64], bad[512], z[600];
     snprintf(name, sizeof name, "%020llu.mlogz", (unsigned long long)firsts[0]);

@@ -45,7 +45,8 @@ struct mlg__arch {
      * inflates on two cores.  pf_* are the helper's block, under mu. */
     mlg__arch_helper helper;
     void *helper_ctx;
-    int run; /* fills in a row that went on from the end of what was inflated */
+    pid_t pid; /* the process the helper runs in: a forked child has a, not the helper */
+    int run;   /* fills in a row that went on from the end of what was inflated */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint32_t pf_block; /* + 1; 0: none */
@@ -198,11 +199,27 @@ static void prefetch_job(void *arg)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* Is there a helper in this process?  A forked child's copy of a has a block marked
+ * running that no thread will finish, and a lock the helper may have held at the fork:
+ * the child forgets both, and inflates every block itself. */
+static int helper_here(mlg__arch *a)
+{
+    if (!a->helper)
+        return 0;
+    if (a->pid == getpid())
+        return 1;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    a->pf_block = 0;
+    a->helper = NULL;
+    return 0;
+}
+
 /* Wait for the helper's block, if it has one, and take it: 1 if it is block i, inflated;
  * 0 otherwise (the reader's thread inflates it, and says why it fails). */
 static int take_prefetched(mlg__arch *a, uint32_t i)
 {
-    if (!a->helper)
+    if (!helper_here(a))
         return 0;
     pthread_mutex_lock(&a->mu);
     int took = 0;
@@ -236,6 +253,7 @@ void mlg__arch_set_helper(mlg__arch *a, mlg__arch_helper fn, void *ctx)
 {
     a->helper = fn;
     a->helper_ctx = ctx;
+    a->pid = getpid();
 }
 
 /* Inflated bytes are kept up to this far behind the place a fill starts from: a walk
@@ -271,7 +289,7 @@ int mlg__arch_fill(mlg__arch *a, uint64_t from, uint64_t to, mlg__err *err)
     }
     /* In order, twice running: the helper takes the block after the next, and this thread
      * the next, now.  A walk that jumped (a seek) inflates only what it reads. */
-    if (rc == 0 && a->helper && a->run >= 2 && a->hi < a->stored_len && !a->pf_block) {
+    if (rc == 0 && helper_here(a) && a->run >= 2 && a->hi < a->stored_len && !a->pf_block) {
         uint32_t i = (uint32_t)(a->hi / a->bsize);
         if (i + 1 < a->nblocks)
             prefetch(a, i + 1);

@@ -86,7 +86,8 @@ void mlg__ahead_more(mlg__ahead *a, uint64_t off, uint64_t end, uint64_t ahead);
  * call it for every record, and leave it once a step. */
 static inline void mlg__ahead_need(mlg__ahead *a, uint64_t off, uint64_t end, uint64_t ahead)
 {
-    if (end + ahead / 2 > a->done)
+    /* an archive's walk may go back to bytes handed back since: asked every time */
+    if (a->arch || end + ahead / 2 > a->done)
         mlg__ahead_more(a, off, end, ahead);
 }
 /* The walk checks the record at off next (mlg__rec_check): its first word's page, then,

@@ -41,10 +41,8 @@ void mlg__ahead_more(mlg__ahead *a, uint64_t off, uint64_t end, uint64_t ahead)
         end = a->size;
     if (a->arch) { /* bytes [off, end): a block that fails stays zeros, and the check fails */
         mlg__err err;
-        if (off < a->done && end <= a->done && off >= mlg__arch_lo(a->arch))
-            return;
-        mlg__arch_fill(a->arch, off, end, &err);
-        a->done = mlg__arch_hi(a->arch);
+        if (off < mlg__arch_lo(a->arch) || end > mlg__arch_hi(a->arch))
+            mlg__arch_fill(a->arch, off, end, &err);
         return;
     }
     uint64_t from = off & ~(pg - 1);

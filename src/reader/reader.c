@@ -661,6 +661,8 @@ int mlg__reader_progress(maplog_reader *r)
 {
     if (!r->map)
         return r->idx < r->nsegs || (mlg__reader_refresh_list(r) == 0 && r->idx < r->nsegs);
+    if (r->archived)
+        return 1; /* sealed, and its bytes may not be inflated yet: next() has news */
     if (r->off <= r->size && r->size - r->off >= 8) {
         uint64_t w = mlg__rec_word(r->map, r->off);
         if (w && ((uint32_t)w & MLG_REC_VALID || (uint32_t)(w >> 32) != MLG_PENDING_TAG))

@@ -132,7 +132,7 @@ static int walk_from_here(maplog_reader *r, mlg__ahead *a, uint64_t target, int 
         /* a crashed log: step over a hole as next() does (the target may be in it: then
          * the next record is the first after it) */
         if ((st == MLG_REC_EMPTY || st == MLG_REC_PENDING) &&
-            !(alive < 0 ? (alive = mlg__writer_alive(r->dirfd)) : alive) &&
+            !(alive < 0 ? (alive = mlg__writer_alive(r->dirfd)) : alive) && !r->archived &&
             mlg__reader_step_hole(r))
             continue;
         break; /* at the end: next() will say what is here */
@@ -167,6 +167,8 @@ int maplog_reader_seek(maplog_reader *r, uint64_t seq)
     mlg__ahead a;
     mlg__reader_ahead_init(r, &a);
     walk_to_seq(r, &a, seq);
+    if (r->arch) /* checks within what the walk inflated */
+        r->lim = mlg__arch_hi(r->arch);
     /* the records a caller reads next: asked for now, so that its first touch of them
      * reads no read-ahead window (mlg__ahead, logdir.h) */
     mlg__ahead_record(&a, r->off, MLG_AHEAD_STEP);
@@ -369,5 +371,7 @@ scan:
         r->off += v.size;
         r->seq++;
     }
+    if (r->arch)
+        r->lim = mlg__arch_hi(r->arch);
     return 0;
 }
