@@ -231,10 +231,7 @@ static __attribute__((noinline, cold)) void hint_fill(mlg__wseg *s, uint64_t off
             s->hint_pub_seq = q;
         }
         if (o != off || q != seq) {
-            /* a record before it is still being written: a record 4 KiB on tries again
-             * (not the next one: threads outnumbering cores would each retry, and walk) */
-            atomic_store_explicit(&s->hint_next, off + 4096 > h ? off + 4096 : h,
-                                  memory_order_release);
+            atomic_store_explicit(&s->hint_next, h, memory_order_release); /* for a later one */
             return;
         }
     }
