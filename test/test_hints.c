@@ -185,7 +185,12 @@ static void hints_right(const char *dir, int exact, const char *what)
                 ASSERT_EQ(d, j);
         }
     }
-    ASSERT_TRUE(filled >= 200, "%s: only %u hints filled", what, filled);
+    /* One thread fills every slot a record starts in.  Several fill a slot only when the
+     * records before its crossing one are all published at that moment: how many depends
+     * on the scheduling (ThreadSanitizer on two cores has left 70 of 256), so here only
+     * that they fill some, and every one right (above). */
+    printf("%s: %u hints filled\n", what, filled);
+    ASSERT_TRUE(exact ? filled >= 200 : filled > 0, "%s: only %u hints filled", what, filled);
     CTX("%s", "");
 }
 
