@@ -17,6 +17,7 @@
 #include "harness.h"
 
 #include "format.h"
+#include "spec.h"
 
 #include <sys/resource.h>
 #include <zlib.h>
@@ -24,41 +25,6 @@
 #define SEG (4 << 20)
 #define BLOCK (256 * 1024)
 #define NREC 7000
-
-/* CRC-32C, bit by bit, from the definition (FORMAT.md "Checksums"). */
-static uint32_t crc32c_ref(const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    uint32_t crc = ~0u;
-    while (n--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-    }
-    return ~crc;
-}
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int k = 0; k < 4; k++)
-        p[k] = (unsigned char)(v >> (8 * k));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int k = 0; k < 8; k++)
-        p[k] = (unsigned char)(v >> (8 * k));
-}
 
 static size_t len_of(uint64_t s)
 {
@@ -127,12 +93,12 @@ static void decode_by_spec(const char *path, const char *plain, uint64_t first)
     uint64_t stored = le64(f + 24);
     ASSERT_EQ(le64(f + 40), (uint64_t)fsz - 128);
     ASSERT_EQ(le64(f + 48), first);
-    ASSERT_EQ(le32(f + 92), crc32c_ref(f, 92));
+    ASSERT_EQ(le32(f + 92), crc_bits(0, f, 92));
     uint32_t bs = le32(f + 96), nb = le32(f + 100);
     ASSERT_EQ(bs, BLOCK);
     ASSERT_EQ(nb, (stored + bs - 1) / bs);
-    ASSERT_EQ(le32(f + 104), crc32c_ref(f + 128, (size_t)nb * 32));
-    ASSERT_EQ(le32(f + 124), crc32c_ref(f + 96, 28));
+    ASSERT_EQ(le32(f + 104), crc_bits(0, f + 128, (size_t)nb * 32));
+    ASSERT_EQ(le32(f + 124), crc_bits(0, f + 96, 28));
     for (int k = 108; k < 124; k++)
         ASSERT_EQ(f[k], 0);
     uint64_t at = 128 + (uint64_t)nb * 32;
@@ -505,8 +471,8 @@ int main(int argc, char **argv)
             ent[24] ^= 1;
         t_pwrite(z, ix, (size_t)nblocks * 32, 128);
         if (lie < 2) { /* its CRC made good, and the block header's */
-            put32(h + 104, crc32c_ref(ix, (size_t)nblocks * 32));
-            put32(h + 124, crc32c_ref(h + 96, 28));
+            put32(h + 104, crc_bits(0, ix, (size_t)nblocks * 32));
+            put32(h + 124, crc_bits(0, h + 96, 28));
             t_pwrite(z, h + 96, 32, 96);
         }
         uint64_t seq_k = le64(ix + 32 * k + 16);

@@ -15,6 +15,7 @@
 #include "harness.h"
 
 #include "os.h"
+#include "spec.h"
 
 #include <sys/wait.h>
 #include <xxhash.h>
@@ -32,29 +33,6 @@ static int fixed_random(void *buf, unsigned long n)
     for (unsigned long i = 0; i < n; i++)
         ((unsigned char *)buf)[i] = (unsigned char)i;
     return 0;
-}
-
-/* CRC-32C, bit by bit, straight from the definition (FORMAT.md "Checksums"). */
-static uint32_t crc_bits(uint32_t crc, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    crc = ~crc;
-    while (n--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-    }
-    return ~crc;
-}
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
 static int all_zero(const unsigned char *p, size_t n)
