@@ -3,9 +3,12 @@
  * one its thread wrote.  Run by the test script under ASan and TSan too.
  *
  * Rounds 0 and 1: all threads at once.  Round 2: threads taking turns in bursts that span
- * rollovers, so segments are owned (biased reservation, writer.c) and revoked over and
+ * rollovers, so segments are owned (biased reservation, append.c) and revoked over and
  * over.  Round 3: one thread appending flat out, owning its segments, while another
- * appends a record now and then, revoking ownership in the middle of the owner's appends. */
+ * appends a record now and then, revoking ownership in the middle of the owner's appends.
+ *
+ * Then, without relying on the scheduler: an owner stopped inside its plain reservation
+ * while two threads revoke; neither may reserve before the owner is out. */
 #include "harness.h"
 
 #include "writer.h"
@@ -107,12 +110,73 @@ static void *appender(void *arg)
     return NULL;
 }
 
+/* ---- an owner preempted inside its plain reservation -------------------------------- */
+
+static char fake_owner_; /* its address: a thread that owns the segment and is not running */
+static _Atomic int intruders_done_;
+
+static void *intruder(void *arg)
+{
+    uint64_t *seq = arg;
+    if (maplog_append(log_, "x", 1, seq)) {
+        fprintf(stderr, "intruder append: %s\n", maplog_errmsg(log_));
+        abort();
+    }
+    atomic_fetch_add(&intruders_done_, 1);
+    return NULL;
+}
+
+/* An owner thread is between its check of owner and its store of resv (owner_busy = 1)
+ * when it is preempted.  The first thread to append revokes and waits for it; a second
+ * thread must wait too, not take a sequence number the owner is about to take again. */
+static void preempted_owner(const char *dir)
+{
+    CTX("an owner preempted inside its reservation");
+    ASSERT_OK(t_open(&log_, dir, SEG, 0));
+    mlg__wseg *s = atomic_load(&log_->cur);
+    atomic_store(&s->owner, (uintptr_t)&fake_owner_);
+    atomic_store(&s->owner_busy, 1);
+    uint64_t v = atomic_load(&s->resv); /* what the owner loaded before it stopped */
+    pthread_t a, b;
+    uint64_t sa = 0, sb = 0;
+    pthread_create(&a, NULL, intruder, &sa);
+    for (int i = 0; i < 5000 && atomic_load(&s->owner) == (uintptr_t)&fake_owner_; i++) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    ASSERT_TRUE(atomic_load(&s->owner) != (uintptr_t)&fake_owner_, "the revocation never began");
+    pthread_create(&b, NULL, intruder, &sb);
+    struct timespec pause = {0, 100 * 1000000};
+    nanosleep(&pause, NULL);
+    ASSERT_EQ(atomic_load(&intruders_done_), 0); /* both wait for the owner */
+    /* The owner resumes: its store of resv, then busy = 0, as append.c's reserve does. */
+    atomic_store(&s->resv, v + (1ull << 32) + mlg__rec_size(1));
+    uint64_t mine = s->first_seq + MLG_RESV_COUNT(v);
+    uint8_t *rec = s->map + MLG_RESV_OFF(v);
+    atomic_store_explicit(&s->owner_busy, 0, memory_order_release);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    ASSERT_TRUE(sa != mine && sb != mine && sa != sb,
+                "owner %" PRIu64 ", intruders %" PRIu64 " and %" PRIu64, mine, sa, sb);
+    /* Publish the owner's record so that the log reads back whole. */
+    ASSERT_OK(maplog_commit(log_, &(maplog_reservation){
+                                      .data = rec + MLG_REC_HEADER_SIZE,
+                                      .len = 1,
+                                      .seq = mine,
+                                      .internal_ = {(uintptr_t)rec, (uintptr_t)log_, 0x6d6c6772u},
+                                  }));
+    ASSERT_OK(maplog_close(log_));
+    printf("a preempted owner: the two threads revoking waited for it (seqs %" PRIu64 ", %" PRIu64
+           ", %" PRIu64 ")\n",
+           mine, sa, sb);
+}
+
 int main(int argc, char **argv)
 {
     pthread_t th[THREADS];
     t_seed_init(argc, argv);
     const char *dir = t_mkscratch("threads");
-    /* Is biased reservation possible here?  The same question writer.c asks. */
+    /* Is biased reservation possible here?  The same question append.c asks. */
     long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0u, 0);
     int bias = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED);
     if (!bias)
@@ -185,6 +249,8 @@ int main(int argc, char **argv)
                " segments, all present once\n",
                round, THREADS, total, segs);
     }
+    if (bias)
+        preempted_owner(dir);
     t_scratch_done();
     printf("1 passed, 0 failed\n");
     return 0;

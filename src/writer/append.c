@@ -101,15 +101,18 @@ out:
  *
  *   owner:   busy = 1; [compiler barrier]; if (owner == me) { load resv; store resv+1 }
  *            busy = 0 (release)
- *   revoker: owner = 0; membarrier(); wait until busy == 0; then CAS as usual
+ *   revoker: owner = REVOKING; membarrier(); wait until busy == 0; owner = 0 (release);
+ *            then CAS as usual
  *
  * This is Dekker's store-then-load on both sides, with the owner's memory barrier supplied
  * by membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which makes every running thread of the
  * process execute one between our store and its return (the asymmetric fence of liburcu
  * and folly).  Wherever in the owner's reservation that barrier lands, either the owner
- * reads owner == 0 after it and takes the CAS path, or its busy = 1 is visible and the
- * revoker waits until its plain store is done.  Any other thread revokes before its first
- * CAS on the segment, so no CAS ever races a plain store.
+ * reads owner != me after it and takes the CAS path, or its busy = 1 is visible and the
+ * revoker waits until its plain store is done.  Any other thread reserves with a CAS only
+ * once it reads owner == 0, which is stored after that wait, so no CAS ever races a plain
+ * store.  (With 0 stored first, a second thread reading it while the first revoker still
+ * waited took a sequence number the preempted owner then took again.)
  *
  * A segment's owner is set only before the segment becomes cur, and after that only
  * cleared: the opening thread owns the first segment, and at a rollover the thread rolling
@@ -177,7 +180,7 @@ static void bias_revoke(struct maplog *log, mlg__wseg *s)
 {
     pthread_mutex_lock(&log->bias_mu);
     if (atomic_load(&s->owner)) {
-        atomic_store(&s->owner, 0);
+        atomic_store(&s->owner, MLG_OWNER_REVOKING);
         /* Registered at open, so it does not fail; the global barrier is slower but
          * needs no registration, should it ever be refused. */
         while (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
@@ -185,6 +188,7 @@ static void bias_revoke(struct maplog *log, mlg__wseg *s)
             sched_yield();
         while (atomic_load_explicit(&s->owner_busy, memory_order_acquire))
             sched_yield(); /* the owner is inside its plain reservation: a few instructions */
+        atomic_store_explicit(&s->owner, 0, memory_order_release);
         uint64_t n = atomic_fetch_add_explicit(&log->bias_revokes, 1, memory_order_relaxed) + 1;
         log->bias_skip = n >= 10 ? BIAS_SKIP_MAX : 1u << n;
     }
@@ -285,9 +289,10 @@ static int reserve_shared(struct maplog *log, uint64_t need, mlg__wseg **segp, u
     uintptr_t me = bias_me();
     for (;;) {
         mlg__wseg *s = atomic_load_explicit(&log->cur, memory_order_acquire);
-        uintptr_t o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        /* Acquire: once 0 is read, the last plain store of the former owner is seen. */
+        uintptr_t o = atomic_load_explicit(&s->owner, memory_order_acquire);
         if (o && o != me)
-            bias_revoke(log, s);
+            bias_revoke(log, s); /* or waits for the thread revoking it */
         /* Who reserves here, for the next segment's owner: loads, once the answer is in. */
         uintptr_t solo = atomic_load_explicit(&s->solo, memory_order_relaxed);
         if (solo != me && !atomic_load_explicit(&s->mixed, memory_order_relaxed)) {

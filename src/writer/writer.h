@@ -59,6 +59,7 @@
 #define MLG_MARK_FIRED (UINT64_MAX - 1)
 #define MLG_HINT_NONE UINT64_MAX
 #define MLG_HINT_BUSY (UINT64_MAX - 1)
+#define MLG_OWNER_REVOKING ((uintptr_t)1) /* no thread's name: a thread-local's address */
 
 typedef struct mlg__wseg {
     int fd;
@@ -77,11 +78,13 @@ typedef struct mlg__wseg {
     /* The thread filling a slot: every record before hint_pub_off (sequence number
      * hint_pub_seq) was seen published. */
     uint64_t hint_pub_off, hint_pub_seq;
-    /* Biased reservation (writer.c, "the append path"): */
-    _Atomic uintptr_t owner; /* set before the segment becomes cur, then only cleared */
-    _Atomic int owner_busy;  /* the owner is between its check of owner and its store */
-    _Atomic uintptr_t solo;  /* the first thread to reserve here with a CAS ... */
-    _Atomic int mixed;       /* ... and whether any other thread did */
+    /* Biased reservation (append.c, "Reservation is biased"): */
+    /* Set before the segment becomes cur, then only cleared: MLG_OWNER_REVOKING while a
+     * revocation waits for the owner's last plain reservation, then 0. */
+    _Atomic uintptr_t owner;
+    _Atomic int owner_busy; /* the owner is between its check of owner and its store */
+    _Atomic uintptr_t solo; /* the first thread to reserve here with a CAS ... */
+    _Atomic int mixed;      /* ... and whether any other thread did */
     /* Written only by the owner thread, for the records it publishes while it is the owner:
      * when owner_pub reaches the segment's record count, every record is published, and
      * the seal need not walk them all to find out (nor to find the largest timestamp). */
@@ -113,7 +116,7 @@ struct maplog {
 
     _Atomic(mlg__wseg *) cur;
 
-    /* Biased reservation: see "the append path" in writer.c. */
+    /* Biased reservation: see "Reservation is biased" in append.c. */
     unsigned bias_skip;                         /* grants still to pass up (under mu) */
     _Atomic uint64_t bias_grants, bias_revokes; /* counted for tests and benchmarks */
     pthread_mutex_t bias_mu;                    /* one revocation at a time */
