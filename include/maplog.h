@@ -206,7 +206,8 @@ MAPLOG_API int maplog_close(maplog *log);
  * the largest record is the segment size less 4112 bytes, a larger one fails with
  * MAPLOG_ETOOBIG.  The record is visible to readers and survives a crash
  * of this process once the call returns and every earlier append has returned.
- * Thread-safe: any number of threads may append to one handle.
+ * Thread-safe: any number of threads may append to one handle.  Not async-signal-safe: a
+ * signal handler must not append to a handle its thread may be appending to.
  * Returns 0; MAPLOG_EINVAL (NULL log, or NULL buf with len > 0); MAPLOG_ETOOBIG;
  * MAPLOG_ENOSPC or MAPLOG_EIO when a new segment was needed and could not be had (every
  * earlier record is intact; the record was not appended).  In MAPLOG_DURABILITY_SYNC_EVERY

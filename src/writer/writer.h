@@ -117,7 +117,7 @@ struct maplog {
     _Atomic(mlg__wseg *) cur;
 
     /* Biased reservation: see "Reservation is biased" in append.c. */
-    unsigned bias_skip;                         /* grants still to pass up (under mu) */
+    unsigned bias_skip;                         /* grants still to pass up (under bias_mu) */
     _Atomic uint64_t bias_grants, bias_revokes; /* counted for tests and benchmarks */
     pthread_mutex_t bias_mu;                    /* one revocation at a time */
 
