@@ -278,8 +278,13 @@ static inline void reserved(struct maplog *log, mlg__wseg *s, uint64_t v, uint64
     if (off + need + 2048 < s->size)
         __builtin_prefetch(s->map + off + need + 2048, 1, 3);
     uint64_t m = atomic_load_explicit(&s->flush_mark, memory_order_relaxed);
-    if (off + need >= m && atomic_compare_exchange_strong(&s->flush_mark, &m, MLG_MARK_FIRED))
+    if (off + need >= m && atomic_compare_exchange_strong(&s->flush_mark, &m, MLG_MARK_FIRED)) {
+        /* Under mu, which the flusher holds from its look at the mark to its wait: a signal
+         * in between would be lost, and the write-back wait for the next timeout. */
+        pthread_mutex_lock(&log->mu);
         mlg__wake_bg(log); /* (offsets stay below 2^31: neither UINT64_MAX nor FIRED is reached) */
+        pthread_mutex_unlock(&log->mu);
+    }
 }
 
 /* Reserve with a CAS, rolling over as needed. */

@@ -209,7 +209,7 @@ int mlg__archive_left(struct maplog *log, uint64_t *from, uint64_t *done);
 /* housekeeping.c */
 void mlg__background_priority(void);
 void *mlg__bg_main(void *arg);
-void mlg__wake_bg(struct maplog *log);
+void mlg__wake_bg(struct maplog *log); /* with mu held */
 /* spares.c */
 const char *mlg__free_spare_name(struct maplog *log);
 void *mlg__maker_main(void *arg);
