@@ -181,12 +181,16 @@ static int replay_checked(const char *dir, uint64_t *got, char *msg, size_t msgl
 
 static int n_problems;
 static char last_problem[512];
+static uint64_t last_problem_off; /* the last problem's offset, and what was wrong */
+static char last_problem_what[512];
 static void on_problem(void *ctx, const maplog_problem *p)
 {
     (void)ctx;
     n_problems++;
     snprintf(last_problem, sizeof last_problem, "%s @%llu: %s", p->file,
              (unsigned long long)p->offset, p->what);
+    last_problem_off = p->offset;
+    snprintf(last_problem_what, sizeof last_problem_what, "%s", p->what);
 }
 
 int main(int argc, char **argv)
@@ -452,6 +456,10 @@ int main(int argc, char **argv)
         n_problems = 0;
         ASSERT_OK(maplog_verify(bad, 0, on_problem, NULL, NULL, &problems));
         ASSERT_TRUE(problems > 0 && strstr(last_problem, name), "%s", last_problem);
+        /* at the damaged block's offset in the file, which is named once */
+        ASSERT_EQ(last_problem_off, le64(e));
+        ASSERT_TRUE(!strstr(last_problem_what, name) && strstr(last_problem_what, "block 2"), "%s",
+                    last_problem);
     }
     for (int lie = 0; lie < 3; lie++) {
         CTX("a lying index entry (%d)", lie);

@@ -52,6 +52,28 @@ static void problem(vctx *c, const char *file, uint64_t off, const char *fmt, ..
         c->fn(c->ctx, &p);
 }
 
+/* A problem whose sentence came from an error, which names the file and often the offset
+ * ("DIR/NAME: offset N: what"): reported at that offset, with the file named once. */
+static void problem_err(vctx *c, const char *dir, const char *name, const char *msg)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    uint64_t off = 0;
+    if (!strncmp(msg, dir, dl) && msg[dl] == '/' && !strncmp(msg + dl + 1, name, nl) &&
+        !strncmp(msg + dl + 1 + nl, ": ", 2)) {
+        msg += dl + nl + 3;
+        if (!strncmp(msg, "offset ", 7) && msg[7] >= '0' && msg[7] <= '9') {
+            char *end;
+            errno = 0;
+            unsigned long long o = strtoull(msg + 7, &end, 10);
+            if (!errno && !strncmp(end, ": ", 2)) {
+                off = o;
+                msg = end + 2;
+            }
+        }
+    }
+    problem(c, name, off, "%s", msg);
+}
+
 /* The next problem() is a crash state, not damage. */
 static vctx *crash(vctx *c)
 {
@@ -299,12 +321,12 @@ int maplog_verify(const char *dir, int flags, maplog_problem_fn fn, maplog_progr
         mlg__segview v;
         if ((rc = mlg__segview_open(dirfd, dir, segs[i], have_id ? id : NULL, 0, NULL, 0, &v,
                                     &err))) {
-            problem(&c, v.name, 0, "%s", err.msg);
+            problem_err(&c, dir, v.name, err.msg);
             mlg__segview_close(&v);
             continue;
         }
         if (!v.header_ok) {
-            problem(&c, v.name, 0, "%s", v.header_err.msg);
+            problem_err(&c, dir, v.name, v.header_err.msg);
             mlg__segview_close(&v);
             expect_first = UINT64_MAX; /* continuity unknown past here */
             continue;
