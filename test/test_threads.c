@@ -15,6 +15,7 @@
 
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/syscall.h>
 
 #define SEG (64 * 1024)
@@ -171,6 +172,111 @@ static void preempted_owner(const char *dir)
            mine, sa, sb);
 }
 
+/* ---- a revoker of real-time priority on the owner's CPU --------------------------------- */
+
+static mlg__wseg *rt_seg_;
+static _Atomic uint64_t rt_append_ns_; /* how long the real-time thread's append took */
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void *rt_intruder(void *arg)
+{
+    (void)arg;
+    uint64_t t0 = now_ns(), seq;
+    if (maplog_append(log_, "rt", 2, &seq)) {
+        fprintf(stderr, "real-time append: %s\n", maplog_errmsg(log_));
+        abort();
+    }
+    atomic_store(&rt_append_ns_, now_ns() - t0);
+    return NULL;
+}
+
+/* The preempted owner, as an ordinary thread: once the revocation has begun, it finishes
+ * its reservation, if it gets the CPU. */
+static void *rt_owner(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&rt_seg_->owner) == (uintptr_t)&fake_owner_) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    uint64_t v = atomic_load(&rt_seg_->resv);
+    atomic_store(&rt_seg_->resv, v + (1ull << 32) + mlg__rec_size(0));
+    atomic_store_explicit(&rt_seg_->owner_busy, 0, memory_order_release);
+    return NULL;
+}
+
+/* A thread of SCHED_FIFO priority appends while the segment's owner, an ordinary thread on
+ * the same CPU, is stopped inside its reservation.  The revoker must let the owner run: had
+ * it only yielded, the owner would run only in the time the kernel holds back from real-time
+ * threads (50 ms a second by default), or never.  Skipped where real-time priority is not
+ * permitted. */
+static void rt_revoker(const char *dir)
+{
+    CTX("a real-time revoker on the owner's CPU");
+    cpu_set_t was, one;
+    ASSERT_TRUE(sched_getaffinity(0, sizeof was, &was) == 0, "sched_getaffinity: %s",
+                strerror(errno));
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &was))
+        cpu++;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pthread_attr_t rt;
+    pthread_attr_init(&rt);
+    pthread_attr_setinheritsched(&rt, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&rt, SCHED_FIFO);
+    pthread_attr_setschedparam(&rt, &(struct sched_param){.sched_priority = 1});
+    pthread_attr_setaffinity_np(&rt, sizeof one, &one);
+    pthread_attr_t plain;
+    pthread_attr_init(&plain);
+    pthread_attr_setaffinity_np(&plain, sizeof one, &one);
+
+    ASSERT_OK(t_open(&log_, dir, SEG, 0));
+    rt_seg_ = atomic_load(&log_->cur);
+    atomic_store(&rt_seg_->owner, (uintptr_t)&fake_owner_);
+    atomic_store(&rt_seg_->owner_busy, 1);
+    uint64_t first = rt_seg_->first_seq + MLG_RESV_COUNT(atomic_load(&rt_seg_->resv));
+    uint8_t *rec = rt_seg_->map + MLG_RESV_OFF(atomic_load(&rt_seg_->resv));
+    pthread_t o, r;
+    ASSERT_TRUE(pthread_create(&o, &plain, rt_owner, NULL) == 0, "pthread_create");
+    int rc = pthread_create(&r, &rt, rt_intruder, NULL);
+    if (rc == 0) {
+        pthread_join(r, NULL);
+        pthread_join(o, NULL);
+    } else {
+        atomic_store(&rt_seg_->owner, 0); /* let the owner thread end */
+        pthread_join(o, NULL);
+    }
+    pthread_attr_destroy(&rt);
+    pthread_attr_destroy(&plain);
+    /* the owner's record, a void one: a place taken before the revocation */
+    if (rc == 0)
+        ASSERT_OK(
+            maplog_commit(log_, &(maplog_reservation){
+                                    .data = rec + MLG_REC_HEADER_SIZE,
+                                    .len = 0,
+                                    .seq = first,
+                                    .internal_ = {(uintptr_t)rec, (uintptr_t)log_, 0x6d6c6772u},
+                                }));
+    ASSERT_OK(maplog_close(log_));
+    if (rc) {
+        printf("skipped: a real-time revoker (no SCHED_FIFO thread may be made here: %s)\n",
+               strerror(rc));
+        return;
+    }
+    uint64_t took = atomic_load(&rt_append_ns_);
+    printf("a real-time revoker on the owner's CPU: its append took %.1f ms\n", (double)took / 1e6);
+    /* The owner sleeps in 1 ms steps: a few of them, not the hundreds of milliseconds the
+     * kernel's real-time throttling would leave it */
+    ASSERT_TRUE(took < 400000000u, "the append took %.1f ms", (double)took / 1e6);
+}
+
 int main(int argc, char **argv)
 {
     pthread_t th[THREADS];
@@ -251,6 +357,8 @@ int main(int argc, char **argv)
     }
     if (bias)
         preempted_owner(dir);
+    if (bias)
+        rt_revoker(dir);
     t_scratch_done();
     printf("1 passed, 0 failed\n");
     return 0;
