@@ -46,23 +46,81 @@ static int event(char *buf, size_t cap, uint64_t n)
                     kinds[n % 5], n, (n * 7919) % 10007, (n * 104729) % 100000);
 }
 
-/* Remove the segments of a previous demo run (only maplog's own files). */
-static void clear_dir(const char *dir)
+/* A file maplog makes in a log directory: a segment (plain or archived), the lock, a spare,
+ * a side file of recovery or an archive being written. */
+static int maplog_file(const char *name)
 {
+    size_t l = strlen(name);
+    int digits = l >= 20 && strspn(name, "0123456789") == 20;
+    return (digits && (strcmp(name + 20, ".mlog") == 0 || strcmp(name + 20, ".mlogz") == 0 ||
+                       strncmp(name + 20, ".mlog.tail-", 11) == 0 ||
+                       strncmp(name + 20, ".mlogz.tmp", 10) == 0)) ||
+           strcmp(name, "maplog.lock") == 0 || strncmp(name, "next.mlog-spare", 15) == 0;
+}
+
+/* Is the log in dir one an earlier run of the demo wrote, and no writer holds?  Its first
+ * record is the demo's event for its sequence number.  Anything else is refused: the demo
+ * removes only its own logs. */
+static int demo_log(const char *dir)
+{
+    maplog_reader *r;
+    maplog_record rec;
+    char want[256];
+    int64_t open = 0;
+    if (maplog_reader_open(&r, dir, 0)) {
+        fprintf(stderr, "maplog-demo: %s holds a log that cannot be read (%s)\n", dir,
+                maplog_last_open_error());
+        return 0;
+    }
+    if (maplog_reader_info_get(r, MAPLOG_INFO_CLEAN_SHUTDOWN, &open) == 0 && open == -1) {
+        fprintf(stderr, "maplog-demo: %s: another process has this log open for writing\n", dir);
+        maplog_reader_close(r);
+        return 0;
+    }
+    int rc = maplog_reader_next(r, &rec), ours = rc == MAPLOG_END;
+    if (rc == 0) {
+        int len = event(want, sizeof want, rec.seq);
+        ours = rec.len == (size_t)len && memcmp(rec.data, want, rec.len) == 0;
+    }
+    if (!ours)
+        fprintf(stderr, "maplog-demo: %s holds a log the demo did not write\n", dir);
+    maplog_reader_close(r);
+    return ours;
+}
+
+/* A fresh log each run: DIR is made, or emptied of a log an earlier run of the demo left
+ * (maplog's own files only).  -1, having said why, for any other log. */
+static int prepare_dir(const char *dir)
+{
+    if (mkdir(dir, 0750) && errno != EEXIST) {
+        fprintf(stderr, "maplog-demo: cannot make %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
     DIR *d = opendir(dir);
     struct dirent *e;
     char p[4096];
-    if (!d)
-        return;
+    if (!d) {
+        fprintf(stderr, "maplog-demo: cannot open %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    int have_log = 0;
+    while ((e = readdir(d)))
+        have_log |= maplog_file(e->d_name) && strcmp(e->d_name, "maplog.lock");
+    if (have_log && !demo_log(dir)) {
+        closedir(d);
+        fprintf(stderr, "maplog-demo: it writes a new log each run and removes only one it "
+                        "wrote itself: give it an empty or new directory\n");
+        return -1;
+    }
+    rewinddir(d);
     while ((e = readdir(d))) {
-        size_t l = strlen(e->d_name);
-        if ((l == 25 && strcmp(e->d_name + 20, ".mlog") == 0) ||
-            strcmp(e->d_name, "maplog.lock") == 0 || strcmp(e->d_name, "next.mlog-spare") == 0) {
+        if (maplog_file(e->d_name)) {
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
             unlink(p);
         }
     }
     closedir(d);
+    return 0;
 }
 
 static void writer(const char *dir, _Atomic uint64_t *acked)
@@ -131,8 +189,8 @@ int main(int argc, char **argv)
                 argv[2]);
         return usage();
     }
-    mkdir(dir, 0750);
-    clear_dir(dir);
+    if (prepare_dir(dir))
+        return 1;
     printf("maplog %s demo: logging events into %s for %d ms, then SIGKILL the writer\n",
            maplog_version(), dir, ms);
 
