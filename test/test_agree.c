@@ -30,7 +30,8 @@
  * 41st record byte; MAPLOG_LONG_TESTS=1 flips every record byte too.  And the crash
  * states (a writer process that died with a record reserved and never published): a hole
  * in the last segment, one in a segment the log rolled over from, and that with the first
- * segment's last record garbage (records lost between segments).
+ * segment's last record garbage (records lost between segments).  And a rollover mark in
+ * the last 8 bytes of the last segment, past zeros.
  *
  * Usage: test_agree [SEED]  (the states are fixed; the seed only varies the flipped bits
  * of the sampled record bytes). */
@@ -584,6 +585,24 @@ static void crash_states(const char *base)
     ASSERT_EQ(agree(dir, 3001, "records lost between segments, and a hole", &v), n0 - 2);
 }
 
+/* Bytes past the records of the last segment, after zeros: a rollover mark in its last 8
+ * bytes, where no record header fits, as a rollover cut short leaves it when its successor
+ * is gone.  The record rule reads no record there; the tail is still torn. */
+static void tail_past_zeros(const char *base)
+{
+    char dir[700], names[64][64];
+    verdict v;
+    snprintf(dir, sizeof dir, "%s/tail-mark", base);
+    make_log(dir, NREC, 0);
+    int k = list_segs(dir, names, 64);
+    uint64_t mark = UINT64_MAX;
+    t_pwrite(t_path(dir, names[k - 1]), &mark, 8, SEG - 8);
+    ASSERT_EQ(agree(dir, NREC, "a rollover mark in the last 8 bytes of the last segment", &v),
+              NREC);
+    AGREE(v.problems > 0 && strstr(v.first_problem, "torn tail") && strstr(v.plan, "torn tail"), &v,
+          "the mark is a torn tail to verify and to recover");
+}
+
 int main(int argc, char **argv)
 {
     t_seed_init(argc, argv);
@@ -594,6 +613,7 @@ int main(int argc, char **argv)
     bad_archive(base);
     deleted_last(base);
     crash_states(base);
+    tail_past_zeros(base);
     hostile(base);
     sweep(base);
     printf("%" PRIu64 " log states: open, verify and recover agree (%" PRIu64

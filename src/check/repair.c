@@ -105,7 +105,7 @@ static void judge_seg(int dirfd, const char *dir, const mlg__segview *v, size_t 
                       uint64_t next_first, cut *c)
 {
     uint64_t end = v->scan.end, next = v->first + v->scan.count;
-    const char *stop = mlg__rec_status_str(v->scan.stop);
+    const char *stop = mlg__stop_what(v->map, v->size, end, v->scan.stop);
     c->save_to = UINT64_MAX;
     if (v->seal_state == 1 && (v->seal.end_offset != end || v->seal.record_count != v->scan.count))
         snprintf(c->why, sizeof c->why,

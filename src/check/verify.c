@@ -156,8 +156,11 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t 
             valid_end = UINT64_MAX; /* recovery keeps what follows */
             continue;
         }
-        if ((st == MLG_REC_EMPTY || (st == MLG_REC_ROLLED && !last)) && v->seal_state != 1)
-            break; /* the end of an unsealed segment */
+        /* The end of an unsealed segment; but in the last, of a log no writer holds, bytes
+         * past it (a rollover mark with no room for a record, say) are a torn tail. */
+        if ((st == MLG_REC_EMPTY || (st == MLG_REC_ROLLED && !last)) && v->seal_state != 1 &&
+            !(last && !c->alive && mlg__high_water(v->map, v->size, off) > off))
+            break;
         if (v->seal_state != 1 && !last && !c->alive) {
             /* records end before they should: if a power loss cut this segment's unsynced
              * tail across a rollover, the caller reports the gap as a crash state; and
@@ -166,7 +169,8 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t 
                 problem(crash(c), v->name, off,
                         "%" PRIu64 " bytes after the last record that are not a record (%s): "
                         "a torn tail; recovery zeroes them when it seals the segment",
-                        mlg__high_water(v->map, v->size, off) - off, mlg__rec_status_str(st));
+                        mlg__high_water(v->map, v->size, off) - off,
+                        mlg__stop_what(v->map, v->size, off, st));
             else if (seq < want)
                 c->torn_at = off, c->torn_st = st;
             if (seq <= want)
@@ -179,12 +183,14 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t 
                 problem(c, v->name, off,
                         "record seq %" PRIu64 ": %s, inside the synced part (checkpoint: "
                         "%" PRIu64 " records to offset %" PRIu64 ")",
-                        seq, mlg__rec_status_str(st), v->ck.record_count, v->ck.end_offset);
+                        seq, mlg__stop_what(v->map, v->size, off, st), v->ck.record_count,
+                        v->ck.end_offset);
             else if (!c->alive)
                 problem(crash(c), v->name, off,
                         "torn tail: %" PRIu64 " bytes that are not a complete record "
                         "(%s at seq %" PRIu64 "; recovery cuts them)",
-                        mlg__high_water(v->map, v->size, off) - off, mlg__rec_status_str(st), seq);
+                        mlg__high_water(v->map, v->size, off) - off,
+                        mlg__stop_what(v->map, v->size, off, st), seq);
             break;
         }
         if (st == MLG_REC_BADCRC)

@@ -97,6 +97,10 @@ static inline int mlg__rec_check(const uint8_t *map, uint64_t seg_size, uint64_t
 }
 
 const char *mlg__rec_status_str(int st);
+/* Why a walk stopped at off with status st, for a person: st's words, unless no record
+ * header fits there, where it says what the bytes left hold (a rollover mark, or too few
+ * bytes), which the record rule does not look at. */
+const char *mlg__stop_what(const uint8_t *map, uint64_t seg_size, uint64_t off, int st);
 
 /* ---- record hints (docs/FORMAT.md, "Record hints") ---- */
 

@@ -307,7 +307,7 @@ static void scan_last(struct maplog *log, mlg__report *rep, last_seg *l)
                     clean ? "clean shutdown" : "crash recovery", r->count, l->name);
     if (l->hw > r->end)
         mlg__report_add(rep, "; cut a torn tail of %" PRIu64 " bytes at offset %" PRIu64 " (%s)",
-                        l->hw - r->end, r->end, mlg__rec_status_str(r->stop));
+                        l->hw - r->end, r->end, mlg__stop_what(l->map, l->size, r->end, r->stop));
 }
 
 /* MAPLOG_OPT_STRICT_RECOVERY: the cut must not drop what a checkpoint or seal promised. */
@@ -320,8 +320,9 @@ static int refuse_synced_loss(struct maplog *log, const last_seg *l)
                          ", but the checkpoint says %" PRIu64 " records up to offset %" PRIu64
                          " were synced; refusing to drop them (maplog recover --apply "
                          "truncates here)",
-                         log->dir, l->name, r->end, mlg__rec_status_str(r->stop),
-                         l->first + r->count, l->ck.record_count, l->ck.end_offset);
+                         log->dir, l->name, r->end,
+                         mlg__stop_what(l->map, l->size, r->end, r->stop), l->first + r->count,
+                         l->ck.record_count, l->ck.end_offset);
     if (l->sealed && (l->seal.end_offset != r->end || l->seal.record_count != r->count))
         return mlg__fail(&mlg__tls_err, MAPLOG_ECORRUPT,
                          "%s/%s: offset %" PRIu64 ": %s at seq %" PRIu64
