@@ -581,7 +581,8 @@ MAPLOG_API int maplog_verify(const char *dir, int flags, maplog_problem_fn probl
  * is deleted.  report gets one paragraph for a person (report_len bytes, may be 0);
  * *dropped (may be NULL) the number of records after the cut that are no longer in the
  * log (-1 if unknown).  Applying needs the writer lock: MAPLOG_ELOCKED while a writer
- * runs. */
+ * runs.  Beside a running writer, the dry run judges every segment but the last, which is
+ * being written. */
 MAPLOG_API int maplog_recover(const char *dir, int flags, char *report, size_t report_len,
                               int64_t *dropped);
 

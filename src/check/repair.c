@@ -626,6 +626,20 @@ int maplog_recover(const char *dir, int flags, char *report, size_t report_len, 
         }
         if (c.seg == n && round > 0 && !c.holes)
             break;
+        if (round == 0 && !apply && mlg__writer_alive(dirfd) &&
+            (c.seg == n || (c.seg + 1 == n && !c.before_seg))) {
+            /* A writer holds the log: its last segment is being written, and a record or a
+             * rollover in progress there is not a torn tail, nor a reservation a hole. */
+            char name[32];
+            mlg__seg_name(name, segs[n - 1]);
+            mlg__report_add(&rep,
+                            "nothing to do while a writer holds the log: %s, its last "
+                            "segment, is being written, and every segment before it is valid "
+                            "(recovery, should it be needed, runs when a writer next opens "
+                            "the log)",
+                            name);
+            goto out;
+        }
         if (lost >= 0)
             lost = c.seg == n ? lost : c.dropped < 0 ? -1 : lost + c.dropped;
         if (dropped)
