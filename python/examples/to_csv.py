@@ -38,7 +38,8 @@ def rows(path, first=None, since=None, limit=None):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].split(" -- ", 1)[1]
+                                 .replace("\n", " "))
     ap.add_argument("log")
     ap.add_argument("-o", "--output", default="-")
     ap.add_argument("--from", dest="first", type=int)

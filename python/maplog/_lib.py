@@ -76,8 +76,9 @@ _PROTOS = {
 }
 
 HOW = ("set MAPLOG_LIBRARY to the path of libmaplog.so (a build tree has it at "
-       "BUILD/libmaplog.so: cmake -S . -B build/default && cmake --build build/default), "
-       "or install the library (cmake --install BUILD) where the dynamic loader finds it")
+       "BUILD/libmaplog.so: scripts/demo.sh builds build/release, scripts/test.sh "
+       "build/default), or install the library (cmake --install BUILD) where the dynamic "
+       "loader finds it")
 
 
 def _candidates():
@@ -87,9 +88,7 @@ def _candidates():
     if os.path.isfile(os.path.join(top, "CMakeLists.txt")) and \
             os.path.isfile(os.path.join(top, "include", "maplog.h")):
         for b in ("build/default", "build/release", "build"):
-            p = os.path.join(top, b, "libmaplog.so")
-            if os.path.exists(p):
-                yield p, "build tree"
+            yield os.path.join(top, b, "libmaplog.so"), "build tree"
     yield SONAME, "dynamic loader"
     found = ctypes.util.find_library("maplog")
     if found and found != SONAME:
@@ -97,9 +96,7 @@ def _candidates():
     for d in ("/usr/local/lib", "/usr/local/lib64", "/usr/local/lib/x86_64-linux-gnu",
               "/usr/local/lib/aarch64-linux-gnu", "/usr/lib", "/usr/lib64",
               "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"):
-        p = os.path.join(d, SONAME)
-        if os.path.exists(p):
-            yield p, "lib directory"
+        yield os.path.join(d, SONAME), "lib directory"
 
 
 def _declare(lib):
@@ -121,6 +118,9 @@ def load():
         return _check(_declare_or_fail(lib, env), env)
     tried = []
     for path, why in _candidates():
+        if os.sep in path and not os.path.exists(path):
+            tried.append("%s (%s): not there" % (path, why))
+            continue
         try:
             lib = ctypes.CDLL(path)
         except OSError as e:

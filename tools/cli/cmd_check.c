@@ -213,8 +213,12 @@ int cli_cmd_recover(cli_args *a)
     if (a->tty)
         fprintf(cli_err, "recover: applying...\n");
     rc = maplog_recover(a->pos[0], MAPLOG_RECOVER_APPLY, report, sizeof report, &dropped);
+    if (rc) { /* refused (a writer holds the log) or failed: nothing more was done */
+        fprintf(cli_err, "maplog: recover --apply: not done: %s\n", report);
+        return EXIT_PROBLEMS;
+    }
     fprintf(cli_out, "done: %s\n", report);
-    return rc ? EXIT_PROBLEMS : EXIT_OK;
+    return EXIT_OK;
 }
 
 int cli_cmd_archive(cli_args *a)

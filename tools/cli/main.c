@@ -84,7 +84,8 @@ static const cli_cmd cmds[] = {
     {"verify", "[--quick] DIR",
      "Check every segment header, seal and XXH3 digest, every record's CRC, the sequence\n"
      "numbers across segments and the checkpoints.  Prints each problem with file and offset,\n"
-     "then a summary.  Exit 0 when all is well, 1 when anything is wrong.\n",
+     "then a summary.  Exit 0 when all is well, 3 when all it found is a crash state (a torn\n"
+     "tail, holes: recovery resolves it without losing synced data), 1 for damage.\n",
      verify_opts, 1, cli_cmd_verify},
     {"stats", "[--json] DIR",
      "Segments, records, bytes used and allocated, first and last sequence number and time,\n"
@@ -135,7 +136,7 @@ static void main_usage(FILE *f)
             "  ship     publish a log's records to a NATS JetStream stream (maplog-ship)\n"
             "  mirror   rebuild a log from what ship sent (maplog-mirror)\n\n"
             "maplog COMMAND --help for each.  Exit status: 0 ok, 1 problems found,\n"
-            "2 usage error.  See maplog(1).\n",
+            "2 usage error, 3 a crash state alone (verify).  See maplog(1).\n",
             maplog_version());
 }
 

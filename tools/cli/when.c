@@ -400,7 +400,7 @@ static int parse_epoch(struct ctx *c, const char *s, uint64_t *ns)
         p++;
     }
     if (*p == '.') {
-        int k;
+        int k = 0;
         p++;
         if (fraction(c, &p, p + strlen(p), &frac, &k) < 0)
             return -1;
