@@ -567,8 +567,8 @@ typedef void (*maplog_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * records lost between segments) is reported too, as MAPLOG_PROBLEM_CRASH: the callback's
  * p->kind tells it from damage.  *problems (may be NULL) is the number found, of both
  * kinds.  Returns 0 when the
- * check ran, whatever it found; an error code when it could not (MAPLOG_ENOTLOG, ...).
- * problem and progress may be NULL.  Works on read-only copies and beside a live writer. */
+ * check ran, whatever it found; an error code when it could not (MAPLOG_ENOTLOG, ...), and
+ * then maplog_last_open_error() says why.  problem and progress may be NULL.  Works on read-only copies and beside a live writer. */
 MAPLOG_API int maplog_verify(const char *dir, int flags, maplog_problem_fn problem,
                              maplog_progress_fn progress, void *ctx, uint64_t *problems);
 

@@ -295,6 +295,12 @@ try:
             check(rc == 1 and d in err and "Traceback" not in err,
                   "%s on %s: exit 1 with the path in the message (rc %d, %r)" % (cmd[0], d, rc, err))
     check(os.listdir(empty) == [], "the tool wrote nothing into an empty directory")
+    # a segment file given where its directory belongs: the message says which to give
+    seg = os.path.join(clean, segments(clean)[0])
+    for cmd in [["dump"], ["verify"], ["stats"], ["recover"]]:
+        rc, out, err = run(*cmd, seg)
+        check(rc == 1 and "a segment file" in err and "the directory that holds it" in err,
+              "%s on a segment file: it says to give its directory (rc %d, %r)" % (cmd[0], rc, err))
 
     # a read-only copy: every read command works and nothing changes
     ro = os.path.join(base, "ro")

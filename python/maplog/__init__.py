@@ -69,8 +69,9 @@ def verify(path, quick=False, progress=None):
     count = c_uint64()
     rc = lib.maplog_verify(os.fsencode(path), 1 if quick else 0, pfn, gfn, None, byref(count))
     if rc:
-        raise error(rc, "cannot verify %s: %s" % (os.fsdecode(path),
-                                                  lib.maplog_strerror(rc).decode()))
+        why = lib.maplog_last_open_error() if rc != -1 else None  # -1: MAPLOG_EINVAL
+        raise error(rc, "cannot verify %s: %s" % (os.fsdecode(path), (
+            why or lib.maplog_strerror(rc)).decode("utf-8", "replace")))
     return problems
 
 

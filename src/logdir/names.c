@@ -177,6 +177,15 @@ int mlg__dir_open(const char *dir, int *dirfd, mlg__err *err)
     *dirfd = mlg__open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (*dirfd >= 0)
         return 0;
+    if (errno == ENOTDIR) {
+        const char *base = strrchr(dir, '/');
+        uint64_t seq;
+        base = base ? base + 1 : dir;
+        if (mlg__parse_seg_name(base, &seq))
+            return mlg__fail(err, MAPLOG_ENOTLOG,
+                             "%s: a segment file, not a log: give the directory that holds it",
+                             dir);
+    }
     return mlg__fail(err,
                      errno == ENOENT    ? MAPLOG_ENOENT
                      : errno == ENOTDIR ? MAPLOG_ENOTLOG

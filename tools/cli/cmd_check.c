@@ -56,17 +56,17 @@ int cli_cmd_verify(cli_args *a)
      * resolves without losing anything synced -- maplog recover --apply, or opening the
      * log for writing. */
     if (v.damage)
-        fprintf(cli_out, "%s: %" PRId64 " segments, %" PRId64 " records: %" PRIu64 " problem%s\n",
-                a->pos[0], segs, recs, problems, problems == 1 ? "" : "s");
+        fprintf(cli_out, "%s: %" PRId64 " segment%s, %" PRId64 " records: %" PRIu64 " problem%s\n",
+                a->pos[0], segs, segs == 1 ? "" : "s", recs, problems, problems == 1 ? "" : "s");
     else if (v.crash)
         fprintf(cli_out,
-                "%s: %" PRId64 " segments, %" PRId64 " records: no damage; a crash state "
+                "%s: %" PRId64 " segment%s, %" PRId64 " records: no damage; a crash state "
                 "(%" PRIu64 " finding%s) that recovery resolves without losing synced data "
                 "(maplog recover --apply)\n",
-                a->pos[0], segs, recs, v.crash, v.crash == 1 ? "" : "s");
+                a->pos[0], segs, segs == 1 ? "" : "s", recs, v.crash, v.crash == 1 ? "" : "s");
     else
-        fprintf(cli_out, "%s: %" PRId64 " segments, %" PRId64 " records: ok, 0 problems\n",
-                a->pos[0], segs, recs);
+        fprintf(cli_out, "%s: %" PRId64 " segment%s, %" PRId64 " records: ok, 0 problems\n",
+                a->pos[0], segs, segs == 1 ? "" : "s", recs);
     return v.damage ? EXIT_PROBLEMS : v.crash ? EXIT_CRASH_STATE : EXIT_OK;
 }
 
@@ -172,21 +172,25 @@ int cli_cmd_stats(cli_args *a)
     const char *shutdown = v[S_CLEAN] < 0 ? "writer running"
                            : v[S_CLEAN]   ? "clean"
                                           : "unclean (crash)";
+    char span[64];
+    if (v[S_NEXT] > v[S_FIRST])
+        snprintf(span, sizeof span, "%" PRId64 " .. %" PRId64, v[S_FIRST], v[S_NEXT] - 1);
+    else
+        snprintf(span, sizeof span, "none yet (the next is %" PRId64 ")", v[S_NEXT]);
     fprintf(cli_out,
             "log:             %s\n"
             "segments:        %" PRId64 "\n"
             "records:         %" PRId64 "\n"
             "void records:    %" PRId64 "\n"
-            "sequence:        %" PRId64 " .. %" PRId64 "\n"
+            "sequence:        %s\n"
             "bytes used:      %" PRId64 " (%.1f MB)\n"
             "bytes allocated: %" PRId64 " (%.1f MB)\n"
             "first record:    %s\n"
             "last record:     %s\n"
             "durable:         %s\n"
             "last shutdown:   %s\n",
-            a->pos[0], v[S_SEGS], v[S_RECS], v[S_VOIDS], v[S_FIRST], v[S_NEXT] - 1, v[S_USED],
-            (double)v[S_USED] / 1e6, v[S_ALLOC], (double)v[S_ALLOC] / 1e6, t0, t1, durable,
-            shutdown);
+            a->pos[0], v[S_SEGS], v[S_RECS], v[S_VOIDS], span, v[S_USED], (double)v[S_USED] / 1e6,
+            v[S_ALLOC], (double)v[S_ALLOC] / 1e6, t0, t1, durable, shutdown);
     if (v[S_LOST])
         fprintf(cli_out,
                 "lost in a crash: %" PRId64 " records between segments never reached the disk "
