@@ -184,8 +184,9 @@ typedef struct maplog maplog;
  * On failure *out is NULL; the reason is in the return code and, for the text, use
  * maplog_last_open_error() in the same thread.
  * Returns 0; MAPLOG_EINVAL (NULL arguments); MAPLOG_ENOENT (no such directory and no
- * MAPLOG_OPT_CREATE); MAPLOG_ELOCKED; MAPLOG_ECORRUPT or MAPLOG_EVERSION (recovery found
- * damage it may not cut, or a newer format); MAPLOG_ENOSPC; MAPLOG_ENOMEM; MAPLOG_EIO. */
+ * MAPLOG_OPT_CREATE, or its parent directory missing); MAPLOG_ELOCKED; MAPLOG_ECORRUPT or
+ * MAPLOG_EVERSION (recovery found damage it may not cut, or a newer format); MAPLOG_ENOSPC;
+ * MAPLOG_ENOMEM; MAPLOG_EIO. */
 MAPLOG_API int maplog_open(maplog **out, const char *dir, const maplog_options *opts);
 
 /* The message of the last failed maplog_open() or maplog_reader_open() in this thread. */
@@ -568,7 +569,8 @@ typedef void (*maplog_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * p->kind tells it from damage.  *problems (may be NULL) is the number found, of both
  * kinds.  Returns 0 when the
  * check ran, whatever it found; an error code when it could not (MAPLOG_ENOTLOG, ...), and
- * then maplog_last_open_error() says why.  problem and progress may be NULL.  Works on read-only copies and beside a live writer. */
+ * then maplog_last_open_error() says why.  problem and progress may be NULL.  Works on read-only
+ * copies and beside a live writer. */
 MAPLOG_API int maplog_verify(const char *dir, int flags, maplog_problem_fn problem,
                              maplog_progress_fn progress, void *ctx, uint64_t *problems);
 

@@ -92,6 +92,19 @@ def test_not_a_log(tmp_path):
     with pytest.raises(maplog.NotFoundError):
         maplog.open(missing, create=False)
     assert not os.path.exists(missing)
+    with pytest.raises(maplog.NotFoundError) as e:   # only the log's own directory is made
+        maplog.open(os.path.join(missing, "a", "log"))
+    assert "parent directory is missing" in str(e.value)
+    with pytest.raises(maplog.NotFoundError) as e:   # the library's reason, not a code alone
+        maplog.verify(missing)
+    assert "No such file or directory" in str(e.value)
+    seg = tmp_path / "seg"
+    with maplog.open(str(seg)) as log:
+        log.append(b"x")
+    name = next(n for n in os.listdir(seg) if n.endswith(".mlog"))
+    with pytest.raises(maplog.NotALogError) as e:    # a segment file where its directory goes
+        maplog.Reader(str(seg / name))
+    assert "give the directory that holds it" in str(e.value)
 
 
 def test_stats_and_verify_shape(logdir):

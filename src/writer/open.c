@@ -168,7 +168,12 @@ int maplog_open(maplog **out, const char *dir, const maplog_options *opts)
     if ((rc = new_handle(&log, dir, opts, &err)))
         goto fail;
     if (log->opt.create && make_dir(dir, (mode_t)log->opt.file_mode) < 0) {
-        rc = mlg__fail(&err, MAPLOG_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+        int e = errno;
+        rc = mlg__fail(&err, e == ENOENT ? MAPLOG_ENOENT : MAPLOG_EIO,
+                       "%s: cannot create directory: %s%s", dir, strerror(e),
+                       e == ENOENT ? " (its parent directory is missing: maplog makes only the "
+                                     "log's own directory)"
+                                   : "");
         goto fail;
     }
     if ((rc = mlg__dir_open(dir, &log->dirfd, &err)))
