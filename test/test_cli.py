@@ -297,6 +297,10 @@ try:
     check(os.listdir(empty) == [], "the tool wrote nothing into an empty directory")
     # a segment file given where its directory belongs: the message says which to give
     seg = os.path.join(clean, segments(clean)[0])
+    rc, out, err = run("import", seg, os.path.join(base, "from-segment"))
+    check(rc == 1 and "a maplog segment file, not an export" in err and
+          not os.path.exists(os.path.join(base, "from-segment")),
+          "import of a segment file says what it is and makes nothing (rc %d, %r)" % (rc, err))
     for cmd in [["dump"], ["verify"], ["stats"], ["recover"]]:
         rc, out, err = run(*cmd, seg)
         check(rc == 1 and "a segment file" in err and "the directory that holds it" in err,

@@ -770,6 +770,9 @@ int cli_cmd_import(cli_args *a)
         } else if (s->end - s->pos >= 8 && !memcmp(s->buf + s->pos, EXPORT_MAGIC, 8)) {
             s->pos += 8, s->off += 8;
             rc = import_binary(&im, s, &payload);
+        } else if (s->end - s->pos >= 8 && !memcmp(s->buf + s->pos, "MAPLOGS1", 8)) {
+            rc = say(&im, "offset 0: a maplog segment file, not an export: import reads what "
+                          "maplog export writes (a log's directory is read as it is, or copied)");
         } else {
             rc = import_json(&im, s, &payload);
         }
