@@ -157,9 +157,11 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t 
             continue;
         }
         /* The end of an unsealed segment; but in the last, of a log no writer holds, bytes
-         * past it (a rollover mark with no room for a record, say) are a torn tail. */
+         * past it (a rollover mark with no room for a record, say) are a torn tail.  (Inside
+         * the synced part, the checkpoint's check below reports the records missing.) */
         if ((st == MLG_REC_EMPTY || (st == MLG_REC_ROLLED && !last)) && v->seal_state != 1 &&
-            !(last && !c->alive && mlg__high_water(v->map, v->size, off) > off))
+            !(last && !c->alive && !(v->have_ck && off < v->ck.end_offset) &&
+              mlg__high_water(v->map, v->size, off) > off))
             break;
         if (v->seal_state != 1 && !last && !c->alive) {
             /* records end before they should: if a power loss cut this segment's unsynced
