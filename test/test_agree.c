@@ -435,6 +435,32 @@ static void deleted_last(const char *base)
     }
 }
 
+/* The last segment deleted after a crash that left the one before it unsealed: that one
+ * ends in a rollover mark, the proof that the writer had moved on.  A crash state (a sync
+ * seals a segment before it returns, so nothing of the missing one was synced), but the
+ * tools must say records may be lost with it, not that none were. */
+static void deleted_after_mark(const char *base)
+{
+    char d[600], names[8][64], path[700];
+    verdict v;
+    snprintf(d, sizeof d, "%s/deleted-after-mark", base);
+    make_log(d, 2000, 0);
+    int n = list_segs(d, names, 8);
+    ASSERT_TRUE(n >= 3, "%d segments", n);
+    snprintf(path, sizeof path, "%s/%s", d, names[n - 1]);
+    ASSERT_TRUE(unlink(path) == 0, "unlink %s", path);
+    unsigned char zero[64] = {0}; /* the crash came before the seal */
+    t_pwrite(t_path(d, names[n - 2]), zero, sizeof zero, MLG_SEAL_OFFSET);
+    uint64_t first_lost = strtoull(names[n - 1], NULL, 10);
+    ASSERT_EQ(agree(d, 2000, "the segment after an unsealed one deleted", &v), first_lost);
+    AGREE(v.problems > 0 && strstr(v.first_problem, "rollover mark") &&
+              strstr(v.first_problem, names[n - 1]) && strstr(v.first_problem, "lost"),
+          &v, "verify does not say the records of the missing %s are lost", names[n - 1]);
+    AGREE(strstr(v.plan, names[n - 1]) && strstr(v.plan, "lost") &&
+              !strstr(v.plan, "losing no complete record"),
+          &v, "recover does not say the records of the missing %s are lost", names[n - 1]);
+}
+
 /* ---- the tampered directories of test_hostile.c ------------------------------------------- */
 
 static void hostile(const char *base)
@@ -612,6 +638,7 @@ int main(int argc, char **argv)
     synced_loss(base);
     bad_archive(base);
     deleted_last(base);
+    deleted_after_mark(base);
     crash_states(base);
     tail_past_zeros(base);
     hostile(base);

@@ -52,6 +52,9 @@ typedef struct cut {
      * recovery makes void records: the first segment holding any, and how many in all */
     uint64_t holes;
     char holes_in[32];
+    /* CUT_RECORDS in the last segment at a rollover mark: the writer had moved on to the
+     * next segment, which is gone with whatever records it held */
+    int rolled;
 } cut;
 
 /* An archived segment's header repeats its seal's facts and its log id (FORMAT.md,
@@ -128,6 +131,7 @@ static void judge_seg(int dirfd, const char *dir, const mlg__segview *v, size_t 
                  v->ck.record_count > v->scan.count ? v->ck.record_count - v->scan.count : 0);
         c->save_to = v->hw > v->ck.end_offset ? v->hw : v->ck.end_offset;
     } else if (last && v->seal_state != 1 && v->hw > end) {
+        c->rolled = end + 8 <= v->size && mlg__rec_word(v->map, end) == MLG_ROLLED_WORD;
         snprintf(c->why, sizeof c->why,
                  "%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64 " (%s at seq %" PRIu64 ")",
                  v->name, v->hw - end, end, stop, next);
@@ -363,10 +367,21 @@ static void report_plan(mlg__report *rep, const cut *c, size_t n, int apply)
         break;
     }
     mlg__report_add(rep, "The log %s at seq %" PRIu64, apply ? "now ends" : "would end", c->seq);
-    if (c->dropped > 0)
+    if (c->dropped > 0) {
         mlg__report_add(rep, ", dropping %" PRId64 " records after it", c->dropped);
-    else
+    } else if (c->rolled) {
+        /* The mark is stored once the next segment has its name; a sync seals this one
+         * before it returns, so no record of the next one was synced. */
+        char succ[32];
+        mlg__seg_name(succ, c->seq);
+        mlg__report_add(rep,
+                        ": the writer had moved on to %s, which is missing, and the records "
+                        "it held are lost (none of them synced: a sync seals this segment "
+                        "first)",
+                        succ);
+    } else {
         mlg__report_add(rep, ", losing no complete record");
+    }
     size_t later = n - c->seg - 1 + (size_t)c->before_seg;
     if (later)
         mlg__report_add(rep, "; %zu segment file%s after the cut %s renamed to NAME.tail-0", later,

@@ -187,7 +187,16 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t 
                         "%" PRIu64 " records to offset %" PRIu64 ")",
                         seq, mlg__stop_what(v->map, v->size, off, st), v->ck.record_count,
                         v->ck.end_offset);
-            else if (!c->alive)
+            else if (!c->alive && off + 8 <= v->size &&
+                     mlg__rec_word(v->map, off) == MLG_ROLLED_WORD) {
+                char succ[32];
+                mlg__seg_name(succ, seq);
+                problem(crash(c), v->name, off,
+                        "a rollover mark: the writer had moved on to %s, which is missing, and "
+                        "the records it held are lost (none of them synced: a sync seals this "
+                        "segment first); recovery cuts the mark",
+                        succ);
+            } else if (!c->alive)
                 problem(crash(c), v->name, off,
                         "torn tail: %" PRIu64 " bytes that are not a complete record "
                         "(%s at seq %" PRIu64 "; recovery cuts them)",
