@@ -208,6 +208,23 @@ try:
     rc, out, _ = run("recover", torn)
     check(rc == 1 and b"seq 999" in out and tree_digest(torn) == digest,
           "recover without --apply reports and changes nothing: %r" % out)
+    # as root, on a log another user owns (an operator's repair): what it makes (side files,
+    # the spare the writer left) belongs to the log's user, who must still open the log
+    owned = torn + "-owned"
+    shutil.copytree(torn, owned)
+    if os.geteuid() == 0:
+        for root, dirs, files in os.walk(owned):
+            for n in [root] + [os.path.join(root, f) for f in files]:
+                os.chown(n, 65534, 65534)
+        rc, out, _ = run("recover", "--apply", owned)
+        run("archive", owned)
+        wrong = [f for f in os.listdir(owned)
+                 if os.stat(os.path.join(owned, f)).st_uid != 65534]
+        check(rc == 0 and not wrong and any(".tail-" in f for f in os.listdir(owned)),
+              "recover --apply and archive as root leave the log its owner's: %r %r"
+              % (wrong, out))
+    else:
+        print("skipped: the ownership of what root's repair makes (not run as root)")
     rc, out, _ = run("recover", "--apply", torn)
     check(rc == 0, "recover --apply on a torn tail: %r" % out)
     check(run("verify", torn)[0] == 0, "verify passes after recover --apply")

@@ -97,6 +97,11 @@ static inline int mlg__openat(int dirfd, const char *path, int flags, mode_t mod
 {
     MLG__RETRY(int, mlg__os.openat(dirfd, path, flags, mode));
 }
+/* Create path in dirfd (openat with O_CREAT added).  Run as root in a log directory another
+ * user owns (an operator's maplog recover --apply or archive), a file root now owns is given
+ * the directory's owner and group, as SQLite gives a journal its database's: else the log's
+ * own user could no longer open what the operator's tool made. */
+int mlg__create_at(int dirfd, const char *path, int flags, mode_t mode);
 /* Not retried: Linux releases the descriptor even when close() says EINTR, and closing it
  * again could close one another thread has just opened.  The result is never worth
  * checking: durability comes from fsync, before. */

@@ -442,8 +442,8 @@ static int rewrite_archive(int dirfd, const char *dir, uint64_t first, const cut
     memcpy(buf, &h, sizeof h);
     const char *what = NULL;
     mlg__unlinkat(dirfd, tmp, 0);
-    out = mlg__openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                      st.st_mode & 07777);
+    out =
+        mlg__create_at(dirfd, tmp, O_WRONLY | O_EXCL | O_CLOEXEC | O_NOFOLLOW, st.st_mode & 07777);
     if (out < 0)
         what = "open";
     else if (mlg__write_all(out, buf, (size_t)size) < 0)
@@ -486,9 +486,8 @@ static int make_successor(int dirfd, const char *dir, uint64_t first, const cut 
     mlg__header_init(&h, c->seg_size, c->log_id, mlg__now_ns());
     if (mlg__unlinkat(dirfd, MLG_SPARE_NAME, 0) < 0 && errno != ENOENT)
         what = "remove the old spare";
-    else if ((fd = mlg__openat(dirfd, MLG_SPARE_NAME,
-                               O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                               st.st_mode & 07777)) < 0)
+    else if ((fd = mlg__create_at(dirfd, MLG_SPARE_NAME, O_RDWR | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                                  st.st_mode & 07777)) < 0)
         what = "open";
     else if (mlg__write_all(fd, &h, sizeof h) < 0)
         what = "write the header";

@@ -619,7 +619,7 @@ int mlg__archive_segment(int dirfd, const char *dir, uint64_t first_seq, int lev
     /* Each step says what failed: the caller (the background thread) only retries later,
      * and a message is all a person looking at it gets. */
     const char *what = NULL;
-    fd = mlg__openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    fd = mlg__create_at(dirfd, tmp, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd < 0)
         what = "open";
     else if (mlg__write_all(fd, packed, at) < 0)

@@ -64,7 +64,7 @@ static int side_create(int dirfd, const char *dir, const char *name, uint64_t fr
 {
     for (int k = 0; k < MLG_SIDE_TRIES; k++) {
         side_name(side, name, from, k);
-        *fd = mlg__openat(dirfd, side, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        *fd = mlg__create_at(dirfd, side, O_WRONLY | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (*fd >= 0)
             return 0;
         if (errno != EEXIST)

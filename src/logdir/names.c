@@ -143,7 +143,7 @@ int mlg__writer_alive_fd(int fd)
 
 int mlg__lock_take(int dirfd, const char *dir, mode_t mode, int *fd, mlg__err *err)
 {
-    *fd = mlg__openat(dirfd, MLG_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+    *fd = mlg__create_at(dirfd, MLG_LOCK_NAME, O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode);
     if (*fd < 0)
         return mlg__fail(err, MAPLOG_EIO, "%s/%s: cannot open lock file: %s%s", dir, MLG_LOCK_NAME,
                          strerror(errno),

@@ -133,8 +133,8 @@ int mlg__seg_create(struct maplog *log, mlg__wseg **out, uint64_t size, const ch
     s->fd = -1;
     s->size = size;
     snprintf(s->name, sizeof s->name, "%s", name);
-    s->fd = mlg__openat(log->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                        (mode_t)log->opt.file_mode);
+    s->fd = mlg__create_at(log->dirfd, name, O_RDWR | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                           (mode_t)log->opt.file_mode);
     if (s->fd < 0) {
         rc = mlg__fail(&mlg__tls_err, errno == ENOSPC ? MAPLOG_ENOSPC : MAPLOG_EIO,
                        "%s/%s: open failed: %s", log->dir, name, strerror(errno));
