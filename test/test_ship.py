@@ -651,6 +651,32 @@ try:
         rc, dt, err2 = mirror_once(dst, s1.url, "BAD", subj)
         check(rc == 1 and records(dst) == before, "%s: a second run stops at it again (rc %s, %d records)"
               % (what, rc, records(dst)))
+
+    section("--once gives up on a failure that lasts")
+    # a script's run must end: no server there, or a subject no stream takes, is said and
+    # ends the run with status 1 after $MAPLOG_ONCE_PATIENCE seconds (60 by default)
+    dead = "nats://127.0.0.1:%d" % free_port()
+    env = dict(os.environ, MAPLOG_ONCE_PATIENCE="3")
+    for what, args, why in [
+            ("ship, no server", [MAPLOG, "ship", lg, "--server", dead, "--stream", "X",
+                                 "--subject", "x.a", "--once"], "cannot reach"),
+            ("mirror, no server", [MAPLOG, "mirror", os.path.join(base, "mirror-dead"),
+                                   "--server", dead, "--stream", "X", "--subject", "x.a",
+                                   "--once"], "cannot reach"),
+            ("ship, a subject no stream takes", [MAPLOG, "ship", lg, "--server", s1.url,
+                                                 "--stream", "BAD", "--subject", "zz.none",
+                                                 "--once"], "no stream takes this subject")]:
+        t = time.time()
+        try:
+            p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120,
+                               preexec_fn=_die_with_us)
+            rc, err = p.returncode, p.stderr
+        except subprocess.TimeoutExpired:
+            rc, err = None, "still running after 120 s"
+        check(rc == 1 and "giving up after 3 s" in err and why in err,
+              "--once, %s: exit 1 after %.1f s, saying why: %r" % (what, time.time() - t,
+                                                                   err[-600:]))
+
     s1.kill()
 
     # 7. a three-server cluster: stream C (R3) holds every batched log, a subject each;

@@ -146,7 +146,8 @@ static int subscribe(mirror *mr, uint64_t start)
     so.Config.DeliverPolicy = start ? js_DeliverByStartSequence : js_DeliverAll;
     so.Config.OptStartSeq = start;
     jsErrCode jerr = 0;
-    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+    double since = now_s();
+    for (long backoff = 200; !stop; backoff = next_backoff(backoff)) {
         natsStatus st = js_SubscribeSync(&mr->sub, mr->js, mr->subject, NULL, &so, &jerr);
         if (st == NATS_OK) {
             /* Flow control paces the server; a client-side limit it could still pass would
@@ -159,6 +160,8 @@ static int subscribe(mirror *mr, uint64_t start)
             return fail("no stream %s on %s", mr->stream, mr->server);
         fprintf(stderr, "maplog: mirror: cannot read subject %s of stream %s (%s, %d); retrying\n",
                 mr->subject, mr->stream, natsStatus_GetText(st), (int)jerr);
+        if (once_gives_up("mirror", since))
+            break;
         sleep_ms(backoff);
     }
     return -1;
@@ -367,7 +370,8 @@ static const char usage_text[] =
     "DIR becomes (or is) the same log -- its log id, sequence numbers and timestamps.\n"
     "Every record's CRC-32C is checked before its batch is appended.  The log's next\n"
     "sequence number is the cursor: a restart goes on from there, exactly once.\n"
-    "Follows the stream until interrupted; --once stops once caught up.\n"
+    "Follows the stream until interrupted; --once stops once caught up, and gives up\n"
+    "(exit 1) on a failure that lasts 60 s ($MAPLOG_ONCE_PATIENCE seconds).\n"
     "Exit status: 0 done (or stopped by SIGINT/SIGTERM), 1 failed, 2 usage error.\n";
 
 int main(int argc, char **argv)
@@ -405,7 +409,7 @@ int main(int argc, char **argv)
             mr.subject = optarg;
             break;
         case OPT_ONCE:
-            mr.once = 1;
+            mr.once = once_mode = 1;
             break;
         case ':':
             bad = bad ? bad : "an option needs a value";

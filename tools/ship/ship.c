@@ -142,7 +142,8 @@ static int ensure_stream(shipper *s)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
-    for (long backoff = 200; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+    double since = now_s();
+    for (long backoff = 200; !stop; backoff = next_backoff(backoff)) {
         natsStatus st = js_GetStreamInfo(&si, s->js, s->stream, NULL, &jerr);
         if (st == NATS_OK) {
             jsStreamInfo_Destroy(si);
@@ -170,6 +171,8 @@ static int ensure_stream(shipper *s)
         }
         fprintf(stderr, "maplog: ship: stream %s not ready (%s, %d); retrying in %ld ms\n",
                 s->stream, natsStatus_GetText(st), (int)jerr, backoff);
+        if (once_gives_up("ship", since))
+            break;
         sleep_ms(backoff);
     }
     return -1;
@@ -285,7 +288,8 @@ static int batch_publish(shipper *s, batch *b, uint64_t *subj_seq)
     snprintf(id, sizeof id, "%s:%" PRIu64, s->log_id, b->first);
     snprintf(first, sizeof first, "%" PRIu64, b->first);
     snprintf(count, sizeof count, "%" PRIu64, b->count);
-    for (long backoff = 100; !stop; backoff = backoff < 5000 ? backoff * 2 : 5000) {
+    double since = now_s();
+    for (long backoff = 100; !stop; backoff = next_backoff(backoff)) {
         natsMsg *m = NULL;
         jsPubAck *pa = NULL;
         jsErrCode jerr = 0;
@@ -315,9 +319,12 @@ static int batch_publish(shipper *s, batch *b, uint64_t *subj_seq)
         }
         /* Not known to be stored: ask the stream what the subject ends with. */
         fprintf(stderr,
-                "maplog: ship: publishing records %s..%" PRIu64 ": %s (%d); checking "
+                "maplog: ship: publishing records %s..%" PRIu64 ": %s (%d)%s; checking "
                 "the stream\n",
-                first, b->first + b->count - 1, natsStatus_GetText(st), (int)jerr);
+                first, b->first + b->count - 1, natsStatus_GetText(st), (int)jerr,
+                st == NATS_NO_RESPONDERS ? " -- no stream takes this subject: is it one of the "
+                                           "stream's subjects?"
+                                         : "");
         uint64_t next, seq, last_first;
         if (batch_resume(s, 0, &next, &seq, &last_first))
             return -1;
@@ -333,6 +340,8 @@ static int batch_publish(shipper *s, batch *b, uint64_t *subj_seq)
             return -1;
         }
         *subj_seq = seq;
+        if (once_gives_up("ship", since))
+            break;
         sleep_ms(backoff);
     }
     return -1;
@@ -417,7 +426,9 @@ static const char usage_text[] =
     "                   [--create-stream [--replicas R] [--stream-subjects S]]\n"
     "Publish every record of the log to a NATS JetStream stream, exactly once,\n"
     "following the log as it grows (like tail -f) until interrupted; --once\n"
-    "ships what exists and exits.  Restarts resume after what the stream holds.\n"
+    "ships what exists and exits, and gives up (exit 1) on a failure that lasts\n"
+    "60 s ($MAPLOG_ONCE_PATIENCE seconds): following retries for as long as it\n"
+    "takes.  Restarts resume after what the stream holds.\n"
     "By default records go in batches: each message holds up to --batch-bytes\n"
     "(default 262144) of records exactly as in the segment, CRC-32C included,\n"
     "and a batch waits at most --linger-ms (default 10) for more; headers\n"
@@ -532,7 +543,7 @@ static int parse_args(shipper *s, int argc, char **argv)
                                  : &s->stream_subjects) = optarg;
             break;
         case OPT_ONCE:
-            s->once = 1;
+            s->once = once_mode = 1;
             break;
         case OPT_CREATE:
             s->create = 1;
