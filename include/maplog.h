@@ -470,6 +470,12 @@ typedef enum maplog_reader_info {
     MAPLOG_INFO_INFLATED_BYTES = 20,     /* bytes of archived segments (NAME.mlogz) this reader
                                             inflated so far: an archive of blocks is inflated
                                             only where the reader reads (docs/FORMAT.md) */
+    MAPLOG_INFO_MISSING_AFTER = 21,      /* -1; or, when the last segment is sealed and no
+                                            writer holds the log, the first sequence number
+                                            of the segment after it: that segment existed
+                                            (a segment is sealed only once the next one is
+                                            named) and is missing, with the records it held
+                                            -- damage, which maplog_verify reports */
 } maplog_reader_info;
 
 /* Returns 0 with *value; MAPLOG_EINVAL for an unknown key or NULL arguments; MAPLOG_ENOENT

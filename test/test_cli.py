@@ -312,6 +312,27 @@ try:
             check(rc == 1 and d in err and "Traceback" not in err,
                   "%s on %s: exit 1 with the path in the message (rc %d, %r)" % (cmd[0], d, rc, err))
     check(os.listdir(empty) == [], "the tool wrote nothing into an empty directory")
+    # the last segment deleted from a copy: the one before it is sealed, so it existed;
+    # dump, export and stats say so and exit 1, as verify does
+    nolast = os.path.join(base, "nolast")
+    mklog(nolast, 3000)
+    segs_nl = segments(nolast)
+    check(len(segs_nl) >= 3, "a log of several segments: %r" % segs_nl)
+    lost_first = int(segs_nl[-1][:20])
+    os.unlink(os.path.join(nolast, segs_nl[-1]))
+    for cmd in [["dump"], ["tail", "-n", "3"], ["export", "-o", os.path.join(base, "nl.out")],
+                ["stats"]]:
+        rc, out, err = run(*cmd, nolast)
+        said = err if cmd[0] != "stats" else out.decode()
+        check(rc == 1 and ("seq %d on" % lost_first) in said and "missing" in said,
+              "%s on a log whose last segment is gone: exit 1, saying so (rc %d, %r)"
+              % (cmd[0], rc, said[-300:]))
+    rc, out, _ = run("stats", "--json", nolast)
+    check(json.loads(out).get("missing_after") == str(lost_first),
+          "stats --json names the missing segment's first seq: %r" % out[-200:])
+    rc, out, _ = run("stats", "--json", clean)
+    check(json.loads(out).get("missing_after", 0) is None, "and null where none is missing")
+
     # a segment file given where its directory belongs: the message says which to give
     seg = os.path.join(clean, segments(clean)[0])
     rc, out, err = run("import", seg, os.path.join(base, "from-segment"))

@@ -80,7 +80,8 @@ def stats(path):
     next_seq, segments, bytes_used, bytes_allocated, first_ts, last_ts (ns since the
     epoch, 0 when none), void_records, lost_records, uncounted_segments, durable_count,
     clean_shutdown (True/False, None while a writer has it open), torn_offset,
-    torn_bytes, torn_valid_after; plus log_id (hex)."""
+    torn_bytes, torn_valid_after, missing_after (None, or the first sequence number of a
+    segment after the last that existed and is missing); plus log_id (hex)."""
     with Reader(path) as r:
         out = r.info
         for k in ("holes", "lost", "voids"):

@@ -38,7 +38,7 @@ INFO_KEYS = [
     ("bytes_used", 10), ("bytes_allocated", 11), ("first_ts", 12), ("last_ts", 13),
     ("void_records", 17), ("lost_records", 18), ("uncounted_segments", 19),
     ("durable_count", 5), ("clean_shutdown", 6), ("torn_offset", 3), ("torn_bytes", 4),
-    ("torn_valid_after", 7),
+    ("torn_valid_after", 7), ("missing_after", 21),
 ]
 PROGRESS_KEYS = [("holes", 14), ("lost", 15), ("voids", 16)]
 
@@ -349,12 +349,16 @@ class Reader:
         """The log's figures now (maplog_reader_info_get): records, first_seq, next_seq,
         segments, bytes_used, bytes_allocated, first_ts, last_ts (ns), void_records,
         lost_records, uncounted_segments, durable_count, clean_shutdown (True, False, or
-        None while a writer has it open), torn_offset, torn_bytes, torn_valid_after; and
-        this reader's holes, lost and voids stepped over so far."""
+        None while a writer has it open), torn_offset, torn_bytes, torn_valid_after,
+        missing_after (None; or, the last segment being sealed, the first sequence number of
+        the segment after it, which existed and is missing); and this reader's holes, lost
+        and voids stepped over so far."""
         out = self._info(INFO_KEYS + PROGRESS_KEYS)
         cs = out.get("clean_shutdown")
         out["clean_shutdown"] = None if cs is None or cs < 0 else bool(cs)
         out["torn_valid_after"] = bool(out.get("torn_valid_after"))
+        if out.get("missing_after") is None or out["missing_after"] < 0:
+            out["missing_after"] = None
         return out
 
     def fileno(self):

@@ -785,6 +785,17 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
                                                          : (int64_t)sum.last_ts;
         return 0;
     }
+    case MAPLOG_INFO_MISSING_AFTER: {
+        if (mlg__reader_refresh_list(r) || r->nsegs == 0)
+            return MAPLOG_ENOENT;
+        mlg__segpeek p;
+        uint64_t last = r->segs[r->nsegs - 1];
+        *value = -1;
+        if (mlg__seg_peek(r->dirfd, r->dir, last, &p, &r->err) == 0 && p.sealed == 1 &&
+            !writer_alive(r))
+            *value = (int64_t)(last + p.seal.record_count);
+        return 0;
+    }
     case MAPLOG_INFO_DURABLE_COUNT:
     case MAPLOG_INFO_CLEAN_SHUTDOWN: {
         /* from the last segment's checkpoint */

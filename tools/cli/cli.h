@@ -143,6 +143,10 @@ int cli_cmd_recover(cli_args *a);
 
 /* Open a reader on dir, saying why not on cli_err.  0, or EXIT_PROBLEMS. */
 int cli_open_reader(const char *dir, int flags, maplog_reader **r);
+/* At the end of a read of dir: if the segment after the last existed and is missing (the
+ * last is sealed, no writer holds the log), say so on cli_err and return EXIT_PROBLEMS;
+ * else EXIT_OK. */
+int cli_missing_note(maplog_reader *r, const char *dir);
 /* Cursors (--after-cursor, --cursor-file, --show-cursor: maplog(1)).  cli_cursor_start
  * positions r after the cursor given, if any (*positioned says so): 0 to go on, or the
  * exit status to end with (said on cli_err).  cli_cursor_note, after a record is printed,

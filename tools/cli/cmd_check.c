@@ -84,6 +84,7 @@ enum {
     S_VOIDS,
     S_LOST,
     S_UNCOUNTED,
+    S_MISSING,
     S_N
 };
 
@@ -117,6 +118,11 @@ static void stats_json(const cli_args *a, const int64_t *v, const char *t0, cons
     } else {
         fputs("null,", f);
     }
+    /* the first sequence number of a segment that existed after the last and is missing */
+    if (v[S_MISSING] >= 0)
+        fprintf(f, "\"missing_after\":\"%" PRId64 "\",", v[S_MISSING]);
+    else
+        fputs("\"missing_after\":null,", f);
     fprintf(f, "\"durable_count\":\"%" PRId64 "\",\"writer_running\":%s,\"clean_shutdown\":%s}\n",
             v[S_DURABLE], v[S_CLEAN] < 0 ? "true" : "false",
             v[S_CLEAN] < 0 ? "null"
@@ -127,11 +133,11 @@ static void stats_json(const cli_args *a, const int64_t *v, const char *t0, cons
 int cli_cmd_stats(cli_args *a)
 {
     static const maplog_reader_info keys[S_N] = {
-        MAPLOG_INFO_SEGMENTS,          MAPLOG_INFO_RECORDS,      MAPLOG_INFO_FIRST_SEQ,
-        MAPLOG_INFO_NEXT_SEQ,          MAPLOG_INFO_BYTES_USED,   MAPLOG_INFO_BYTES_ALLOCATED,
-        MAPLOG_INFO_FIRST_TS,          MAPLOG_INFO_LAST_TS,      MAPLOG_INFO_DURABLE_COUNT,
-        MAPLOG_INFO_CLEAN_SHUTDOWN,    MAPLOG_INFO_VOID_RECORDS, MAPLOG_INFO_LOST_RECORDS,
-        MAPLOG_INFO_UNCOUNTED_SEGMENTS};
+        MAPLOG_INFO_SEGMENTS,           MAPLOG_INFO_RECORDS,      MAPLOG_INFO_FIRST_SEQ,
+        MAPLOG_INFO_NEXT_SEQ,           MAPLOG_INFO_BYTES_USED,   MAPLOG_INFO_BYTES_ALLOCATED,
+        MAPLOG_INFO_FIRST_TS,           MAPLOG_INFO_LAST_TS,      MAPLOG_INFO_DURABLE_COUNT,
+        MAPLOG_INFO_CLEAN_SHUTDOWN,     MAPLOG_INFO_VOID_RECORDS, MAPLOG_INFO_LOST_RECORDS,
+        MAPLOG_INFO_UNCOUNTED_SEGMENTS, MAPLOG_INFO_MISSING_AFTER};
     maplog_reader *r;
     int64_t v[S_N] = {0};
     char uncounted[1024] = "";
@@ -155,7 +161,7 @@ int cli_cmd_stats(cli_args *a)
         when_format(t0, sizeof t0, (uint64_t)v[S_T0], a->local);
     if (v[S_T1])
         when_format(t1, sizeof t1, (uint64_t)v[S_T1], a->local);
-    int status = uncounted[0] ? EXIT_PROBLEMS : EXIT_OK;
+    int status = uncounted[0] || v[S_MISSING] >= 0 ? EXIT_PROBLEMS : EXIT_OK;
     if (a->json) {
         stats_json(a, v, t0, t1, uncounted[0] ? uncounted : NULL);
         return status;
@@ -198,6 +204,11 @@ int cli_cmd_stats(cli_args *a)
                 v[S_LOST]);
     if (uncounted[0])
         fprintf(cli_out, "not counted:     %s\n", uncounted);
+    if (v[S_MISSING] >= 0)
+        fprintf(cli_out,
+                "missing:         the segment after the last (seq %" PRId64 " on): the last is "
+                "sealed, so it existed; its records are lost (maplog verify reports it)\n",
+                v[S_MISSING]);
     return status;
 }
 

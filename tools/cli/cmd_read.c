@@ -129,6 +129,19 @@ static void apply_lines(maplog_reader *r, cli_args *a)
         a->from = start;
 }
 
+int cli_missing_note(maplog_reader *r, const char *dir)
+{
+    int64_t after = -1;
+    if (maplog_reader_info_get(r, MAPLOG_INFO_MISSING_AFTER, &after) || after < 0)
+        return EXIT_OK;
+    fprintf(cli_err,
+            "maplog: %s: the last segment is sealed, so the segment after it (seq %" PRId64
+            " on) existed; it is missing, with the records it held (maplog verify reports it; "
+            "maplog recover --apply accepts the loss)\n",
+            dir, after);
+    return EXIT_PROBLEMS;
+}
+
 /* A log a crash left (no writer holds it) is read as it is: say what the reader stepped
  * over, as a crash state, not damage. */
 static void crash_note(maplog_reader *r, const cli_args *a)
@@ -336,6 +349,11 @@ int cli_cmd_dump(cli_args *a)
         cli_catch_signals();
     rc = a->reverse ? emit_reverse(r, a) : emit_forward(r, a, positioned);
     crash_note(r, a);
+    if (!a->follow && !cli_interrupted) {
+        int m = cli_missing_note(r, a->pos[0]);
+        if (rc == EXIT_OK)
+            rc = m;
+    }
     maplog_reader_close(r);
     return rc;
 }

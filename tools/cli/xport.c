@@ -181,6 +181,11 @@ int cli_cmd_export(cli_args *a)
     /* the cursor only once the records before it are written out */
     if (!werr && status == EXIT_OK)
         status = cli_cursor_finish(a, last);
+    if (!cli_interrupted) {
+        int m = cli_missing_note(r, a->pos[0]);
+        if (status == EXIT_OK)
+            status = m;
+    }
     maplog_reader_close(r);
     return status;
 }
