@@ -127,6 +127,43 @@ static void *intruder(void *arg)
     return NULL;
 }
 
+/* The owner of the segment being written, stopped inside its plain reservation (owner_busy
+ * = 1) once it has loaded resv (v): a thread that is not running, about to reserve a record
+ * of len bytes. */
+typedef struct stopped_owner {
+    mlg__wseg *s;
+    uint64_t v;
+    size_t len;
+} stopped_owner;
+
+static stopped_owner stop_owner(size_t len)
+{
+    mlg__wseg *s = atomic_load(&log_->cur);
+    atomic_store(&s->owner, (uintptr_t)&fake_owner_);
+    atomic_store(&s->owner_busy, 1);
+    return (stopped_owner){s, atomic_load(&s->resv), len};
+}
+
+/* It resumes: its store of resv, then busy = 0, as append.c's reserve does.  Its seq. */
+static uint64_t owner_resumes(const stopped_owner *o)
+{
+    atomic_store(&o->s->resv, o->v + (1ull << 32) + mlg__rec_size(o->len));
+    atomic_store_explicit(&o->s->owner_busy, 0, memory_order_release);
+    return o->s->first_seq + MLG_RESV_COUNT(o->v);
+}
+
+/* And publishes its record (zeros), so that the log can close and reads back whole. */
+static void owner_publishes(const stopped_owner *o)
+{
+    uint8_t *rec = o->s->map + MLG_RESV_OFF(o->v);
+    ASSERT_OK(maplog_commit(log_, &(maplog_reservation){
+                                      .data = rec + MLG_REC_HEADER_SIZE,
+                                      .len = o->len,
+                                      .seq = o->s->first_seq + MLG_RESV_COUNT(o->v),
+                                      .internal_ = {(uintptr_t)rec, (uintptr_t)log_, 0x6d6c6772u},
+                                  }));
+}
+
 /* An owner thread is between its check of owner and its store of resv (owner_busy = 1)
  * when it is preempted.  The first thread to append revokes and waits for it; a second
  * thread must wait too, not take a sequence number the owner is about to take again. */
@@ -134,10 +171,8 @@ static void preempted_owner(const char *dir)
 {
     CTX("an owner preempted inside its reservation");
     ASSERT_OK(t_open(&log_, dir, SEG, 0));
-    mlg__wseg *s = atomic_load(&log_->cur);
-    atomic_store(&s->owner, (uintptr_t)&fake_owner_);
-    atomic_store(&s->owner_busy, 1);
-    uint64_t v = atomic_load(&s->resv); /* what the owner loaded before it stopped */
+    stopped_owner own = stop_owner(1);
+    mlg__wseg *s = own.s;
     pthread_t a, b;
     uint64_t sa = 0, sb = 0;
     pthread_create(&a, NULL, intruder, &sa);
@@ -150,22 +185,12 @@ static void preempted_owner(const char *dir)
     struct timespec pause = {0, 100 * 1000000};
     nanosleep(&pause, NULL);
     ASSERT_EQ(atomic_load(&intruders_done_), 0); /* both wait for the owner */
-    /* The owner resumes: its store of resv, then busy = 0, as append.c's reserve does. */
-    atomic_store(&s->resv, v + (1ull << 32) + mlg__rec_size(1));
-    uint64_t mine = s->first_seq + MLG_RESV_COUNT(v);
-    uint8_t *rec = s->map + MLG_RESV_OFF(v);
-    atomic_store_explicit(&s->owner_busy, 0, memory_order_release);
+    uint64_t mine = owner_resumes(&own);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
     ASSERT_TRUE(sa != mine && sb != mine && sa != sb,
                 "owner %" PRIu64 ", intruders %" PRIu64 " and %" PRIu64, mine, sa, sb);
-    /* Publish the owner's record so that the log reads back whole. */
-    ASSERT_OK(maplog_commit(log_, &(maplog_reservation){
-                                      .data = rec + MLG_REC_HEADER_SIZE,
-                                      .len = 1,
-                                      .seq = mine,
-                                      .internal_ = {(uintptr_t)rec, (uintptr_t)log_, 0x6d6c6772u},
-                                  }));
+    owner_publishes(&own);
     ASSERT_OK(maplog_close(log_));
     printf("a preempted owner: the two threads revoking waited for it (seqs %" PRIu64 ", %" PRIu64
            ", %" PRIu64 ")\n",
@@ -174,7 +199,7 @@ static void preempted_owner(const char *dir)
 
 /* ---- a revoker of real-time priority on the owner's CPU --------------------------------- */
 
-static mlg__wseg *rt_seg_;
+static stopped_owner rt_owner_;
 static _Atomic uint64_t rt_append_ns_; /* how long the real-time thread's append took */
 
 static uint64_t now_ns(void)
@@ -201,13 +226,11 @@ static void *rt_intruder(void *arg)
 static void *rt_owner(void *arg)
 {
     (void)arg;
-    while (atomic_load(&rt_seg_->owner) == (uintptr_t)&fake_owner_) {
+    while (atomic_load(&rt_owner_.s->owner) == (uintptr_t)&fake_owner_) {
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
     }
-    uint64_t v = atomic_load(&rt_seg_->resv);
-    atomic_store(&rt_seg_->resv, v + (1ull << 32) + mlg__rec_size(0));
-    atomic_store_explicit(&rt_seg_->owner_busy, 0, memory_order_release);
+    owner_resumes(&rt_owner_);
     return NULL;
 }
 
@@ -238,11 +261,7 @@ static void rt_revoker(const char *dir)
     pthread_attr_setaffinity_np(&plain, sizeof one, &one);
 
     ASSERT_OK(t_open(&log_, dir, SEG, 0));
-    rt_seg_ = atomic_load(&log_->cur);
-    atomic_store(&rt_seg_->owner, (uintptr_t)&fake_owner_);
-    atomic_store(&rt_seg_->owner_busy, 1);
-    uint64_t first = rt_seg_->first_seq + MLG_RESV_COUNT(atomic_load(&rt_seg_->resv));
-    uint8_t *rec = rt_seg_->map + MLG_RESV_OFF(atomic_load(&rt_seg_->resv));
+    rt_owner_ = stop_owner(0);
     pthread_t o, r;
     ASSERT_TRUE(pthread_create(&o, &plain, rt_owner, NULL) == 0, "pthread_create");
     int rc = pthread_create(&r, &rt, rt_intruder, NULL);
@@ -250,20 +269,13 @@ static void rt_revoker(const char *dir)
         pthread_join(r, NULL);
         pthread_join(o, NULL);
     } else {
-        atomic_store(&rt_seg_->owner, 0); /* let the owner thread end */
+        atomic_store(&rt_owner_.s->owner, 0); /* let the owner thread end */
         pthread_join(o, NULL);
     }
     pthread_attr_destroy(&rt);
     pthread_attr_destroy(&plain);
-    /* the owner's record, a void one: a place taken before the revocation */
-    if (rc == 0)
-        ASSERT_OK(
-            maplog_commit(log_, &(maplog_reservation){
-                                    .data = rec + MLG_REC_HEADER_SIZE,
-                                    .len = 0,
-                                    .seq = first,
-                                    .internal_ = {(uintptr_t)rec, (uintptr_t)log_, 0x6d6c6772u},
-                                }));
+    /* the owner's record, reserved whether or not the revoker ran: the close waits for it */
+    owner_publishes(&rt_owner_);
     ASSERT_OK(maplog_close(log_));
     if (rc) {
         printf("skipped: a real-time revoker (no SCHED_FIFO thread may be made here: %s)\n",
