@@ -131,7 +131,7 @@ static void judge_seg(int dirfd, const char *dir, const mlg__segview *v, size_t 
                  v->ck.record_count > v->scan.count ? v->ck.record_count - v->scan.count : 0);
         c->save_to = v->hw > v->ck.end_offset ? v->hw : v->ck.end_offset;
     } else if (last && v->seal_state != 1 && v->hw > end) {
-        c->rolled = end + 8 <= v->size && mlg__rec_word(v->map, end) == MLG_ROLLED_WORD;
+        c->rolled = mlg__rolled_at(v->map, v->size, end);
         snprintf(c->why, sizeof c->why,
                  "%s: torn tail of %" PRIu64 " bytes at offset %" PRIu64 " (%s at seq %" PRIu64 ")",
                  v->name, v->hw - end, end, stop, next);

@@ -187,8 +187,7 @@ static uint64_t scan_records(vctx *c, const mlg__segview *v, int last, uint64_t 
                         "%" PRIu64 " records to offset %" PRIu64 ")",
                         seq, mlg__stop_what(v->map, v->size, off, st), v->ck.record_count,
                         v->ck.end_offset);
-            else if (!c->alive && off + 8 <= v->size &&
-                     mlg__rec_word(v->map, off) == MLG_ROLLED_WORD) {
+            else if (!c->alive && mlg__rolled_at(v->map, v->size, off)) {
                 char succ[32];
                 mlg__seg_name(succ, seq);
                 problem(crash(c), v->name, off,

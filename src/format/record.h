@@ -37,6 +37,13 @@ static inline uint64_t mlg__rec_word(const uint8_t *map, uint64_t off)
 {
     return __atomic_load_n((const uint64_t *)(const void *)(map + off), __ATOMIC_ACQUIRE);
 }
+/* Is there a rollover mark at off of a segment of seg_size bytes (room for its 8 bytes,
+ * even where no record header fits)? */
+static inline int mlg__rolled_at(const uint8_t *map, uint64_t seg_size, uint64_t off)
+{
+    return off <= seg_size && seg_size - off >= 8 && !(off & 7) &&
+           mlg__rec_word(map, off) == MLG_ROLLED_WORD;
+}
 
 /* The bytes (header, payload, padding) of the record a word announces, or 0 when it
  * announces none: nothing published, the rollover mark, or no valid bit.  Checks no CRC:

@@ -42,7 +42,7 @@ const char *mlg__rec_status_str(int st)
 const char *mlg__stop_what(const uint8_t *map, uint64_t seg_size, uint64_t off, int st)
 {
     if (off >= MLG_DATA_OFFSET && off <= seg_size && seg_size - off < MLG_REC_HEADER_SIZE) {
-        if (seg_size - off >= 8 && !(off & 7) && mlg__rec_word(map, off) == MLG_ROLLED_WORD)
+        if (mlg__rolled_at(map, seg_size, off))
             return mlg__rec_status_str(MLG_REC_ROLLED);
         return "too few bytes left for a record header";
     }
