@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -196,6 +197,16 @@ mlg__os_table mlg__os = MLG_OS_REAL;
 void mlg__os_reset(void)
 {
     mlg__os = (mlg__os_table)MLG_OS_REAL;
+}
+
+void mlg__wait_round(unsigned round)
+{
+    if (round < 64) {
+        sched_yield();
+    } else {
+        struct timespec pause = {0, 50000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 int mlg__create_at(int dirfd, const char *path, int flags, mode_t mode)

@@ -97,6 +97,11 @@ static inline int mlg__openat(int dirfd, const char *path, int flags, mode_t mod
 {
     MLG__RETRY(int, mlg__os.openat(dirfd, path, flags, mode));
 }
+/* Round round (from 0) of waiting for another thread that is a few instructions from done,
+ * unless it was preempted there: yield for the first 64 rounds, then sleep 50 us.  A yield
+ * lets only threads of the caller's priority or higher run, so a waiter of real-time
+ * priority on the other thread's CPU would otherwise keep it from ever finishing. */
+void mlg__wait_round(unsigned round);
 /* Create path in dirfd (openat with O_CREAT added).  Run as root in a log directory another
  * user owns (an operator's maplog recover --apply or archive), a file root now owns is given
  * the directory's owner and group, as SQLite gives a journal its database's: else the log's

@@ -20,7 +20,6 @@
 #include <linux/membarrier.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 static uintptr_t bias_next_owner(struct maplog *log, mlg__wseg *full);
@@ -186,19 +185,10 @@ static void bias_revoke(struct maplog *log, mlg__wseg *s)
         while (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
                sys_membarrier(MEMBARRIER_CMD_GLOBAL) != 0)
             sched_yield();
-        /* The owner is inside its plain reservation: a few instructions, unless it was
-         * preempted there.  Yield a while, then sleep: a revoker of real-time priority on
-         * the owner's CPU would otherwise keep it from ever finishing (sched_yield lets
-         * only threads of its own priority or higher run). */
-        for (unsigned spins = 0; atomic_load_explicit(&s->owner_busy, memory_order_acquire);
-             spins++) {
-            if (spins < 64) {
-                sched_yield();
-            } else {
-                struct timespec pause = {0, spins < 1000 ? 1000 : 100000};
-                nanosleep(&pause, NULL);
-            }
-        }
+        /* the owner is inside its plain reservation: a few instructions, or preempted */
+        for (unsigned round = 0; atomic_load_explicit(&s->owner_busy, memory_order_acquire);
+             round++)
+            mlg__wait_round(round);
         atomic_store_explicit(&s->owner, 0, memory_order_release);
         uint64_t n = atomic_fetch_add_explicit(&log->bias_revokes, 1, memory_order_relaxed) + 1;
         log->bias_skip = n >= 10 ? BIAS_SKIP_MAX : 1u << n;

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@
 #include <linux/membarrier.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- segment files ------------------------------------------------------------------- */
@@ -235,17 +233,11 @@ int mlg__seg_activate(struct maplog *log, mlg__wseg *s, uint64_t first_seq)
 static void wait_published(mlg__wseg *s, uint64_t off, uint64_t end, uint64_t *count,
                            uint64_t *last_ts)
 {
-    unsigned spins = 0;
+    unsigned round = 0;
     while (off < end) {
         uint64_t w = mlg__rec_word(s->map, off);
         if (w == 0 || (!((uint32_t)w & MLG_REC_VALID) && (uint32_t)(w >> 32) == MLG_PENDING_TAG)) {
-            /* reserved, not yet committed: another thread is copying */
-            if (++spins < 64) {
-                sched_yield();
-            } else {
-                struct timespec ts = {0, 50000};
-                nanosleep(&ts, NULL);
-            }
+            mlg__wait_round(round++); /* reserved, not yet committed: another thread copies */
             continue;
         }
         uint64_t ts;
@@ -257,7 +249,7 @@ static void wait_published(mlg__wseg *s, uint64_t off, uint64_t end, uint64_t *c
             break; /* not a record this writer published: nothing more to count */
         off += size;
         (*count)++;
-        spins = 0;
+        round = 0;
     }
 }
 
