@@ -785,30 +785,27 @@ int maplog_reader_info_get(maplog_reader *r, maplog_reader_info key, int64_t *va
                                                          : (int64_t)sum.last_ts;
         return 0;
     }
-    case MAPLOG_INFO_MISSING_AFTER: {
+    case MAPLOG_INFO_MISSING_AFTER:
+    case MAPLOG_INFO_DURABLE_COUNT:
+    case MAPLOG_INFO_CLEAN_SHUTDOWN: {
+        /* from the last segment's header page: its seal, or its checkpoint */
         if (mlg__reader_refresh_list(r) || r->nsegs == 0)
             return MAPLOG_ENOENT;
         mlg__segpeek p;
         uint64_t last = r->segs[r->nsegs - 1];
-        *value = -1;
-        if (mlg__seg_peek(r->dirfd, r->dir, last, &p, &r->err) == 0 && p.sealed == 1 &&
-            !writer_alive(r))
-            *value = (int64_t)(last + p.seal.record_count);
-        return 0;
-    }
-    case MAPLOG_INFO_DURABLE_COUNT:
-    case MAPLOG_INFO_CLEAN_SHUTDOWN: {
-        /* from the last segment's checkpoint */
-        if (mlg__reader_refresh_list(r) || r->nsegs == 0)
-            return MAPLOG_ENOENT;
-        mlg__segpeek p;
-        int rc = mlg__seg_peek(r->dirfd, r->dir, r->segs[r->nsegs - 1], &p, &r->err);
+        int rc = mlg__seg_peek(r->dirfd, r->dir, last, &p, &r->err);
+        if (key == MAPLOG_INFO_MISSING_AFTER) { /* a header that cannot be read: not known */
+            *value = rc == 0 && p.sealed == 1 && !writer_alive(r)
+                         ? (int64_t)(last + p.seal.record_count)
+                         : -1;
+            return 0;
+        }
         if (rc && rc != MAPLOG_ECORRUPT)
             return rc;
         int ok = rc == 0 && p.have_ckpt;
         const mlg__checkpoint *ck = &p.ckpt;
         if (key == MAPLOG_INFO_DURABLE_COUNT) {
-            *value = ok ? (int64_t)(r->segs[r->nsegs - 1] + ck->record_count) : 0;
+            *value = ok ? (int64_t)(last + ck->record_count) : 0;
         } else if (writer_alive(r)) {
             *value = -1;
         } else {
