@@ -399,20 +399,28 @@ static void bad_archive(const char *base)
 
 /* ---- 3. the last segment of a cleanly closed log deleted ---------------------------------- */
 
+/* A log of 2000 records in several segments (archived, as make_log does), its last segment
+ * file deleted: the segments' names (*n of them, the last one gone) and its first seq. */
+static uint64_t without_last(const char *d, int archive, char names[8][64], int *n)
+{
+    make_log(d, 2000, archive);
+    *n = list_segs(d, names, 8);
+    ASSERT_TRUE(*n >= 3, "%d segments", *n);
+    const char *path = t_path(d, names[*n - 1]);
+    ASSERT_TRUE(unlink(path) == 0, "unlink %s", path);
+    return strtoull(names[*n - 1], NULL, 10);
+}
+
 static void deleted_last(const char *base)
 {
     for (int archive = 0; archive < 2; archive++) {
-        char d[600], names[8][64], path[700], what[200];
+        char d[600], names[8][64], what[200];
         verdict v;
+        int n;
         snprintf(d, sizeof d, "%s/deleted-last%s", base, archive ? "-archived" : "");
-        make_log(d, 2000, archive);
-        int n = list_segs(d, names, 8);
-        ASSERT_TRUE(n >= 3, "%d segments", n);
-        snprintf(path, sizeof path, "%s/%s", d, names[n - 1]);
-        ASSERT_TRUE(unlink(path) == 0, "unlink %s", path);
+        uint64_t first_lost = without_last(d, archive, names, &n);
         snprintf(what, sizeof what, "last segment %s deleted%s", names[n - 1],
                  archive ? " (the one before it archived)" : "");
-        uint64_t first_lost = strtoull(names[n - 1], NULL, 10);
         uint64_t left = agree(d, 2000, what, &v);
         ASSERT_EQ(left, first_lost);
         AGREE(v.problems > 0 && strstr(v.first_problem, names[n - 2]), &v,
@@ -441,17 +449,13 @@ static void deleted_last(const char *base)
  * tools must say records may be lost with it, not that none were. */
 static void deleted_after_mark(const char *base)
 {
-    char d[600], names[8][64], path[700];
+    char d[600], names[8][64];
     verdict v;
+    int n;
     snprintf(d, sizeof d, "%s/deleted-after-mark", base);
-    make_log(d, 2000, 0);
-    int n = list_segs(d, names, 8);
-    ASSERT_TRUE(n >= 3, "%d segments", n);
-    snprintf(path, sizeof path, "%s/%s", d, names[n - 1]);
-    ASSERT_TRUE(unlink(path) == 0, "unlink %s", path);
+    uint64_t first_lost = without_last(d, 0, names, &n);
     unsigned char zero[64] = {0}; /* the crash came before the seal */
     t_pwrite(t_path(d, names[n - 2]), zero, sizeof zero, MLG_SEAL_OFFSET);
-    uint64_t first_lost = strtoull(names[n - 1], NULL, 10);
     ASSERT_EQ(agree(d, 2000, "the segment after an unsealed one deleted", &v), first_lost);
     AGREE(v.problems > 0 && strstr(v.first_problem, "rollover mark") &&
               strstr(v.first_problem, names[n - 1]) && strstr(v.first_problem, "lost"),
